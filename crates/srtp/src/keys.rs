@@ -96,12 +96,22 @@ impl SessionMaster {
     /// Builds one direction's master from raw key and salt, checking their lengths against the profile.
     pub fn new(profile: SrtpProfile, key: &[u8], salt: &[u8]) -> Result<Self, KeyError> {
         if key.len() != profile.master_key_len() {
-            return Err(KeyError::WrongLength { expected: profile.master_key_len(), got: key.len() });
+            return Err(KeyError::WrongLength {
+                expected: profile.master_key_len(),
+                got: key.len(),
+            });
         }
         if salt.len() != profile.master_salt_len() {
-            return Err(KeyError::WrongLength { expected: profile.master_salt_len(), got: salt.len() });
+            return Err(KeyError::WrongLength {
+                expected: profile.master_salt_len(),
+                got: salt.len(),
+            });
         }
-        Ok(Self { profile, key: MasterKey::new(key), salt: MasterSalt::new(salt) })
+        Ok(Self {
+            profile,
+            key: MasterKey::new(key),
+            salt: MasterSalt::new(salt),
+        })
     }
 }
 
@@ -120,7 +130,10 @@ impl SrtpKeyingMaterial {
         let k = profile.master_key_len();
         let s = profile.master_salt_len();
         if exported.len() != profile.exporter_len() {
-            return Err(KeyError::WrongLength { expected: profile.exporter_len(), got: exported.len() });
+            return Err(KeyError::WrongLength {
+                expected: profile.exporter_len(),
+                got: exported.len(),
+            });
         }
         let (client_key, rest) = exported.split_at(k);
         let (server_key, rest) = rest.split_at(k);
@@ -170,32 +183,58 @@ mod tests {
     #[test]
     fn d_4_2a_split_cm_128() {
         let all = hexs(EXPORT_88);
-        let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::Aes128CmHmacSha1_80, &all[..60]).unwrap();
-        assert_eq!(km.client_write().key.expose(), hexs("d4f0a9e6a63cd8cbe8bd56feaa31a87a"));
-        assert_eq!(km.server_write().key.expose(), hexs("dc948c5a833439e5e3e895798a3264ea"));
-        assert_eq!(km.client_write().salt.expose(), hexs("774bc606065dd84b66c185f9377b"));
-        assert_eq!(km.server_write().salt.expose(), hexs("5217a2009bb1fb919e0b598b92d9"));
+        let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::Aes128CmHmacSha1_80, &all[..60])
+            .unwrap();
+        assert_eq!(
+            km.client_write().key.expose(),
+            hexs("d4f0a9e6a63cd8cbe8bd56feaa31a87a")
+        );
+        assert_eq!(
+            km.server_write().key.expose(),
+            hexs("dc948c5a833439e5e3e895798a3264ea")
+        );
+        assert_eq!(
+            km.client_write().salt.expose(),
+            hexs("774bc606065dd84b66c185f9377b")
+        );
+        assert_eq!(
+            km.server_write().salt.expose(),
+            hexs("5217a2009bb1fb919e0b598b92d9")
+        );
     }
 
     #[test]
     fn d_4_2a_split_gcm() {
         let all = hexs(EXPORT_88);
         let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::AeadAes128Gcm, &all[..56]).unwrap();
-        assert_eq!(km.client_write().salt.expose(), hexs("774bc606065dd84b66c185f9"));
-        assert_eq!(km.server_write().salt.expose(), hexs("377b5217a2009bb1fb919e0b"));
+        assert_eq!(
+            km.client_write().salt.expose(),
+            hexs("774bc606065dd84b66c185f9")
+        );
+        assert_eq!(
+            km.server_write().salt.expose(),
+            hexs("377b5217a2009bb1fb919e0b")
+        );
         let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::AeadAes256Gcm, &all).unwrap();
         assert_eq!(
             km.server_write().key.expose(),
             hexs("774bc606065dd84b66c185f9377b5217a2009bb1fb919e0b598b92d928c8c6fd")
         );
-        assert_eq!(km.client_write().salt.expose(), hexs("e21e835500139262dc3e1f87"));
-        assert_eq!(km.server_write().salt.expose(), hexs("4b502c2ab91f9c25c2012573"));
+        assert_eq!(
+            km.client_write().salt.expose(),
+            hexs("e21e835500139262dc3e1f87")
+        );
+        assert_eq!(
+            km.server_write().salt.expose(),
+            hexs("4b502c2ab91f9c25c2012573")
+        );
     }
 
     #[test]
     fn d_4_2b_directions_and_lengths() {
         let all = hexs(EXPORT_88);
-        let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::Aes128CmHmacSha1_80, &all[..60]).unwrap();
+        let km = SrtpKeyingMaterial::from_exporter(SrtpProfile::Aes128CmHmacSha1_80, &all[..60])
+            .unwrap();
         let (ctx, crx) = km.for_role(DtlsRole::Client);
         let (stx, srx) = km.for_role(DtlsRole::Server);
         assert_eq!(ctx, srx);
@@ -203,8 +242,14 @@ mod tests {
         assert_ne!(ctx, crx);
         assert_eq!(
             SrtpKeyingMaterial::from_exporter(SrtpProfile::Aes128CmHmacSha1_80, &all[..59]),
-            Err(KeyError::WrongLength { expected: 60, got: 59 })
+            Err(KeyError::WrongLength {
+                expected: 60,
+                got: 59
+            })
         );
-        assert!(!format!("{km:?}").contains("d4"), "Debug must redact secrets");
+        assert!(
+            !format!("{km:?}").contains("d4"),
+            "Debug must redact secrets"
+        );
     }
 }

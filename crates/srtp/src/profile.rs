@@ -170,7 +170,10 @@ impl SrtpProfile {
 
     /// The profile for a use_srtp code point, if we implement it.
     pub fn from_code_point(code: u16) -> Option<Self> {
-        TABLE.iter().find(|r| r.code_point == code).map(|r| r.profile)
+        TABLE
+            .iter()
+            .find(|r| r.code_point == code)
+            .map(|r| r.profile)
     }
 
     /// The IANA name, e.g. `SRTP_AES128_CM_HMAC_SHA1_80`.
@@ -291,6 +294,8 @@ mod tests {
             assert_eq!(p.openssl_name().parse::<SrtpProfile>(), Ok(p));
         }
         assert_eq!(SrtpProfile::from_code_point(0x0003), None);
-        assert!(!SrtpProfile::DEFAULT_OFFER.iter().any(|p| !p.is_encrypting()));
+        assert!(!SrtpProfile::DEFAULT_OFFER
+            .iter()
+            .any(|p| !p.is_encrypting()));
     }
 }
