@@ -1,1 +1,2 @@
+//! SRTP benchmark (work in progress).
 fn main() {}

@@ -205,10 +205,8 @@ mod tests {
         );
         // The same keystream computed in one-block calls.
         let mut single = vec![0u8; buf.len()];
-        let mut c = u128::from_be_bytes(iv);
-        for chunk in single.chunks_mut(16) {
+        for (c, chunk) in (u128::from_be_bytes(iv)..).zip(single.chunks_mut(16)) {
             ctr.apply_keystream(&c.to_be_bytes(), chunk);
-            c += 1;
         }
         assert_eq!(buf, single);
     }

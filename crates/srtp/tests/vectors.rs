@@ -1,5 +1,6 @@
 //! Every test vector of requirements.md §3.1–3.4, as data: RFC 3711 B.2/B.3, RFC 6188 §7.1–7.4,
 //! RFC 7714 §16–17 (S-1, S-2, S-5, S-6).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use dtlsrtp_srtp::backend::{CryptoBackend, RustCrypto};
 use dtlsrtp_srtp::{Config, SrtpContext, SrtpError, SrtpProfile};
