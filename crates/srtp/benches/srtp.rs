@@ -386,7 +386,16 @@ fn main() {
     for p in PROFILES {
         cases.push((p, None));
     }
+    // `SRTP_BENCH_ONLY=<text>` limits the run to the cases whose name contains the text.
+    let only = std::env::var("SRTP_BENCH_ONLY").unwrap_or_default();
     for (profile, payload) in cases {
+        let case = match payload {
+            Some(n) => format!("RTP {} {n} B", short(profile)),
+            None => format!("SRTCP {} {RTCP_LEN} B", short(profile)),
+        };
+        if !case.contains(only.as_str()) {
+            continue;
+        }
         let raw = measure_raw(profile, payload, &s);
         for op in [Op::Protect, Op::Unprotect] {
             let d = measure(Who::Dtlsrtp, profile, payload, op, &s);
@@ -399,10 +408,6 @@ fn main() {
             if rtp && (rl < 2.0 || rw < 1.2 || rr < 75.0) {
                 misses += 1;
             }
-            let case = match payload {
-                Some(n) => format!("RTP {} {n} B", short(profile)),
-                None => format!("SRTCP {} {RTCP_LEN} B", short(profile)),
-            };
             println!(
                 "| {case} | {op:?} | {:.0} | {:.0} | {:.0} | {:.0} | {rl:.2}{} | {rw:.2}{} | {rr:.0}{} |",
                 d / 1e3,

@@ -9,7 +9,7 @@ use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use cipher::consts::U16;
-use cipher::{BlockCipherEncrypt, BlockSizeUser, KeyInit};
+use cipher::{BlockCipherEncrypt, BlockSizeUser, InnerIvInit, KeyInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
@@ -54,14 +54,29 @@ pub trait CryptoBackend {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RustCrypto;
 
-/// Counter blocks processed per `encrypt_blocks` call: large enough for the AES pipeline (8 or more blocks
-/// in flight), small enough to stay on the stack.
+/// Counter blocks per `encrypt_blocks` call in the fallback path.
 const BATCH_BLOCKS: usize = 32;
 
 struct Ctr<C>(C);
 
+/// AES-CM over `data`: the `ctr` crate's 128-bit big-endian counter over the already expanded key (it drives
+/// the widest AES backend detected at run time, VAES-512/VAES-256/AES-NI, in parallel blocks).
 #[inline(always)]
 fn ctr_apply<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>>(
+    cipher: &C,
+    iv: &[u8; 16],
+    data: &mut [u8],
+) {
+    let core = ctr::CtrCore::<&C, ctr::flavors::Ctr128BE>::inner_iv_init(cipher, &(*iv).into());
+    let mut ctr = cipher::StreamCipherCoreWrapper::from_core(core);
+    if ctr.try_apply_keystream(data).is_err() {
+        // Only if the 128-bit counter would wrap inside `data`, which SRTP counters (low 16 bits zero,
+        // packets under 2^16 blocks) never do; keep the wrapping semantics rather than fail.
+        ctr_apply_wrapping(cipher, iv, data);
+    }
+}
+
+fn ctr_apply_wrapping<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>>(
     cipher: &C,
     iv: &[u8; 16],
     data: &mut [u8],
@@ -76,16 +91,8 @@ fn ctr_apply<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>>(
             counter = counter.wrapping_add(1);
         }
         cipher.encrypt_blocks(batch);
-        for (d, k) in chunk.chunks_mut(16).zip(batch.iter()) {
-            if d.len() == 16 {
-                let x = u128::from_ne_bytes(<[u8; 16]>::try_from(&*d).unwrap_or([0; 16]))
-                    ^ u128::from_ne_bytes((*k).into());
-                d.copy_from_slice(&x.to_ne_bytes());
-            } else {
-                for (a, b) in d.iter_mut().zip(k.iter()) {
-                    *a ^= *b;
-                }
-            }
+        for (d, k) in chunk.iter_mut().zip(batch.iter().flat_map(|b| b.iter())) {
+            *d ^= *k;
         }
     }
 }
@@ -209,5 +216,18 @@ mod tests {
             ctr.apply_keystream(&c.to_be_bytes(), chunk);
         }
         assert_eq!(buf, single);
+        // The wrapping fallback agrees, including across a 2^128 wrap.
+        let aes = Aes128::new_from_slice(&key).unwrap();
+        let mut fb = vec![0u8; buf.len()];
+        ctr_apply_wrapping(&aes, &iv, &mut fb);
+        assert_eq!(fb, buf);
+        let top = [0xffu8; 16];
+        let mut a = vec![0u8; 64];
+        ctr_apply(&aes, &top, &mut a);
+        let mut b = vec![0u8; 64];
+        for (c, chunk) in (0..4u128).zip(b.chunks_mut(16)) {
+            ctr_apply_wrapping(&aes, &u128::MAX.wrapping_add(c).to_be_bytes(), chunk);
+        }
+        assert_eq!(a, b);
     }
 }
