@@ -584,10 +584,10 @@ impl SrtpContext {
     /// Protects the RTP packet in `buf[..len]` in place; `buf` must have [`rtp_overhead`](Self::rtp_overhead)
     /// octets of tail room. Returns the protected length.
     pub fn protect_rtp_in(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
-        let out_len = len + self.rtp_overhead();
-        if out_len > buf.len() {
-            return Err(SrtpError::BufferTooSmall);
-        }
+        let out_len = len
+            .checked_add(self.rtp_overhead())
+            .filter(|n| *n <= buf.len())
+            .ok_or(SrtpError::BufferTooSmall)?;
         let hdr = parse_rtp(&buf[..len])?;
         let index = match self.streams.get(&hdr.ssrc).and_then(|s| s.rtp.as_ref()) {
             Some(w) => {
@@ -732,10 +732,10 @@ impl SrtpContext {
     /// Protects the RTCP packet in `buf[..len]` in place; `buf` must have
     /// [`rtcp_overhead`](Self::rtcp_overhead) octets of tail room. Returns the protected length.
     pub fn protect_rtcp_in(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
-        let out_len = len + self.rtcp_overhead();
-        if out_len > buf.len() {
-            return Err(SrtpError::BufferTooSmall);
-        }
+        let out_len = len
+            .checked_add(self.rtcp_overhead())
+            .filter(|n| *n <= buf.len())
+            .ok_or(SrtpError::BufferTooSmall)?;
         let ssrc = parse_rtcp(&buf[..len])?;
         let index = match self.streams.get(&ssrc).and_then(|s| s.rtcp.as_ref()) {
             Some(w) => w.top() + 1,
