@@ -264,10 +264,13 @@ struct Settings {
     verify: bool,
 }
 
-/// Packets per second of `who` doing `op` on RTP (`payload = Some(n)`) or SRTCP (`None`).
-#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
-fn measure(who: Who, profile: SrtpProfile, payload: Option<usize>, op: Op, s: &Settings) -> f64 {
-    let k = s.k;
+/// One engine's inputs for a case: the packets it processes in a round.
+struct Inputs {
+    plain: Vec<Vec<u8>>,
+    protected: Vec<Vec<u8>>,
+}
+
+fn inputs(who: Who, profile: SrtpProfile, payload: Option<usize>, op: Op, k: usize) -> Inputs {
     let plain: Vec<Vec<u8>> = (0..k)
         .map(|i| match payload {
             Some(n) => rtp_packet(i, k, n),
@@ -276,7 +279,7 @@ fn measure(who: Who, profile: SrtpProfile, payload: Option<usize>, op: Op, s: &S
         .collect();
     let rtcp = payload.is_none();
     // Protected inputs for unprotect, made by the same engine's sender (every engine interoperates).
-    let protected: Vec<Vec<u8>> = if op == Op::Unprotect {
+    let protected = if op == Op::Unprotect {
         let mut tx = engine(who, profile, true, true);
         plain
             .iter()
@@ -295,57 +298,142 @@ fn measure(who: Who, profile: SrtpProfile, payload: Option<usize>, op: Op, s: &S
     } else {
         Vec::new()
     };
-    let mut buf = vec![0u8; 2048];
-    let mut best = Duration::MAX;
-    for _ in 0..s.rounds {
-        let mut e = engine(who, profile, op == Op::Protect, s.verify);
-        let input = if op == Op::Protect {
-            &plain
-        } else {
-            &protected
-        };
-        let t0 = Instant::now();
-        for (i, pkt) in input.iter().enumerate() {
-            let len = pkt.len();
-            buf[..len].copy_from_slice(pkt);
-            let n = match (op, rtcp) {
-                (Op::Protect, false) => e.protect(&mut buf, len),
-                (Op::Protect, true) => e.protect_rtcp(&mut buf, len),
-                (Op::Unprotect, false) => e.unprotect(&mut buf, len),
-                (Op::Unprotect, true) => e.unprotect_rtcp(&mut buf, len),
-            };
-            if s.verify && op == Op::Unprotect {
-                assert_eq!(&buf[..n], &plain[i][..], "{who:?} {profile} {op:?} {i}");
-            }
-            black_box(&buf[..n]);
-        }
-        best = best.min(t0.elapsed());
-    }
-    k as f64 / best.as_secs_f64()
+    Inputs { plain, protected }
 }
 
-/// Packets per second of the raw primitives on the RTP sizes (`payload = Some(n)`) or the SRTCP packet.
+/// One timed round of `who` doing `op` over `inp` with a fresh context (built before the clock starts).
 #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
-fn measure_raw(profile: SrtpProfile, payload: Option<usize>, s: &Settings) -> f64 {
-    let k = s.k;
-    let (plain, hdr): (Vec<Vec<u8>>, usize) = match payload {
-        Some(n) => ((0..k).map(|i| rtp_packet(i, k, n)).collect(), 12),
-        None => ((0..k).map(rtcp_packet).collect(), 8),
+fn round(
+    who: Who,
+    profile: SrtpProfile,
+    rtcp: bool,
+    op: Op,
+    inp: &Inputs,
+    buf: &mut [u8],
+    verify: bool,
+) -> Duration {
+    let mut e = engine(who, profile, op == Op::Protect, verify);
+    let input = if op == Op::Protect {
+        &inp.plain
+    } else {
+        &inp.protected
     };
-    let mut raw = Raw::new(profile);
-    let mut buf = vec![0u8; 2048];
-    let mut best = Duration::MAX;
-    for _ in 0..s.rounds {
-        let t0 = Instant::now();
-        for (i, pkt) in plain.iter().enumerate() {
-            let len = pkt.len();
-            buf[..len].copy_from_slice(pkt);
-            let n = raw.run(&mut buf, len, hdr, i as u64);
-            black_box(&buf[..n]);
+    let t0 = Instant::now();
+    for (i, pkt) in input.iter().enumerate() {
+        let len = pkt.len();
+        buf[..len].copy_from_slice(pkt);
+        let n = match (op, rtcp) {
+            (Op::Protect, false) => e.protect(buf, len),
+            (Op::Protect, true) => e.protect_rtcp(buf, len),
+            (Op::Unprotect, false) => e.unprotect(buf, len),
+            (Op::Unprotect, true) => e.unprotect_rtcp(buf, len),
+        };
+        if verify && op == Op::Unprotect {
+            assert_eq!(&buf[..n], &inp.plain[i][..], "{who:?} {profile} {op:?} {i}");
         }
-        best = best.min(t0.elapsed());
+        black_box(&buf[..n]);
     }
-    k as f64 / best.as_secs_f64()
+    t0.elapsed()
+}
+
+/// One timed round of the raw primitives over the plaintext packets.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn raw_round(raw: &mut Raw, plain: &[Vec<u8>], hdr: usize, buf: &mut [u8]) -> Duration {
+    let t0 = Instant::now();
+    for (i, pkt) in plain.iter().enumerate() {
+        let len = pkt.len();
+        buf[..len].copy_from_slice(pkt);
+        let n = raw.run(buf, len, hdr, i as u64);
+        black_box(&buf[..n]);
+    }
+    t0.elapsed()
+}
+
+/// Packets per second of dtlsrtp, libsrtp, webrtc-srtp and the raw primitives on one case. The engines'
+/// rounds are interleaved, so background load on the machine hits all of them alike; the best round of
+/// each counts.
+fn measure_case(profile: SrtpProfile, payload: Option<usize>, op: Op, s: &Settings) -> [f64; 4] {
+    const WHO: [Who; 3] = [Who::Dtlsrtp, Who::Libsrtp, Who::Webrtc];
+    let rtcp = payload.is_none();
+    let inp: Vec<Inputs> = WHO
+        .iter()
+        .map(|w| inputs(*w, profile, payload, op, s.k))
+        .collect();
+    let mut raw = Raw::new(profile);
+    let hdr = if rtcp { 8 } else { 12 };
+    let mut buf = vec![0u8; 2048];
+    let mut best = [Duration::MAX; 4];
+    for _ in 0..s.rounds {
+        for (j, w) in WHO.iter().enumerate() {
+            best[j] = best[j].min(round(*w, profile, rtcp, op, &inp[j], &mut buf, s.verify));
+        }
+        best[3] = best[3].min(raw_round(&mut raw, &inp[0].plain, hdr, &mut buf));
+    }
+    best.map(|d| s.k as f64 / d.as_secs_f64())
+}
+
+/// Where the time goes: ns per packet of each primitive alone (RustCrypto, keyed once), on RTP sizes.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn components() {
+    fn ns(n: usize, mut f: impl FnMut(usize)) -> f64 {
+        let mut best = f64::MAX;
+        for _ in 0..30 {
+            let t0 = Instant::now();
+            for i in 0..n {
+                f(i);
+            }
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        best * 1e9 / n as f64
+    }
+    println!("\n| primitive (ns per packet) | 160 B payload | 1200 B payload |");
+    println!("|---|---:|---:|");
+    let aes = Aes128::new(&[1u8; 16].into());
+    let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&[7u8; 20]).unwrap();
+    let g128 = Aes128Gcm::new(&[1u8; 16].into());
+    let mut rows: Vec<(&str, [f64; 2])> = Vec::new();
+    let mut get = |name: &'static str, f: &mut dyn FnMut(&mut [u8], usize)| {
+        let mut r = [0.0; 2];
+        for (j, size) in [160usize, 1200].into_iter().enumerate() {
+            let mut buf = vec![0u8; 12 + size + 16];
+            r[j] = ns(2000, |i| f(&mut buf, i));
+        }
+        rows.push((name, r));
+    };
+    get("packet copy (memcpy)", &mut |b, i| {
+        let src = [i as u8; 1300];
+        let n = b.len();
+        b.copy_from_slice(&src[..n]);
+        black_box(&b);
+    });
+    get("HMAC-SHA1 (header+payload+ROC)", &mut |b, _| {
+        let mut m = mac.clone();
+        let n = b.len() - 16;
+        m.update(&b[..n]);
+        m.update(&[0; 4]);
+        black_box(m.finalize().into_bytes());
+    });
+    get("AES-128-CTR (payload)", &mut |b, i| {
+        let mut iv = [0u8; 16];
+        iv[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        let n = b.len() - 16;
+        let mut c = cipher::StreamCipherCoreWrapper::from_core(ctr::CtrCore::<
+            &Aes128,
+            ctr::flavors::Ctr128BE,
+        >::inner_iv_init(
+            &aes, &iv.into()
+        ));
+        c.apply_keystream(&mut b[12..n]);
+    });
+    get("AES-128-GCM seal (AAD 12)", &mut |b, i| {
+        let mut iv = [0u8; 16];
+        iv[8..16].copy_from_slice(&(i as u64).to_be_bytes());
+        let n = b.len() - 16;
+        black_box(raw_gcm(&g128, b, n, 12, &iv));
+    });
+    for (name, r) in rows {
+        println!("| {name} | {:.0} | {:.0} |", r[0], r[1]);
+    }
 }
 
 fn short(p: SrtpProfile) -> &'static str {
@@ -363,7 +451,7 @@ fn main() {
     let s = if full {
         Settings {
             k: 4096,
-            rounds: 40,
+            rounds: 60,
             verify: false,
         }
     } else {
@@ -396,11 +484,8 @@ fn main() {
         if !case.contains(only.as_str()) {
             continue;
         }
-        let raw = measure_raw(profile, payload, &s);
         for op in [Op::Protect, Op::Unprotect] {
-            let d = measure(Who::Dtlsrtp, profile, payload, op, &s);
-            let l = measure(Who::Libsrtp, profile, payload, op, &s);
-            let w = measure(Who::Webrtc, profile, payload, op, &s);
+            let [d, l, w, raw] = measure_case(profile, payload, op, &s);
             let (rl, rw, rr) = (d / l, d / w, 100.0 * d / raw);
             // Targets apply to RTP; SRTCP rows are informational.
             let rtp = payload.is_some();
@@ -421,10 +506,8 @@ fn main() {
         }
     }
     if full {
-        println!(
-            "
-RTP rows missing a target: {misses}"
-        );
+        println!("\nRTP rows missing a target: {misses}");
+        components();
     } else {
         println!("smoke pass ok (run `cargo bench -p dtlsrtp-srtp` for figures)");
     }
