@@ -450,7 +450,10 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let s = if full {
         Settings {
-            k: 4096,
+            k: std::env::var("SRTP_BENCH_K")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1024),
             rounds: 60,
             verify: false,
         }
