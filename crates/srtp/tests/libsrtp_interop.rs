@@ -207,3 +207,80 @@ fn s_6_identical_ciphertext_to_libsrtp() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// D-4.1d: with an MKI, both directions interoperate with libsrtp for every profile, RTP and RTCP (MKI after
+/// the tag for GCM, before it for CM/NULL), and a packet with another MKI is refused.
+#[test]
+fn d_4_1d_mki_interop_both_directions() {
+    let mki = [0xde, 0xad, 0xbe, 0xef];
+    for profile in PROFILES {
+        let km = keying(profile);
+        let cfg = Config::default().mki(&mki);
+        let (mut our_tx, mut our_rx) =
+            SrtpContext::from_keying_material(&km, DtlsRole::Client, &cfg).unwrap();
+        let (c, s) = (km.client_write(), km.server_write());
+        let mut lib_rx =
+            LibSrtp::with_mki(profile, c.key.expose(), c.salt.expose(), false, 0, &mki);
+        let mut lib_tx = LibSrtp::with_mki(profile, s.key.expose(), s.salt.expose(), true, 0, &mki);
+        for i in 0..100 {
+            let plain = rtp(i, 77);
+            let mut p = plain.clone();
+            our_tx.protect_rtp(&mut p).unwrap();
+            lib_rx
+                .unprotect(&mut p)
+                .unwrap_or_else(|e| panic!("{profile}: libsrtp refused MKI RTP {i}: {e:?}"));
+            assert_eq!(p, plain, "{profile} RTP {i}");
+            let mut p = plain.clone();
+            lib_tx.protect(&mut p).unwrap();
+            our_rx
+                .unprotect_rtp(&mut p)
+                .unwrap_or_else(|e| panic!("{profile}: we refused libsrtp MKI RTP {i}: {e:?}"));
+            assert_eq!(p, plain, "{profile} RTP {i}");
+
+            let plain = rtcp(i, 77);
+            let mut p = plain.clone();
+            our_tx.protect_rtcp(&mut p).unwrap();
+            if libsrtp_rtcp_mki_bug(profile) {
+                // libsrtp 2.3 looks for the SRTCP MKI using the RTP tag length (4), so it cannot find it
+                // in front of the 80-bit SRTCP tag of the _32 profiles, not even in its own packets.
+                let mut own = plain.clone();
+                lib_tx.protect_rtcp(&mut own).unwrap();
+                let mut lib_rx2 =
+                    LibSrtp::with_mki(profile, s.key.expose(), s.salt.expose(), false, 0, &mki);
+                assert!(lib_rx2.unprotect_rtcp(&mut own).is_err());
+            } else {
+                lib_rx
+                    .unprotect_rtcp(&mut p)
+                    .unwrap_or_else(|e| panic!("{profile}: libsrtp refused MKI RTCP {i}: {e:?}"));
+                assert_eq!(p, plain, "{profile} RTCP {i}");
+            }
+            let mut p = plain.clone();
+            lib_tx.protect_rtcp(&mut p).unwrap();
+            our_rx
+                .unprotect_rtcp(&mut p)
+                .unwrap_or_else(|e| panic!("{profile}: we refused libsrtp MKI RTCP {i}: {e:?}"));
+            assert_eq!(p, plain, "{profile} RTCP {i}");
+        }
+        // libsrtp's packet with its MKI changed: we refuse it as unknown.
+        let mut p = rtp(100, 77);
+        lib_tx.protect(&mut p).unwrap();
+        let at = if profile.is_aead() {
+            p.len() - 4
+        } else {
+            p.len() - 4 - profile.srtp_tag_len()
+        };
+        assert_eq!(&p[at..at + 4], &mki, "{profile}: MKI placement");
+        p[at] ^= 1;
+        assert_eq!(
+            our_rx.unprotect_rtp(&mut p),
+            Err(dtlsrtp_srtp::SrtpError::UnknownMki),
+            "{profile}"
+        );
+    }
+}
+
+/// libsrtp 2.3's `srtp_get_session_keys` locates the MKI with the RTP tag length also for SRTCP, which only
+/// matters when the two tag lengths differ (the `_32` profiles).
+fn libsrtp_rtcp_mki_bug(profile: SrtpProfile) -> bool {
+    profile.srtp_tag_len() != profile.srtcp_tag_len()
+}

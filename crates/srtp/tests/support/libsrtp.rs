@@ -17,6 +17,8 @@ static INIT: Once = Once::new();
 /// One libsrtp session (`srtp_t`) for one direction, any SSRC.
 pub(crate) struct LibSrtp {
     ctx: sys::srtp_t,
+    /// Whether packets carry an MKI (the `*_mki` calls are used).
+    use_mki: bool,
 }
 
 /// A libsrtp error status (`srtp_err_status_t`).
@@ -87,6 +89,19 @@ impl LibSrtp {
         outbound: bool,
         window: u64,
     ) -> Self {
+        Self::with_mki(profile, key, salt, outbound, window, &[])
+    }
+
+    /// As [`new`](Self::new), with every packet carrying `mki` (none if empty), through libsrtp's
+    /// master-key list (`srtp_master_key_t`) and the `*_mki` protect/unprotect calls.
+    pub(crate) fn with_mki(
+        profile: SrtpProfile,
+        key: &[u8],
+        salt: &[u8],
+        outbound: bool,
+        window: u64,
+        mki: &[u8],
+    ) -> Self {
         INIT.call_once(|| {
             // SAFETY: srtp_init has no preconditions; Once runs it a single time per process.
             let status = unsafe { sys::srtp_init() };
@@ -95,6 +110,13 @@ impl LibSrtp {
         let mut master = Vec::with_capacity(key.len() + salt.len());
         master.extend_from_slice(key);
         master.extend_from_slice(salt);
+        let mut mki_id = mki.to_vec();
+        let mut mk = sys::srtp_master_key_t {
+            key: master.as_mut_ptr(),
+            mki_id: mki_id.as_mut_ptr(),
+            mki_size: mki.len() as _,
+        };
+        let mut mk_list: [*mut sys::srtp_master_key_t; 1] = [&mut mk];
         // SAFETY: srtp_policy_t is a plain C struct of integers and pointers, for which all-zero is the
         // documented "unset" value (null pointers, zero counts).
         let mut policy: sys::srtp_policy_t = unsafe { std::mem::zeroed() };
@@ -104,16 +126,47 @@ impl LibSrtp {
         } else {
             sys::srtp_ssrc_type_t_ssrc_any_inbound
         };
-        policy.key = master.as_mut_ptr();
+        if mki.is_empty() {
+            policy.key = master.as_mut_ptr();
+        } else {
+            policy.keys = mk_list.as_mut_ptr();
+            policy.num_master_keys = 1;
+        }
         policy.window_size = window as _;
         policy.allow_repeat_tx = 0;
         let mut ctx: sys::srtp_t = std::ptr::null_mut();
-        // SAFETY: `policy` is fully initialised and points at `master`, which outlives the call (libsrtp copies
-        // the key material into the new session); `ctx` is a valid out-pointer.
+        // SAFETY: `policy` is fully initialised; its key pointers point at `master`, `mki_id`, `mk` and
+        // `mk_list`, which all outlive the call (libsrtp copies the key material and MKI into the new
+        // session); `ctx` is a valid out-pointer.
         let status = unsafe { sys::srtp_create(&mut ctx, &policy) };
         assert_eq!(status, 0, "srtp_create for {profile}");
         assert!(!ctx.is_null());
-        Self { ctx }
+        Self {
+            ctx,
+            use_mki: !mki.is_empty(),
+        }
+    }
+
+    /// The `*_mki` calls: `op` 0 protect, 1 unprotect, 2 protect RTCP, 3 unprotect RTCP.
+    fn call_mki(&mut self, op: u8, buf: &mut [u8], len: usize) -> Result<usize, LibSrtpError> {
+        let grows = op % 2 == 0;
+        if len > buf.len() || (grows && buf.len() - len < LIBSRTP_TAIL_ROOM) {
+            return Err(LibSrtpError(u32::MAX));
+        }
+        let mut n = len as std::os::raw::c_int;
+        let p = buf.as_mut_ptr().cast();
+        // SAFETY: as in `call`: a live session and a buffer valid for `buf.len()` octets, with the tail
+        // room libsrtp may write when protecting; MKI index 0 is the single master key configured.
+        let status = unsafe {
+            match op {
+                0 => sys::srtp_protect_mki(self.ctx, p, &mut n, 1, 0),
+                1 => sys::srtp_unprotect_mki(self.ctx, p, &mut n, 1),
+                2 => sys::srtp_protect_rtcp_mki(self.ctx, p, &mut n, 1, 0),
+                _ => sys::srtp_unprotect_rtcp_mki(self.ctx, p, &mut n, 1),
+            }
+        };
+        check(status)?;
+        usize::try_from(n).map_err(|_| LibSrtpError(u32::MAX))
     }
 
     fn call(
@@ -141,6 +194,9 @@ impl LibSrtp {
 
     /// `srtp_protect` on `buf[..len]`; `buf` needs [`LIBSRTP_TAIL_ROOM`] octets after `len`.
     pub(crate) fn protect_in(&mut self, buf: &mut [u8], len: usize) -> Result<usize, LibSrtpError> {
+        if self.use_mki {
+            return self.call_mki(0, buf, len);
+        }
         self.call(sys::srtp_protect, buf, len, true)
     }
 
@@ -150,6 +206,9 @@ impl LibSrtp {
         buf: &mut [u8],
         len: usize,
     ) -> Result<usize, LibSrtpError> {
+        if self.use_mki {
+            return self.call_mki(1, buf, len);
+        }
         self.call(sys::srtp_unprotect, buf, len, false)
     }
 
@@ -159,6 +218,9 @@ impl LibSrtp {
         buf: &mut [u8],
         len: usize,
     ) -> Result<usize, LibSrtpError> {
+        if self.use_mki {
+            return self.call_mki(2, buf, len);
+        }
         self.call(sys::srtp_protect_rtcp, buf, len, true)
     }
 
@@ -168,6 +230,9 @@ impl LibSrtp {
         buf: &mut [u8],
         len: usize,
     ) -> Result<usize, LibSrtpError> {
+        if self.use_mki {
+            return self.call_mki(3, buf, len);
+        }
         self.call(sys::srtp_unprotect_rtcp, buf, len, false)
     }
 
