@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod demux;
+pub mod ice;
 pub mod stun;
 
 pub use demux::{classify, Demux, DropCounters, DropReason, PacketKind};
