@@ -54,6 +54,8 @@ struct Pair {
     /// Controlled: USE-CANDIDATE arrived before the pair was valid; nominate when our check succeeds.
     nominate_on_success: bool,
     nominated: bool,
+    /// Consent expired or was revoked on this pair: final until an ICE restart (RFC 7675 §5.1).
+    consent_lost: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +225,18 @@ impl IceAgent {
     }
 
     /// Set the remote credentials from the remote SDP (`a=ice-ufrag`, `a=ice-pwd`).
+    ///
+    /// Consent (RFC 7675) is only checked while remote credentials are known: without them (ICE-lite peers that
+    /// never get them, or the middle of an ICE restart) no check can be authenticated, so the expiry timer pauses,
+    /// and it starts afresh, with a check at once, when they arrive.
     pub fn set_remote_credentials(&mut self, creds: IceCredentials) {
+        if self.remote_creds.is_none() {
+            let now = self.last_now;
+            if let Some(c) = self.consent.as_mut() {
+                c.last_ok = c.last_ok.max(now);
+                c.next_check = now;
+            }
+        }
         self.remote_creds = Some(creds);
         self.schedule();
     }
@@ -313,14 +326,10 @@ impl IceAgent {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tx = self.txs.iter().map(|t| t.next_at).min();
-        let consent = self.consent.map(|c| {
-            let expiry = c.last_ok + self.config.consent_timeout;
-            if self.remote_creds.is_some() {
-                c.next_check.min(expiry)
-            } else {
-                expiry
-            }
-        });
+        let consent = self
+            .consent
+            .filter(|_| self.remote_creds.is_some())
+            .map(|c| c.next_check.min(c.last_ok + self.config.consent_timeout));
         [self.next_pace, tx, consent].into_iter().flatten().min()
     }
 
@@ -456,11 +465,12 @@ impl IceAgent {
                     nominate: false,
                     nominate_on_success: false,
                     nominated: false,
+                    consent_lost: false,
                 });
                 self.pairs.len() - 1
             }
         };
-        if let Some(p) = self.pairs.get_mut(idx) {
+        if let Some(p) = self.pairs.get_mut(idx).filter(|p| !p.consent_lost) {
             p.state = PairState::Succeeded;
             p.nominated |= use_candidate;
         }
@@ -485,7 +495,7 @@ impl IceAgent {
         let Some(idx) = self.find_pair(local, remote) else {
             return; // not one of our candidates
         };
-        let Some(p) = self.pairs.get_mut(idx) else {
+        let Some(p) = self.pairs.get_mut(idx).filter(|p| !p.consent_lost) else {
             return;
         };
         match p.state {
@@ -552,6 +562,12 @@ impl IceAgent {
                 {
                     c.last_ok = now;
                 }
+            }
+            // RFC 7675 §5.2: a 403 (Forbidden) answer to a consent check revokes consent at once.
+            (TxKind::Consent, Class::Error)
+                if m.error_code.map(|e| e.code) == Some(error_code::FORBIDDEN) =>
+            {
+                self.lose_consent();
             }
             (TxKind::Consent, _) => {}
             (TxKind::Check { sent_as, .. }, Class::Error)
@@ -868,14 +884,11 @@ impl IceAgent {
     /// RFC 7675 §5.1: a consent check every ~5 s (randomised), expiry after 30 s without an authenticated response.
     fn consent_tick(&mut self, now: Instant) {
         let Some(c) = self.consent else { return };
+        let Some(remote_creds) = self.remote_creds.clone() else {
+            return; // nothing can be checked: the expiry timer pauses (see set_remote_credentials)
+        };
         if now >= c.last_ok + self.config.consent_timeout {
-            self.consent = None;
-            self.selected = None;
-            self.txs.retain(|t| t.kind != TxKind::Consent);
-            self.events.push_back(IceEvent::ConsentExpired {
-                local: c.local,
-                remote: c.remote,
-            });
+            self.lose_consent();
             return;
         }
         if now < c.next_check {
@@ -885,9 +898,6 @@ impl IceAgent {
         if let Some(cm) = self.consent.as_mut() {
             cm.next_check = next;
         }
-        let Some(remote_creds) = self.remote_creds.clone() else {
-            return;
-        };
         let tid = self.new_tid();
         let mut b = MessageBuilder::new(MessageType::BINDING_REQUEST, tid);
         b.username(&format!(
@@ -914,6 +924,26 @@ impl IceAgent {
         // One consent transaction at a time; a new one replaces a stale one.
         self.txs.retain(|t| t.kind != TxKind::Consent);
         self.start_tx(now, tid, c.local, c.remote, TxKind::Consent, bytes);
+    }
+
+    /// Consent expired or was revoked: media must stop on the selected pair (RFC 7675 §5.1, §5.2).
+    fn lose_consent(&mut self) {
+        let Some(c) = self.consent.take() else { return };
+        self.selected = None;
+        // Lost consent is final for that pair (RFC 7675 §5.1): only an ICE restart brings it back.
+        if let Some(p) = self
+            .find_pair(c.local, c.remote)
+            .and_then(|i| self.pairs.get_mut(i))
+        {
+            p.state = PairState::Failed;
+            p.nominated = false;
+            p.consent_lost = true;
+        }
+        self.txs.retain(|t| t.kind != TxKind::Consent);
+        self.events.push_back(IceEvent::ConsentExpired {
+            local: c.local,
+            remote: c.remote,
+        });
     }
 
     fn consent_jitter(&mut self) -> Duration {
@@ -962,6 +992,7 @@ impl IceAgent {
             nominate: false,
             nominate_on_success: false,
             nominated: false,
+            consent_lost: false,
         });
     }
 

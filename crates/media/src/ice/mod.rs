@@ -248,7 +248,8 @@ pub enum IceEvent {
     },
     /// The role changed to resolve a role conflict (RFC 8445 §7.3.1.1, §7.2.5.1).
     RoleChanged(IceRole),
-    /// No authenticated response on the selected pair for the consent timeout: stop sending media (RFC 7675 §5.1).
+    /// No authenticated response on the selected pair for the consent timeout (RFC 7675 §5.1), or a 403 answer to
+    /// a consent check (§5.2): stop sending media on that pair. The pair is no longer selected.
     ConsentExpired {
         /// Local address.
         local: SocketAddr,

@@ -124,6 +124,14 @@ impl Pair {
             self.now = self.now.max(next);
             self.a.agent.handle_timeout(self.now);
             self.b.agent.handle_timeout(self.now);
+            // handle_timeout(now) leaves no deadline at or before now: a driver cannot spin.
+            for s in [&self.a, &self.b] {
+                assert!(
+                    s.agent.poll_timeout().is_none_or(|t| t > self.now),
+                    "{:?}",
+                    s.agent
+                );
+            }
         }
         panic!("too many steps");
     }
@@ -842,4 +850,66 @@ fn pairs_are_capped_under_a_flood_of_authenticated_sources() {
         }
     }
     assert_eq!(dests.len(), 100);
+}
+
+#[test]
+fn consent_pauses_without_remote_credentials_lite() {
+    // An ICE-lite agent that was never given the peer's credentials cannot check consent: it must not expire it.
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 101);
+    let mut b = lite(now, "bbbb", 102);
+    let cb = b.add_local_candidate(addr(B));
+    a.add_local_candidate(addr(A));
+    a.set_remote_credentials(b.local_credentials().clone());
+    a.add_remote_candidate(cb);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    p.run(Duration::from_secs(90), |_| false);
+    assert_eq!(p.b.agent.selected_pair(), Some((addr(B), addr(A))));
+    assert!(
+        p.b.sent.iter().all(|(_, t)| t.bytes[0..2] != [0, 1]),
+        "lite without credentials sent a request"
+    );
+    assert!(!p
+        .a
+        .events
+        .iter()
+        .chain(&p.b.events)
+        .any(|(_, e)| matches!(e, IceEvent::ConsentExpired { .. })));
+}
+
+#[test]
+fn consent_revoked_by_403() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 103);
+    let mut b = lite(now, "bbbb", 104);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    p.b.silent = true;
+    // Wait for A's next consent check and answer it with an authenticated 403.
+    let n = p.a.sent.len();
+    assert!(p.run(Duration::from_secs(7), |p| p.a.sent.len() > n));
+    let check = p.a.sent.last().unwrap().1.clone();
+    let m = Message::decode(&check.bytes).unwrap();
+    let mut r = MessageBuilder::new(MessageType::BINDING_ERROR, m.transaction_id);
+    r.error_code(403, "Forbidden")
+        .message_integrity(p.b.agent.local_credentials().pwd().as_bytes())
+        .fingerprint();
+    p.a.agent
+        .handle_stun(p.now, addr(A), addr(B), &r.finish().unwrap())
+        .unwrap();
+    assert_eq!(
+        p.a.agent.poll_event(),
+        Some(IceEvent::ConsentExpired {
+            local: addr(A),
+            remote: addr(B)
+        })
+    );
+    assert_eq!(p.a.agent.selected_pair(), None);
+    assert!(!p.a.agent.is_valid_pair(addr(A), addr(B)));
+    // The peer keeps answering: the pair stays dead until an ICE restart.
+    p.b.silent = false;
+    p.run(Duration::from_secs(20), |_| false);
+    assert_eq!(p.a.agent.selected_pair(), None);
 }

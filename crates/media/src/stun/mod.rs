@@ -68,6 +68,8 @@ pub mod error_code {
     pub const BAD_REQUEST: u16 = 400;
     /// 401 Unauthenticated.
     pub const UNAUTHENTICATED: u16 = 401;
+    /// 403 Forbidden (RFC 7675 §5.2: revokes consent).
+    pub const FORBIDDEN: u16 = 403;
     /// 420 Unknown Attribute.
     pub const UNKNOWN_ATTRIBUTE: u16 = 420;
     /// 487 Role Conflict (RFC 8445 §7.3.1.1).
