@@ -232,7 +232,7 @@ fn printed_cert(out: &str, marker: &str) -> Vec<u8> {
     let rest = &out[from..];
     let begin = rest.find("-----BEGIN CERTIFICATE-----").unwrap();
     let end = rest.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
-    openssl::x509::X509::from_pem(rest[begin..end].as_bytes())
+    openssl::x509::X509::from_pem(&rest.as_bytes()[begin..end])
         .unwrap()
         .to_der()
         .unwrap()
