@@ -1,6 +1,7 @@
 //! Loss, reordering, duplication and small MTUs (RFC 6347 §4.2.4 retransmission, §4.2.3 fragmentation).
 //! Real time: OpenSSL's timers run on its own clock, so the initial timer is 20 ms.
 #![allow(clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
