@@ -35,6 +35,20 @@ impl Default for ParseOptions {
     }
 }
 
+impl ParseOptions {
+    /// With another size limit.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Accepting unknown m= line protocols.
+    pub fn accepting_unknown_proto(mut self) -> Self {
+        self.accept_unknown_proto = true;
+        self
+    }
+}
+
 /// Why a body could not be parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
