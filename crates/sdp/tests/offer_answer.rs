@@ -1,6 +1,8 @@
 //! Offer/answer: the RFC 5763 §7.1 flow (best effort via RFC 5939, B-1/B-2), answers real peers accept
 //! (interop/NOTES.md), roles (T-5.3f, F-5.10), holdconn and missing fingerprints (T-5.1b, F-5.13),
 //! tls-id only when offered (T-5.3d), the pending-offer token, and P-5.1d.
+// Test helpers outside #[test] fns: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,5 +1,7 @@
 //! Parser and writer (RFC 8866): real peers' SDP and the RFC 5763 §7 bodies parse, unknown attributes survive
 //! byte-exact, and every class of malformed line is a typed error with its line number.
+// Test helpers outside #[test] fns: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

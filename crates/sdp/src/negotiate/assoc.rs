@@ -56,10 +56,9 @@ pub enum NewReason {
     RolesChanged,
     /// A fingerprint was modified, added or removed on either side (T-3.1a (b)).
     FingerprintsChanged,
-    /// Our tls-id changed: we asked for a new association (T-3.1a (c), T-4b, T-5.5a).
-    LocalTlsIdChanged,
-    /// The peer's tls-id changed (T-3.1a (c), T-5.3a).
-    RemoteTlsIdChanged,
+    /// Either side's tls-id changed (T-3.1a (c), T-4b, T-5.5a, T-5.3a). An offerer asking for a new
+    /// association changes its tls-id, and the answerer accepting it answers with a fresh one too.
+    TlsIdChanged,
     /// A peer without tls-id, and the transport (address or port of either side) changed (T-4d, T-5.4b).
     TransportChanged,
     /// The media protocol moved between plain RTP / non-UDP and UDP DTLS-SRTP.
@@ -97,7 +96,7 @@ fn same_set(a: &[Fingerprint], b: &[Fingerprint]) -> bool {
 /// 1. no previous association → `New { Initial }`;
 /// 2. roles changed → `RolesChanged` (T-3.1a a);
 /// 3. any fingerprint added, removed or modified, either side → `FingerprintsChanged` (T-3.1a b);
-/// 4. our tls-id changed → `LocalTlsIdChanged`; the peer's tls-id changed → `RemoteTlsIdChanged` (T-3.1a c);
+/// 4. our tls-id or the peer's changed (added counts, for the peer) → `TlsIdChanged` (T-3.1a c);
 /// 5. the peer uses tls-id and both tls-ids are unchanged → `Keep`, whatever happened to addresses, ports or
 ///    ICE credentials (T-3.2: a transport change that needs a new association comes with a new tls-id; T-3.3);
 /// 6. a peer without tls-id (T-4d): local or remote transport changed → `TransportChanged`; otherwise `Keep`
@@ -117,12 +116,12 @@ pub fn decide(previous: Option<&AssocSnapshot>, next: &AssocSnapshot) -> Associa
     }
     if let (Some(a), Some(b)) = (&prev.local_tls_id, &next.local_tls_id) {
         if a != b {
-            return new(NewReason::LocalTlsIdChanged);
+            return new(NewReason::TlsIdChanged);
         }
     }
     match (&prev.remote_tls_id, &next.remote_tls_id) {
         (Some(a), Some(b)) if a == b => Association::Keep,
-        (_, Some(_)) => new(NewReason::RemoteTlsIdChanged),
+        (_, Some(_)) => new(NewReason::TlsIdChanged),
         (Some(_), None) | (None, None) => {
             let moved = prev.local_transport != next.local_transport
                 || prev.remote_transport != next.remote_transport;
