@@ -3,6 +3,8 @@
 
 pub mod attr;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod negotiate;
 
