@@ -466,3 +466,29 @@ fn t_3_1a_decide_over_every_combination_of_role_fingerprint_and_tls_id_change() 
     moved.ice = true;
     assert_eq!(decide(Some(&with_ice), &moved), KEEP, "T-6c/T-3.3");
 }
+
+#[test]
+fn t_5_3b_answerer_refusing_a_new_association_rejects_the_m_line() {
+    for tls in [true, false] {
+        let mut p = Pair::initial(tls, false);
+        let mut c = p.bob.config().clone();
+        c.refuse_new_association = true;
+        p.bob.set_config(c).unwrap();
+        // a keeping re-offer is still accepted
+        assert_eq!(p.round(Renew::Keep, no_edit), (KEEP, KEEP));
+        // a renewing one (new tls-id and port) gets port 0
+        p.alice_media.port = 6200;
+        let (offer, pending) = p
+            .alice
+            .create_offer(std::slice::from_ref(&p.alice_media), Renew::All, &mut p.rng)
+            .unwrap();
+        let offer = strip(&offer, tls);
+        let answer = p
+            .bob
+            .answer(&offer, std::slice::from_ref(&p.bob_media), &mut p.rng);
+        // one m-line only: nothing acceptable → 488
+        assert_eq!(answer.unwrap_err().sip_status(), 488, "tls-id: {tls}");
+        p.alice.cancel_offer();
+        drop(pending);
+    }
+}

@@ -699,3 +699,78 @@ fn p_5c_md5_and_missing_sha256_refused_in_config() {
     cfg.fingerprints.push(fp(HashFunction::Md5, 1));
     assert!(Negotiator::new(cfg, &mut counter_rng(1)).is_err());
 }
+
+#[test]
+fn t_4e_bundle_tls_id_only_on_the_tag_m_line() {
+    let mut cfg = config(0xE0);
+    cfg.ice = Some(ice("bund"));
+    cfg.profile = Profile::Savpf;
+    let mut alice = neg(cfg.clone(), 60);
+    let mut a0 = audio(6000);
+    a0.mid = Some("a".into());
+    let mut v = audio(6000);
+    v.kind = "video".into();
+    v.mid = Some("v".into());
+    v.codecs = vec![dtlsrtp_sdp::Codec::new(96, "VP8", 90000, None)];
+    let (offer, pending) = alice
+        .create_offer(&[a0.clone(), v.clone()], Renew::Keep, &mut counter_rng(61))
+        .unwrap();
+    assert_eq!(
+        offer.bundle_groups().next().unwrap(),
+        ["a".to_owned(), "v".to_owned()]
+    );
+    assert!(offer.media()[0].tls_id().is_some());
+    assert!(offer.media()[1].tls_id().is_none(), "T-4e");
+    let mut bob = neg(config_with_ice(0xE1), 62);
+    let answer = bob.answer(&offer, &[a0, v], &mut counter_rng(63)).unwrap();
+    chromium_accepts(&offer, &answer.sdp).unwrap();
+    assert!(answer.sdp.media()[0].tls_id().is_some());
+    assert!(answer.sdp.media()[1].tls_id().is_none(), "T-4e");
+    // the non-tag m-line still knows both tls-ids (from the tag)
+    let d = answer.media[1].dtls().unwrap();
+    assert_eq!(d.remote_tls_id.as_ref(), offer.media()[0].tls_id());
+    let out = alice.apply_answer(pending, &answer.sdp).unwrap();
+    assert_eq!(
+        out[1].dtls().unwrap().remote_tls_id.as_ref(),
+        answer.sdp.media()[0].tls_id()
+    );
+}
+
+fn config_with_ice(byte: u8) -> dtlsrtp_sdp::Config {
+    let mut c = config(byte);
+    c.ice = Some(ice("peer"));
+    c.profile = Profile::Savpf;
+    c
+}
+
+#[test]
+fn sdes_offer_is_recognised_and_rejected_unsupported_media_too() {
+    let sdes = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+                m=audio 7000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n\
+                m=application 7002 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+                m=audio 7004 UDP/TLS/RTP/SAVP 0\r\na=setup:actpass\r\n\
+                a=fingerprint:sha-256 AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA\r\n";
+    let offer = Sdp::parse(sdes.as_bytes()).unwrap();
+    assert!(offer.media()[0]
+        .attributes()
+        .any(|a| matches!(a, Attribute::Crypto(c) if c.tag == 1)));
+    let mut us = neg(config(1), 64);
+    let a = us
+        .answer(&offer, &[audio(5000), audio(5002)], &mut counter_rng(65))
+        .unwrap();
+    assert_eq!(
+        a.media[0].state,
+        MediaState::Rejected(RejectReason::SdesNotSupported)
+    );
+    assert_eq!(
+        a.media[1].state,
+        MediaState::Rejected(RejectReason::UnsupportedProto)
+    );
+    assert!(a.media[2].dtls().is_some());
+    let ports: Vec<u16> = a.sdp.media().iter().map(|m| m.media_line().port).collect();
+    assert_eq!(
+        ports,
+        [0, 0, 5000],
+        "rejected m-lines have port 0, the DTLS one takes the first free audio"
+    );
+}

@@ -255,10 +255,42 @@ impl Negotiator {
         if codecs.is_empty() {
             return self.reject_or_refuse(i, ml, mid, RejectReason::NoCommonCodec);
         }
+        let remote_address = offer.media_connection(i).map(|c| c.address.clone());
+        let remote_ice = remote_ice(offer, i);
+        let our_ice = self.config.ice.as_ref().filter(|_| remote_ice.is_some());
+        let remote_tls_id = effective_tls_id(offer, i);
+        let local_transport = (self.config.address.to_string(), local.port);
+        let remote_transport = (remote_address.clone().unwrap_or_default(), ml.port);
+        let ice = our_ice.is_some();
+        let prev = self
+            .current
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|c| &c.snapshot)
+            .filter(|_| is_dtls);
+        // Does the offer keep the association (T-5.5b) or ask for a new one (T-5.5a, T-4d)?
+        let offer_keeps = prev.map(|p| {
+            let tls_same = match (&p.remote_tls_id, &remote_tls_id) {
+                (Some(a), Some(b)) => a == b,
+                (None, None) => {
+                    (ice && p.ice)
+                        || (p.remote_transport == remote_transport
+                            && p.local_transport == local_transport)
+                }
+                _ => false,
+            };
+            tls_same && same_set(&p.remote_fingerprints, &remote_fingerprints)
+        });
+        if offer_keeps == Some(false) && self.config.refuse_new_association {
+            // T-5.3b: an answerer that will not accept a requested new association rejects the m-line.
+            return self.reject_or_refuse(i, ml, mid, RejectReason::NewAssociationRefused);
+        }
+        let keep = prev.filter(|p| {
+            offer_keeps == Some(true) && same_set(&p.local_fingerprints, &self.config.fingerprints)
+        });
         if let Some(u) = used.get_mut(slot) {
             *u = true;
         }
-        let remote_address = offer.media_connection(i).map(|c| c.address.clone());
         let mut m = Media::new(MediaLine {
             media: ml.media.clone(),
             port: local.port,
@@ -285,35 +317,9 @@ impl Negotiator {
                 current: None,
             });
         }
-        let remote_ice = remote_ice(offer, i);
-        let our_ice = self.config.ice.as_ref().filter(|_| remote_ice.is_some());
         if let Some(ice) = our_ice {
             push_ice(&mut m, ice)?;
         }
-        let remote_tls_id = effective_tls_id(offer, i);
-        let local_transport = (self.config.address.to_string(), local.port);
-        let remote_transport = (remote_address.clone().unwrap_or_default(), ml.port);
-        let ice = our_ice.is_some();
-        let prev = self
-            .current
-            .get(i)
-            .and_then(Option::as_ref)
-            .map(|c| &c.snapshot);
-        // Does the offer keep the association (T-5.5b) or ask for a new one (T-5.5a, T-4d)?
-        let keep = prev.filter(|p| {
-            let tls_same = match (&p.remote_tls_id, &remote_tls_id) {
-                (Some(a), Some(b)) => a == b,
-                (None, None) => {
-                    (ice && p.ice)
-                        || (p.remote_transport == remote_transport
-                            && p.local_transport == local_transport)
-                }
-                _ => false,
-            };
-            tls_same
-                && same_set(&p.remote_fingerprints, &remote_fingerprints)
-                && same_set(&p.local_fingerprints, &self.config.fingerprints)
-        });
         let local_role = match offered_setup {
             Setup::Active => HandshakeRole::Server,
             Setup::Passive => HandshakeRole::Client,

@@ -106,6 +106,9 @@ pub struct Config {
     pub best_effort: bool,
     /// `a=ptime` on our media lines.
     pub ptime: Option<u32>,
+    /// Refuse new associations a re-offer asks for: the m-line is rejected with port 0 (T-5.3b). Off by
+    /// default.
+    pub refuse_new_association: bool,
 }
 
 impl Config {
@@ -122,6 +125,7 @@ impl Config {
             ice: None,
             best_effort: false,
             ptime: None,
+            refuse_new_association: false,
         }
     }
 }
@@ -194,6 +198,8 @@ pub enum RejectReason {
     SdesNotSupported,
     /// A transport protocol we do not do.
     UnsupportedProto,
+    /// The offer asked for a new association and [`Config::refuse_new_association`] is set (T-5.3b).
+    NewAssociationRefused,
 }
 
 /// Errors answering an offer. [`OfferError::sip_status`] gives the SIP response code.
@@ -268,7 +274,8 @@ pub enum AnswerError {
 }
 
 /// An answer that could not be applied, with the pending offer handed back (state unchanged).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct AnswerRejected {
     /// Why.
     pub error: AnswerError,
