@@ -38,6 +38,8 @@ pub struct StreamFramer {
     buf: Vec<u8>,
     limits: Limits,
     failed: Option<ParseError>,
+    /// Bytes already searched for the end of the header section (keeps byte-at-a-time input linear).
+    scanned: usize,
 }
 
 impl StreamFramer {
@@ -47,6 +49,7 @@ impl StreamFramer {
             buf: Vec::new(),
             limits,
             failed: None,
+            scanned: 0,
         }
     }
 
@@ -72,6 +75,7 @@ impl StreamFramer {
         loop {
             if self.buf.starts_with(b"\r\n\r\n") {
                 self.buf.drain(..4);
+                self.scanned = 0;
                 return Some(Ok(Framed::KeepAlivePing));
             }
             if self.buf.len() < 4 && !self.buf.is_empty() && b"\r\n\r\n".starts_with(&self.buf) {
@@ -79,13 +83,16 @@ impl StreamFramer {
             }
             if self.buf.starts_with(b"\r\n") {
                 self.buf.drain(..2);
+                self.scanned = 0;
             } else if self.buf.first() == Some(&b'\n') {
                 self.buf.drain(..1);
+                self.scanned = 0;
             } else {
                 break;
             }
         }
-        let Some(head_end) = find_head_end(&self.buf) else {
+        let Some(head_end) = find_head_end(&self.buf, self.scanned.saturating_sub(3)) else {
+            self.scanned = self.buf.len();
             if self.buf.len() > self.limits.max_message_size {
                 return Some(Err(self.fail(ParseError::MessageTooLarge {
                     limit: self.limits.max_message_size,
@@ -110,6 +117,7 @@ impl StreamFramer {
             return None;
         }
         let bytes: Vec<u8> = self.buf.drain(..total).collect();
+        self.scanned = 0;
         Some(Ok(match parse(&bytes, &self.limits, Framing::Stream) {
             Ok((m, _)) => Framed::Message(m),
             Err(e) if e.is_fatal_for_stream() => return Some(Err(self.fail(e))),
@@ -120,13 +128,14 @@ impl StreamFramer {
     fn fail(&mut self, e: ParseError) -> ParseError {
         self.failed = Some(e);
         self.buf.clear();
+        self.scanned = 0;
         e
     }
 }
 
 /// Index just past the empty line ending the header section (CRLFCRLF or LFLF), if present.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while let Some(rel) = buf
         .get(i..)
         .and_then(|r| r.iter().position(|&b| b == b'\n'))
