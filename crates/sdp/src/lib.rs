@@ -108,8 +108,10 @@ pub mod attr;
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;
+mod lines;
 pub mod model;
 pub mod negotiate;
+mod tls_id;
 
 pub use attr::{Attribute, LineError, Proto, Setup, TlsId, TlsIdError};
 pub use fingerprint::{Fingerprint, FingerprintError, HashFunction};

@@ -213,7 +213,8 @@ impl fmt::Display for Line {
 /// One media description: its m= line and the lines after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Media {
-    m: Line,
+    /// The m= line's text after `m=`, as received (written back unchanged).
+    m_text: String,
     mline: MediaLine,
     lines: Vec<Line>,
 }
@@ -222,11 +223,7 @@ impl Media {
     /// A media description from an m= line value.
     pub fn new(mline: MediaLine) -> Self {
         Self {
-            m: Line {
-                kind: b'm',
-                text: mline.to_string(),
-                value: Value::Media(mline.clone()),
-            },
+            m_text: mline.to_string(),
             mline,
             lines: Vec::new(),
         }
@@ -428,11 +425,11 @@ impl Sdp {
             let line = Line::parse(l, opts).map_err(|e| err(n, ParseErrorKind::Line(e)))?;
             match (line.kind, sdp.media.last_mut()) {
                 (b'm', _) => {
-                    let Value::Media(mline) = line.value.clone() else {
+                    let Value::Media(mline) = line.value else {
                         return Err(err(n, ParseErrorKind::Line(LineError::BadMedia)));
                     };
                     sdp.media.push(Media {
-                        m: line,
+                        m_text: line.text,
                         mline,
                         lines: Vec::new(),
                     });
@@ -616,7 +613,7 @@ impl fmt::Display for Sdp {
             write!(f, "{l}\r\n")?;
         }
         for m in &self.media {
-            write!(f, "{}\r\n", m.m)?;
+            write!(f, "m={}\r\n", m.m_text)?;
             for l in &m.lines {
                 write!(f, "{l}\r\n")?;
             }

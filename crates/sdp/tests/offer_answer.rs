@@ -774,3 +774,63 @@ fn sdes_offer_is_recognised_and_rejected_unsupported_media_too() {
         "rejected m-lines have port 0, the DTLS one takes the first free audio"
     );
 }
+
+#[test]
+fn b_3_best_effort_offer_without_fingerprint_falls_back_to_plain_rtp_only_if_allowed() {
+    let text = String::from_utf8(data("rfc5763-7.1-offer.sdp")).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("a=fingerprint"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let offer = Sdp::parse(text.as_bytes()).unwrap();
+    let mut cfg = config(1);
+    cfg.rtp_policy = RtpPolicy::AllowRtp;
+    let a = neg(cfg, 70)
+        .answer(&offer, &[audio(5000)], &mut counter_rng(71))
+        .unwrap();
+    assert!(matches!(a.media[0].state, MediaState::PlainRtp(_)));
+    assert_eq!(a.sdp.media()[0].media_line().proto, Proto::RtpAvp);
+    assert!(!a.sdp.write().contains("acfg"));
+    let e = neg(config(1), 70)
+        .answer(&offer, &[audio(5000)], &mut counter_rng(71))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        OfferError::NothingAcceptable(RejectReason::MissingFingerprint)
+    );
+}
+
+#[test]
+fn ice_credentials_chromium_would_refuse_are_a_config_error() {
+    for (ufrag, pwd) in [
+        ("abc", "abcdefghijklmnopqrstuvwx"),
+        ("abcd", "short"),
+        ("ab d", "abcdefghijklmnopqrstuvwx"),
+    ] {
+        let mut cfg = config(1);
+        let mut i = ice(ufrag);
+        i.pwd = pwd.into();
+        cfg.ice = Some(i);
+        assert_eq!(
+            Negotiator::new(cfg, &mut counter_rng(1)).unwrap_err(),
+            dtlsrtp_sdp::negotiate::ConfigError::IceCredentials
+        );
+    }
+}
+
+#[test]
+fn ice_passwords_are_redacted_in_debug() {
+    let mut cfg = config(1);
+    cfg.ice = Some(ice("dbgU"));
+    let us = neg(cfg.clone(), 80);
+    assert!(!format!("{us:?}").contains("abcdefghijklmnopqrstuvwx"));
+    let offer = parse_data("chromium156-offer.sdp");
+    let mut m = audio(4000);
+    m.mid = Some("0".into());
+    let a = neg(cfg, 81)
+        .answer(&offer, &[m], &mut counter_rng(82))
+        .unwrap();
+    let dbg = format!("{:?}", a.media);
+    assert!(dbg.contains("gyjN") && !dbg.contains("lkU0VKSle8UwzvWEfbRv/m2O"));
+}

@@ -227,21 +227,30 @@ impl Negotiator {
             Plan::Plain => (ml.proto.clone(), None),
             Plan::Dtls { proto, acfg } => (proto, acfg),
         };
-        let is_dtls = proto.is_udp_dtls_srtp();
         // DTLS prerequisites first: they may refuse the whole offer.
         let offered_setup = offer.media_setup(i).unwrap_or(Setup::Active); // §2.4: absent = active (legacy)
         let remote_fingerprints = offer.media_fingerprints(i);
-        if is_dtls {
-            if offered_setup == Setup::HoldConn {
-                return self.reject_or_refuse(i, ml, mid, RejectReason::HoldConn);
+        let problem = if !proto.is_udp_dtls_srtp() {
+            None
+        } else if offered_setup == Setup::HoldConn {
+            Some(RejectReason::HoldConn)
+        } else if !offer.media_has_fingerprint_line(i) {
+            Some(RejectReason::MissingFingerprint)
+        } else if preferred_set(&remote_fingerprints).is_empty() {
+            Some(RejectReason::NoUsableFingerprint)
+        } else {
+            None
+        };
+        let (proto, acfg) = match problem {
+            None => (proto, acfg),
+            // B-3: a best-effort offer whose DTLS configuration is unusable still has its plain RTP actual
+            // configuration, allowed by policy.
+            Some(_) if acfg.is_some() && self.config.rtp_policy == RtpPolicy::AllowRtp => {
+                (ml.proto.clone(), None)
             }
-            if !offer.media_has_fingerprint_line(i) {
-                return self.reject_or_refuse(i, ml, mid, RejectReason::MissingFingerprint);
-            }
-            if preferred_set(&remote_fingerprints).is_empty() {
-                return self.reject_or_refuse(i, ml, mid, RejectReason::NoUsableFingerprint);
-            }
-        }
+            Some(r) => return self.reject_or_refuse(i, ml, mid, r),
+        };
+        let is_dtls = proto.is_udp_dtls_srtp();
         let Some(slot) = (0..media.len()).find(|&k| {
             !used.get(k).copied().unwrap_or(true)
                 && media.get(k).is_some_and(|l| l.kind == ml.media)

@@ -68,7 +68,8 @@ pub enum RejectPolicy {
 }
 
 /// Our ICE parameters (RFC 8839). Credentials: ufrag ≥ 4 and pwd ≥ 22 ice-chars (Chromium enforces both).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IceConfig {
     /// `a=ice-ufrag`.
     pub ufrag: String,
@@ -82,6 +83,19 @@ pub struct IceConfig {
     pub candidates: Vec<String>,
     /// Write `a=end-of-candidates`.
     pub end_of_candidates: bool,
+}
+
+impl core::fmt::Debug for IceConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IceConfig")
+            .field("ufrag", &self.ufrag)
+            .field("pwd", &"<redacted>")
+            .field("lite", &self.lite)
+            .field("options", &self.options)
+            .field("candidates", &self.candidates)
+            .field("end_of_candidates", &self.end_of_candidates)
+            .finish()
+    }
 }
 
 /// Negotiator configuration.
@@ -171,6 +185,10 @@ pub enum ConfigError {
     /// A media stream has no codec.
     #[error("media without codecs")]
     NoCodecs,
+    /// ICE ufrag shorter than 4 or password shorter than 22 characters, or either longer than 256
+    /// (RFC 8839 §5.4; Chromium rejects short ones).
+    #[error("ICE ufrag must have 4..=256 and pwd 22..=256 ice-chars")]
+    IceCredentials,
     /// A configured value does not form a valid SDP line (ICE credentials, codec names, mids, candidates).
     #[error("configured value is not valid SDP: {0}")]
     Invalid(crate::attr::LineError),
@@ -289,8 +307,8 @@ impl AnswerRejected {
     }
 }
 
-/// The remote ICE parameters of an m-line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The remote ICE parameters of an m-line. `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteIce {
     /// ufrag.
     pub ufrag: String,
@@ -302,6 +320,18 @@ pub struct RemoteIce {
     pub candidates: Vec<Candidate>,
     /// `a=end-of-candidates` seen.
     pub end_of_candidates: bool,
+}
+
+impl core::fmt::Debug for RemoteIce {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RemoteIce")
+            .field("ufrag", &self.ufrag)
+            .field("pwd", &"<redacted>")
+            .field("lite", &self.lite)
+            .field("candidates", &self.candidates)
+            .field("end_of_candidates", &self.end_of_candidates)
+            .finish()
+    }
 }
 
 /// A negotiated DTLS-SRTP m-line.
@@ -529,6 +559,19 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .any(|f| f.hash() == HashFunction::Sha256)
     {
         return Err(ConfigError::NoSha256Fingerprint);
+    }
+    if let Some(ice) = &config.ice {
+        let chars = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        };
+        let ok = (4..=256).contains(&ice.ufrag.len())
+            && (22..=256).contains(&ice.pwd.len())
+            && chars(&ice.ufrag)
+            && chars(&ice.pwd);
+        if !ok {
+            return Err(ConfigError::IceCredentials);
+        }
     }
     Ok(())
 }
