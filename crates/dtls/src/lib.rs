@@ -1,1 +1,83 @@
-//! DTLS 1.2 with use_srtp (RFC 5764) as a sans-IO association, verified by certificate fingerprint (RFC 8122).
+//! DTLS 1.2 with use_srtp (RFC 5764) as a sans-IO association over OpenSSL, verified by certificate
+//! fingerprint (RFC 8122, RFC 5763).
+//!
+//! - [`Certificate`]: self-signed ECDSA P-256 (default) or RSA-2048, PEM load/save (F-8.4a), fresh anonymous
+//!   certificates (F-6.1b/e), fingerprints in sha-1/224/256/384/512 ([`fingerprint_of_der`]).
+//! - [`verify_fingerprint`]: RFC 8122 §5.1 matching (P-5.1d, constant time, md2/md5 refused).
+//! - [`Association`]: one handshake, client or server, DTLS 1.2 only, ECDHE suites only (F-8.8), mutual
+//!   authentication, use_srtp in a configurable order (D-4.1.1a), cookie exchange (A-R-DOS), keys exported once
+//!   per handshake (D-4.2a) and split for `dtlsrtp-srtp`.
+//! - [`FingerprintGate`]: keys are usable only once the SDP fingerprint vouched for the peer certificate.
+//!
+//! The association never touches a socket, the Rust clock or a global RNG. OpenSSL keeps its own clock for
+//! retransmissions; [`Association::poll_timeout`] reports that deadline in the caller's `Instant` timeline.
+//!
+//! # Run loop
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use dtlsrtp_dtls::{Association, Certificate, Config, CookieSecret, DtlsContext, Event, FingerprintGate,
+//!     GateState, HashFunction, KeyType};
+//! use dtlsrtp_srtp::DtlsRole;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Each endpoint: one certificate (persist it with to_pem), one context.
+//! let (cert_a, cert_b) = (Certificate::generate(KeyType::EcdsaP256, "a", 30)?,
+//!                         Certificate::generate(KeyType::EcdsaP256, "b", 30)?);
+//! let fp_a = cert_a.fingerprint(HashFunction::Sha256)?; // goes into a's SDP
+//! let fp_b = cert_b.fingerprint(HashFunction::Sha256)?; // goes into b's SDP
+//! let ctx_a = DtlsContext::new(&Config::new(cert_a, CookieSecret::new([7; 32])))?;
+//! let ctx_b = DtlsContext::new(&Config::new(cert_b, CookieSecret::new([9; 32])))?;
+//! let (addr_a, addr_b) = ("127.0.0.1:4000".parse()?, "127.0.0.1:5000".parse()?);
+//! let now = Instant::now();
+//! let mut a = Association::new(&ctx_a, DtlsRole::Client, addr_b, now)?; // a=setup:active
+//! let mut b = Association::new(&ctx_b, DtlsRole::Server, addr_a, now)?; // a=setup:passive
+//! let (mut gate_a, mut gate_b) = (FingerprintGate::new(), FingerprintGate::new());
+//! gate_a.verify(&[fp_b])?; // b's SDP answer arrived before the handshake finished
+//!
+//! // A driver would wait on the socket until poll_timeout(); here both ends live in memory.
+//! for _ in 0..50 {
+//!     while let Some(d) = a.poll_transmit() { b.handle_datagram(now, &d); }
+//!     while let Some(d) = b.poll_transmit() { a.handle_datagram(now, &d); }
+//!     for (assoc, gate) in [(&mut a, &mut gate_a), (&mut b, &mut gate_b)] {
+//!         let mut cert = None;
+//!         while let Some(ev) = assoc.poll_event() {
+//!             match ev {
+//!                 Event::PeerCertificate(der) => cert = Some(der),
+//!                 Event::Connected(c) => { gate.on_handshake(cert.take().unwrap_or_default(), c); }
+//!                 Event::Failed(e) => return Err(e.into()),
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//!     if let Some(t) = a.poll_timeout() { if t <= now { a.handle_timeout(now); } }
+//! }
+//! assert_eq!(gate_a.state(), GateState::Verified);
+//! // b's handshake is done but a's fingerprint (from a's offer) has not been checked: no keys yet.
+//! assert_eq!(gate_b.state(), GateState::AwaitingFingerprint);
+//! assert!(gate_b.keys().is_none());
+//! gate_b.verify(&[fp_a])?;
+//! let (a_tx, _) = gate_a.keys().ok_or("a")?.keys.for_role(DtlsRole::Client);
+//! let (_, b_rx) = gate_b.keys().ok_or("b")?.keys.for_role(DtlsRole::Server);
+//! assert_eq!(a_tx, b_rx);
+//! # Ok(()) }
+//! ```
+//!
+//! `unsafe` lives only in the private `ffi` module: the DTLS timer calls the `openssl` crate does not wrap.
+
+mod assoc;
+mod cert;
+mod config;
+mod error;
+mod ffi;
+mod gate;
+
+pub use assoc::{Association, CipherSuite, Connected, Event, State, EXPORTER_LABEL};
+pub use cert::{
+    fingerprint_of_der, verify_fingerprint, Certificate, KeyType, VerifyError,
+    ANONYMOUS_COMMON_NAME,
+};
+pub use config::{Config, CookieSecret, DtlsContext, KeyLog};
+pub use dtlsrtp_sdp::{Fingerprint, HashFunction};
+pub use error::{Alert, CertificateError, DtlsError};
+pub use gate::{FingerprintGate, GateState};

@@ -1,0 +1,2 @@
+//! Handshake benchmark (filled in below).
+fn main() {}

@@ -1,0 +1,122 @@
+//! The only unsafe code of the crate: the three DTLS timer entry points the `openssl` crate does not wrap
+//! (`DTLSv1_get_timeout`, `DTLSv1_handle_timeout`, which are `SSL_ctrl` commands 73 and 74, and
+//! `DTLS_set_timer_cb`).
+#![allow(unsafe_code)]
+
+use core::ffi::{c_int, c_long, c_uint, c_void};
+use core::time::Duration;
+use std::sync::OnceLock;
+
+use foreign_types_shared::ForeignTypeRef;
+use openssl::ssl::{Ssl, SslRef};
+use openssl_sys::SSL;
+
+const DTLS_CTRL_GET_TIMEOUT: c_int = 73;
+const DTLS_CTRL_HANDLE_TIMEOUT: c_int = 74;
+/// RFC 6347 §4.2.4.1: back off to at most 60 s.
+const MAX_TIMER_US: c_uint = 60_000_000;
+
+/// `struct timeval` on Linux and the BSDs (`time_t` and `suseconds_t` are both `long`).
+#[repr(C)]
+struct Timeval {
+    tv_sec: c_long,
+    tv_usec: c_long,
+}
+
+extern "C" {
+    // void DTLS_set_timer_cb(SSL *s, DTLS_timer_cb cb); in libssl since 1.1.1, which openssl-sys links.
+    fn DTLS_set_timer_cb(s: *mut SSL, cb: Option<unsafe extern "C" fn(*mut SSL, c_uint) -> c_uint>);
+}
+
+/// The initial retransmission timer of one SSL, in microseconds, read by [`timer_cb`].
+#[derive(Clone, Copy)]
+pub(crate) struct InitialTimer(pub(crate) c_uint);
+
+fn timer_index() -> Option<openssl::ex_data::Index<Ssl, InitialTimer>> {
+    static INDEX: OnceLock<Option<openssl::ex_data::Index<Ssl, InitialTimer>>> = OnceLock::new();
+    *INDEX.get_or_init(|| Ssl::new_ex_index().ok())
+}
+
+/// OpenSSL calls this with 0 when a flight is first sent (answer: the initial timer) and with the previous
+/// timer on each retransmission (answer: double it, at most 60 s, RFC 6347 §4.2.4).
+unsafe extern "C" fn timer_cb(s: *mut SSL, previous_us: c_uint) -> c_uint {
+    if previous_us != 0 {
+        return previous_us.saturating_mul(2).min(MAX_TIMER_US);
+    }
+    let initial = timer_index().and_then(|idx| {
+        // SAFETY: OpenSSL passes the live SSL whose timer fired; we only read its ex_data during the call.
+        let ssl = unsafe { SslRef::from_ptr(s) };
+        ssl.ex_data(idx).copied()
+    });
+    initial.map_or(1_000_000, |t| t.0.clamp(1_000, MAX_TIMER_US))
+}
+
+/// Installs our timer callback with `initial` as the first retransmission timeout.
+pub(crate) fn set_initial_timer(ssl: &mut SslRef, initial: Duration) -> bool {
+    let Some(idx) = timer_index() else {
+        return false;
+    };
+    let us = c_uint::try_from(initial.as_micros()).unwrap_or(MAX_TIMER_US);
+    ssl.set_ex_data(idx, InitialTimer(us));
+    // SAFETY: `ssl` is a live SSL owned by the caller; `timer_cb` has the DTLS_timer_cb signature and lives for
+    // the whole program.
+    unsafe { DTLS_set_timer_cb(ssl.as_ptr(), Some(timer_cb)) };
+    true
+}
+
+/// `DTLSv1_get_timeout`: the time left on OpenSSL's retransmission timer (by OpenSSL's own clock), or `None`
+/// when no timer runs.
+pub(crate) fn get_timeout(ssl: &SslRef) -> Option<Duration> {
+    let mut tv = Timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    // SAFETY: `ssl` is live; command 73 writes one `struct timeval` through the pointer, which points to a
+    // properly aligned local that outlives the call.
+    let running = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            DTLS_CTRL_GET_TIMEOUT,
+            0,
+            (&mut tv as *mut Timeval).cast::<c_void>(),
+        )
+    };
+    if running <= 0 {
+        return None;
+    }
+    let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(tv.tv_usec).unwrap_or(0);
+    Some(Duration::from_secs(secs) + Duration::from_micros(micros))
+}
+
+/// `DTLSv1_handle_timeout`: retransmits the current flight if OpenSSL's timer expired. Returns OpenSSL's result
+/// (> 0 retransmitted, 0 nothing to do, < 0 failure such as too many retransmissions).
+pub(crate) fn handle_timeout(ssl: &SslRef) -> c_long {
+    // SAFETY: `ssl` is live; command 74 takes no pointer argument.
+    unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            DTLS_CTRL_HANDLE_TIMEOUT,
+            0,
+            core::ptr::null_mut(),
+        )
+    }
+}
+
+/// `SSL_client_hello_get0_ext`: the body of extension `ext_type` of the ClientHello being processed, borrowed
+/// from OpenSSL. Only call from the ClientHello callback.
+pub(crate) fn client_hello_ext(ssl: &SslRef, ext_type: c_uint) -> Option<&[u8]> {
+    let mut ptr: *const u8 = core::ptr::null();
+    let mut len: usize = 0;
+    // SAFETY: `ssl` is the live SSL of a running ClientHello callback; OpenSSL writes a pointer into its own
+    // ClientHello buffer and that buffer's length, valid until the callback returns, which the returned borrow
+    // of `ssl` cannot outlive in safe code.
+    let found = unsafe {
+        openssl_sys::SSL_client_hello_get0_ext(ssl.as_ptr(), ext_type, &mut ptr, &mut len)
+    };
+    if found != 1 || ptr.is_null() {
+        return None;
+    }
+    // SAFETY: OpenSSL reported `len` readable bytes at `ptr` (checked non-null), alive as described above.
+    Some(unsafe { core::slice::from_raw_parts(ptr, len) })
+}

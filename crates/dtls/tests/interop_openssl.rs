@@ -1,0 +1,403 @@
+//! Interop with the real OpenSSL command line (`openssl s_server` / `s_client`, Debian package `openssl`) over
+//! UDP on 127.0.0.1, both roles: the keys we export equal the `Keying material` OpenSSL prints (D-4.2a), its
+//! HelloVerifyRequest is handled (and ours), fingerprints are verified both ways (F-5.14).
+#![allow(clippy::disallowed_methods)] // tests: real sockets and OpenSSL's real-time retransmission timers
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dtlsrtp_dtls::{
+    verify_fingerprint, Association, Certificate, Config, Connected, CookieSecret, DtlsContext,
+    Event, Fingerprint, HashFunction, KeyType,
+};
+use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
+
+const PROFILES: [SrtpProfile; 3] = [
+    SrtpProfile::Aes128CmHmacSha1_80,
+    SrtpProfile::AeadAes128Gcm,
+    SrtpProfile::AeadAes256Gcm,
+];
+
+/// Kills and reaps the child when the test ends, however it ends.
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+    /// Closes stdin (OpenSSL sends close_notify and exits), waits a bounded time, kills if needed, and returns
+    /// all of stdout.
+    fn finish(&mut self) -> String {
+        let mut child = self.0.take().unwrap();
+        drop(child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut out = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn openssl_available() -> bool {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the `openssl` command line is missing: apt-get install openssl");
+        }
+        eprintln!("SKIPPED: the `openssl` command line is missing (apt-get install openssl)");
+    }
+    ok
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "dtlsrtp-interop-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A peer identity made by the OpenSSL CLI itself, and its fingerprint as the CLI prints it.
+fn cli_identity(dir: &Path, rsa: bool) -> (PathBuf, PathBuf, Fingerprint) {
+    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=peer", "-newkey",
+    ]);
+    if rsa {
+        cmd.arg("rsa:2048");
+    } else {
+        cmd.args(["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    let st = cmd
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    // "sha256 Fingerprint=AB:CD:..." (or "SHA256 Fingerprint=")
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().split('=').nth(1).unwrap();
+    let fp: Fingerprint = format!("SHA-256 {hex}").parse().unwrap();
+    (cert, key, fp)
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn our_config(profile: SrtpProfile) -> (Config, Certificate) {
+    let cert = Certificate::generate(KeyType::EcdsaP256, "dtlsrtp-test", 2).unwrap();
+    let mut cfg = Config::new(cert.clone(), CookieSecret::new([3; 32]));
+    cfg.srtp_profiles = vec![profile];
+    cfg.initial_retransmit = Duration::from_millis(100);
+    cfg.handshake_timeout = Duration::from_secs(10);
+    (cfg, cert)
+}
+
+/// What the driver loop saw.
+#[derive(Default)]
+struct Seen {
+    peer_cert: Option<Vec<u8>>,
+    connected: Option<Connected>,
+    hello_verify_received: bool,
+    hello_verify_sent: bool,
+    max_sent: usize,
+}
+
+fn is_hello_verify(d: &[u8]) -> bool {
+    // DTLS record: type 22 (handshake), 13-byte header, then msg_type 3 (hello_verify_request).
+    d.first() == Some(&22) && d.get(13) == Some(&3)
+}
+
+/// A minimal UDP driver for one association: send transmits, receive with the association's deadline.
+fn drive(
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    assoc: &mut Association,
+    seen: &mut Seen,
+    limit: Duration,
+) {
+    let start = Instant::now();
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < limit {
+        while let Some(d) = assoc.poll_transmit() {
+            seen.hello_verify_sent |= is_hello_verify(&d);
+            seen.max_sent = seen.max_sent.max(d.len());
+            let _ = sock.send_to(&d, peer);
+        }
+        while let Some(e) = assoc.poll_event() {
+            match e {
+                Event::PeerCertificate(der) => seen.peer_cert = Some(der),
+                Event::Connected(c) => seen.connected = Some(c),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        if seen.connected.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let wait = assoc
+            .poll_timeout()
+            .map_or(Duration::from_millis(50), |t| {
+                t.saturating_duration_since(now)
+            })
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        sock.set_read_timeout(Some(wait)).unwrap();
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) if from == peer => {
+                seen.hello_verify_received |= is_hello_verify(&buf[..n]);
+                assoc.handle_datagram(Instant::now(), &buf[..n]);
+            }
+            // Before the peer listens: ICMP port unreachable; timeouts; strangers: ignore.
+            _ => assoc.handle_timeout(Instant::now()),
+        }
+    }
+    panic!("handshake with the OpenSSL CLI did not complete in {limit:?}");
+}
+
+fn exported_hex(c: &Connected) -> String {
+    let k = &c.keys;
+    let mut v = Vec::new();
+    v.extend_from_slice(k.client_write().key.expose());
+    v.extend_from_slice(k.server_write().key.expose());
+    v.extend_from_slice(k.client_write().salt.expose());
+    v.extend_from_slice(k.server_write().salt.expose());
+    hex::encode_upper(v)
+}
+
+fn line_after<'a>(out: &'a str, prefix: &str) -> Option<&'a str> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .map(str::trim)
+}
+
+/// The first PEM certificate after `marker` in the CLI's output (the certificate it received from us).
+fn printed_cert(out: &str, marker: &str) -> Vec<u8> {
+    let from = out
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{out}"));
+    let rest = &out[from..];
+    let begin = rest.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = rest.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+    openssl::x509::X509::from_pem(&rest.as_bytes()[begin..end])
+        .unwrap()
+        .to_der()
+        .unwrap()
+}
+
+fn check_cli_output(
+    out: &str,
+    profile: SrtpProfile,
+    seen: &Seen,
+    ours: &Certificate,
+    peer_fp: &Fingerprint,
+    marker: &str,
+) {
+    let connected = seen.connected.as_ref().unwrap();
+    assert_eq!(connected.profile, profile);
+    let negotiated = line_after(out, "SRTP Extension negotiated, profile=")
+        .unwrap_or_else(|| panic!("no SRTP line in:\n{out}"));
+    assert_eq!(negotiated, profile.openssl_name());
+    // D-4.2a: OpenSSL's exporter output, printed by the CLI, is exactly our key material.
+    let km = line_after(out, "Keying material:")
+        .unwrap_or_else(|| panic!("no keying material in:\n{out}"));
+    assert_eq!(km.len(), 2 * profile.exporter_len());
+    assert_eq!(km.to_ascii_uppercase(), exported_hex(connected));
+    // F-5.14 both ways: the CLI's certificate matches the fingerprint the CLI itself computed, and the
+    // certificate the CLI received is ours.
+    let peer_der = seen.peer_cert.as_ref().unwrap();
+    assert_eq!(
+        verify_fingerprint(peer_der, std::slice::from_ref(peer_fp)),
+        Ok(())
+    );
+    let received = printed_cert(out, marker);
+    let our_fp = ours.fingerprint(HashFunction::Sha256).unwrap();
+    assert_eq!(verify_fingerprint(&received, &[our_fp]), Ok(()));
+    eprintln!(
+        "interop ok: {profile}, cipher {}, {} exported octets equal",
+        connected.cipher_suite.name,
+        km.len() / 2
+    );
+}
+
+fn we_are_client(profile: SrtpProfile, rsa_peer: bool) {
+    let dir = TempDir::new();
+    let (cert, key, peer_fp) = cli_identity(&dir.0, rsa_peer);
+    let port = free_udp_port();
+    let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut srv = ChildGuard(Some(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-dtls1_2",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-naccept",
+                "1",
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .args(["-Verify", "1", "-use_srtp", profile.openssl_name()])
+            .args(["-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen"])
+            .arg(profile.exporter_len().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let _ = srv.child().id();
+    let (cfg, ours) = our_config(profile);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    let mut assoc = Association::new(&ctx, DtlsRole::Client, peer, Instant::now()).unwrap();
+    let mut seen = Seen::default();
+    drive(&sock, peer, &mut assoc, &mut seen, Duration::from_secs(10));
+    assert!(
+        seen.hello_verify_received,
+        "s_server always sends a HelloVerifyRequest"
+    );
+    assert!(seen.max_sent <= 1200);
+    // Our close_notify, then the CLI's own exit.
+    assoc.close(Instant::now());
+    while let Some(d) = assoc.poll_transmit() {
+        let _ = sock.send_to(&d, peer);
+    }
+    let out = srv.finish();
+    check_cli_output(&out, profile, &seen, &ours, &peer_fp, "Client certificate");
+}
+
+fn we_are_server(profile: SrtpProfile, rsa_peer: bool) {
+    let dir = TempDir::new();
+    let (cert, key, peer_fp) = cli_identity(&dir.0, rsa_peer);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut cli = ChildGuard(Some(
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-dtls1_2",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .args(["-use_srtp", profile.openssl_name()])
+            .args(["-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen"])
+            .arg(profile.exporter_len().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let _ = cli.child().id();
+    // The association is created when the first ClientHello arrives: its source address feeds the cookie.
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, peer) = sock.recv_from(&mut buf).expect("s_client's ClientHello");
+    let (cfg, ours) = our_config(profile);
+    assert!(cfg.cookie_exchange, "cookies on by default");
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    let mut assoc = Association::new(&ctx, DtlsRole::Server, peer, Instant::now()).unwrap();
+    assoc.handle_datagram(Instant::now(), &buf[..n]);
+    let mut seen = Seen::default();
+    drive(&sock, peer, &mut assoc, &mut seen, Duration::from_secs(10));
+    assert!(
+        seen.hello_verify_sent,
+        "our HelloVerifyRequest, answered by s_client"
+    );
+    // Keep answering for a moment (the client may retransmit its last flight), then let the CLI finish.
+    let until = Instant::now() + Duration::from_millis(200);
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    while Instant::now() < until {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if from == peer {
+                assoc.handle_datagram(Instant::now(), &buf[..n]);
+                while let Some(d) = assoc.poll_transmit() {
+                    let _ = sock.send_to(&d, peer);
+                }
+            }
+        }
+    }
+    let out = cli.finish();
+    check_cli_output(&out, profile, &seen, &ours, &peer_fp, "Server certificate");
+}
+
+#[test]
+fn d_4_2a_interop_we_are_client_of_openssl_s_server() {
+    if !openssl_available() {
+        return;
+    }
+    for (i, profile) in PROFILES.into_iter().enumerate() {
+        we_are_client(profile, i == 0);
+    }
+}
+
+#[test]
+fn d_4_2a_interop_we_are_server_of_openssl_s_client() {
+    if !openssl_available() {
+        return;
+    }
+    for (i, profile) in PROFILES.into_iter().enumerate() {
+        we_are_server(profile, i == 1);
+    }
+}

@@ -1,0 +1,203 @@
+//! Pairs reach a selected pair: ICE-lite and full agents, nomination, pacing, role conflicts, retransmissions.
+
+use super::*;
+
+#[test]
+fn ice_lite_answers_full_controlling_and_use_candidate_nominates() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 1);
+    let mut b = lite(now, "bbbb", 2);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    assert_eq!(p.a.agent.selected_pair(), Some((addr(A), addr(B))));
+    assert_eq!(p.b.agent.selected_pair(), Some((addr(B), addr(A))));
+    assert_eq!(selected_events(&p.a), vec![(addr(A), addr(B))]);
+    assert_eq!(selected_events(&p.b), vec![(addr(B), addr(A))]);
+    // The lite agent never sends checks of its own before selection: only responses.
+    let b_requests_before =
+        p.b.sent
+            .iter()
+            .filter(|(_, t)| t.bytes[0..2] == [0, 1])
+            .count();
+    assert_eq!(b_requests_before, 0);
+    // Regular nomination: first a check, then the same check with USE-CANDIDATE.
+    let a_checks: Vec<Message<'_>> =
+        p.a.sent
+            .iter()
+            .map(|(_, t)| Message::decode(&t.bytes).unwrap())
+            .collect();
+    assert!(!a_checks[0].use_candidate);
+    assert!(a_checks.iter().any(|m| m.use_candidate));
+    assert!(
+        p.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        p.elapsed()
+    );
+}
+
+#[test]
+fn full_full_regular_nomination_selects_the_best_pair_on_both_sides() {
+    let now = t0();
+    let a_addrs = ["10.0.0.1:5000", "10.0.1.1:5001", "[fd00::1]:5002"];
+    let b_addrs = ["10.0.0.2:6000", "10.0.1.2:6001", "[fd00::2]:6002"];
+    let mut a = full(now, IceRole::Controlling, "aaaa", 3);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 4);
+    introduce(&mut a, &a_addrs, &mut b, &b_addrs);
+    let mut p = Pair::new(a, &a_addrs, b, &b_addrs);
+    assert!(p.run(Duration::from_secs(10), Pair::both_selected));
+    // The highest-priority pair joins the two candidates with local preference 65535 (the first of each).
+    let sa = p.a.agent.selected_pair().unwrap();
+    assert_eq!(sa, (addr(a_addrs[0]), addr(b_addrs[0])));
+    assert_eq!(p.b.agent.selected_pair(), Some((sa.1, sa.0)));
+    assert_eq!(selected_events(&p.a).len(), 1);
+    assert_eq!(selected_events(&p.b).len(), 1);
+}
+
+#[test]
+fn checks_are_paced_by_ta() {
+    let now = t0();
+    let a_addrs = ["10.0.0.1:5000", "10.0.1.1:5001"];
+    let b_addrs = ["10.0.0.2:6000", "10.0.1.2:6001", "10.0.2.2:6002"];
+    let mut a = full(now, IceRole::Controlling, "aaaa", 5);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 6);
+    introduce(&mut a, &a_addrs, &mut b, &b_addrs);
+    let mut p = Pair::new(a, &a_addrs, b, &b_addrs);
+    p.b.silent = true; // no answers: every pair gets checked in turn
+    p.run(Duration::from_millis(400), |_| false);
+    let first_sends: Vec<Duration> = {
+        let mut seen = std::collections::HashSet::new();
+        p.a.sent
+            .iter()
+            .filter(|(_, t)| seen.insert(t.bytes[8..20].to_vec()))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    assert_eq!(first_sends.len(), 6, "six pairs, six transactions");
+    for w in first_sends.windows(2) {
+        assert!(w[1] - w[0] >= Duration::from_millis(50), "{first_sends:?}");
+    }
+}
+
+#[test]
+fn aggressive_nomination_is_tolerated_t_6a() {
+    let now = t0();
+    let a_addrs = ["10.0.0.1:5000", "10.0.1.1:5001"];
+    let b_addrs = ["10.0.0.2:6000"];
+    let cfg = IceConfig {
+        nomination: Nomination::Aggressive,
+        ..IceConfig::default()
+    };
+    let mut a = IceAgent::new(now, cfg, creds("aaaa"), IceRole::Controlling, seeded(7));
+    let mut b = full(now, IceRole::Controlled, "bbbb", 8);
+    introduce(&mut a, &a_addrs, &mut b, &b_addrs);
+    let mut p = Pair::new(a, &a_addrs, b, &b_addrs);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    // Every connectivity check carried USE-CANDIDATE.
+    let requests: Vec<Message<'_>> =
+        p.a.sent
+            .iter()
+            .filter(|(_, t)| t.bytes[0..2] == [0, 1])
+            .map(|(_, t)| Message::decode(&t.bytes).unwrap())
+            .collect();
+    assert!(!requests.is_empty() && requests.iter().all(|m| m.use_candidate));
+    p.run(Duration::from_secs(2), |_| false);
+    // Both sides end on the best pair.
+    assert_eq!(
+        p.a.agent.selected_pair(),
+        Some((addr(a_addrs[0]), addr(b_addrs[0])))
+    );
+    assert_eq!(
+        p.b.agent.selected_pair(),
+        Some((addr(b_addrs[0]), addr(a_addrs[0])))
+    );
+}
+
+#[test]
+fn role_conflict_both_controlling_is_resolved_by_tie_breaker() {
+    for (sa, sb) in [(11, 12), (12, 11), (21, 22), (99, 3)] {
+        let now = t0();
+        let mut a = full(now, IceRole::Controlling, "aaaa", sa);
+        let mut b = full(now, IceRole::Controlling, "bbbb", sb);
+        let (ta, tb) = (a.tie_breaker(), b.tie_breaker());
+        introduce(&mut a, &[A], &mut b, &[B]);
+        let mut p = Pair::new(a, &[A], b, &[B]);
+        assert!(
+            p.run(Duration::from_secs(10), Pair::both_selected),
+            "seeds {sa},{sb}"
+        );
+        assert_ne!(p.a.agent.role(), p.b.agent.role());
+        // The larger tie-breaker keeps controlling (RFC 8445 §7.3.1.1).
+        let want_a = if ta > tb {
+            IceRole::Controlling
+        } else {
+            IceRole::Controlled
+        };
+        assert_eq!(p.a.agent.role(), want_a);
+        let changed = |s: &Side| {
+            s.events
+                .iter()
+                .any(|(_, e)| matches!(e, IceEvent::RoleChanged(_)))
+        };
+        assert!(changed(&p.a) ^ changed(&p.b));
+    }
+}
+
+#[test]
+fn role_conflict_both_controlled_is_resolved() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlled, "aaaa", 31);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 32);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(10), Pair::both_selected));
+    assert_ne!(p.a.agent.role(), p.b.agent.role());
+}
+
+#[test]
+fn lost_checks_are_retransmitted_then_fail() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 81);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 82);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    p.b.silent = true;
+    assert!(p.run(Duration::from_secs(120), |p| p
+        .a
+        .events
+        .iter()
+        .any(|(_, e)| *e == IceEvent::Failed)));
+    // One pair: 1 send + 6 retransmissions, doubling from 500 ms.
+    let sends: Vec<Duration> = p.a.sent.iter().map(|(t, _)| *t).collect();
+    assert_eq!(sends.len(), 7, "{sends:?}");
+    assert_eq!(sends[1] - sends[0], Duration::from_millis(500));
+    assert_eq!(sends[2] - sends[1], Duration::from_millis(1000));
+    assert!(p.a.sent.windows(2).all(|w| w[0].1.bytes == w[1].1.bytes));
+}
+
+#[test]
+fn a_lost_first_check_is_recovered_by_retransmission() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 83);
+    let mut b = lite(now, "bbbb", 84);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    // Drop A's first transmission by draining it before delivery.
+    let first = p.a.agent.poll_transmit();
+    assert!(first.is_some());
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    assert!(p.elapsed() >= Duration::from_millis(500));
+}
+
+#[test]
+fn full_controlled_against_lite_switches_to_controlling_and_selects() {
+    // A full agent that wrongly starts controlled gets 487 from the lite peer, switches, and nominates.
+    let now = t0();
+    let mut a = full(now, IceRole::Controlled, "aaaa", 92);
+    let mut b = lite(now, "bbbb", 93);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    assert_eq!(p.a.agent.role(), IceRole::Controlling);
+    assert_eq!(p.b.agent.role(), IceRole::Controlled);
+}

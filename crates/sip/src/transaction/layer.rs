@@ -1,0 +1,299 @@
+//! The transaction table: creates, matches and drives transactions; one sans-IO object for the UA core.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::client::ClientTransaction;
+use super::key::{ClientKey, ServerKey};
+use super::server::ServerTransaction;
+use super::timer::TimerConfig;
+use super::{ClientState, ServerState, TxError, TxEvent};
+use crate::header::Rport;
+use crate::message::{Message, Request, Response};
+use crate::method::Method;
+
+/// A transaction handle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TxId {
+    /// A client transaction.
+    Client(ClientKey),
+    /// A server transaction.
+    Server(ServerKey),
+}
+
+/// A message to send, with the address it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The transaction it belongs to.
+    pub id: TxId,
+    /// Destination: the next hop for requests; for responses the RFC 3581 / §18.2.2 target.
+    pub remote: SocketAddr,
+    /// The message.
+    pub message: Message,
+}
+
+/// What became of a received request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A new server transaction: the TU must answer through [`TransactionLayer::respond`].
+    /// The request has `received`/`rport` stamped on its top Via (RFC 3261 §18.2.1, RFC 3581 §4).
+    New(ServerKey, Request),
+    /// A retransmission or the ACK of a non-2xx, handled inside its transaction.
+    Absorbed,
+    /// An ACK that matches no transaction (the ACK of a 2xx after Accepted ended, RFC 3261 §13.2.2.4): for the core.
+    StrayAck(Request),
+}
+
+#[derive(Debug)]
+struct Server {
+    tx: ServerTransaction,
+    remote: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Client {
+    tx: ClientTransaction,
+    remote: SocketAddr,
+}
+
+/// All transactions of one endpoint.
+///
+/// Inputs: [`send_request`](Self::send_request), [`handle_request`](Self::handle_request),
+/// [`handle_response`](Self::handle_response), [`respond`](Self::respond), [`handle_timeout`](Self::handle_timeout).
+/// Outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event) and
+/// [`poll_timeout`](Self::poll_timeout) (which every input may change).
+#[derive(Debug, Default)]
+pub struct TransactionLayer {
+    config: TimerConfig,
+    clients: HashMap<ClientKey, Client>,
+    servers: HashMap<ServerKey, Server>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<(TxId, TxEvent)>,
+}
+
+impl TransactionLayer {
+    /// A table using these timer values.
+    pub fn new(config: TimerConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Starts a client transaction sending `request` to `remote` (`reliable`: TCP/TLS, no retransmissions).
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        remote: SocketAddr,
+        reliable: bool,
+    ) -> Result<ClientKey, TxError> {
+        let key = ClientKey::from_request(&request).ok_or(TxError::NoBranch)?;
+        if self.clients.contains_key(&key) {
+            return Err(TxError::Exists);
+        }
+        let tx = ClientTransaction::new(now, request, reliable, self.config)?;
+        self.clients.insert(key.clone(), Client { tx, remote });
+        self.collect(&TxId::Client(key.clone()));
+        Ok(key)
+    }
+
+    /// A received response. Returns it back when no transaction matches (e.g. a 2xx retransmission after
+    /// Timer M): the core decides (RFC 3261 §17.1.1.2, RFC 6026 §8.4).
+    pub fn handle_response(&mut self, now: Instant, response: Response) -> Option<Response> {
+        let Some(key) = ClientKey::from_response(&response) else {
+            return Some(response);
+        };
+        let Some(c) = self.clients.get_mut(&key) else {
+            return Some(response);
+        };
+        c.tx.handle_response(now, response);
+        self.collect(&TxId::Client(key));
+        None
+    }
+
+    /// A received request from `source`. Matches it to a transaction (retransmission, ACK) or creates one.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        mut request: Request,
+        source: SocketAddr,
+        reliable: bool,
+    ) -> Incoming {
+        let Some(key) = ServerKey::from_request(&request) else {
+            // Unmatchable (no Via/CSeq/Call-ID) cannot happen for parsed messages; treat as absorbed.
+            return Incoming::Absorbed;
+        };
+        if let Some(s) = self.servers.get_mut(&key) {
+            // An ACK for a 2xx in Accepted reaches the TU as TxEvent::Ack (RFC 6026 §7.1).
+            s.tx.handle_request(now, request);
+            self.collect(&TxId::Server(key));
+            return Incoming::Absorbed;
+        }
+        if request.method == Method::Ack {
+            return Incoming::StrayAck(request);
+        }
+        stamp_via(&mut request, source);
+        let remote = response_target(&request, source, reliable);
+        match ServerTransaction::new(now, request.clone(), reliable, self.config) {
+            Ok(tx) => {
+                self.servers.insert(key.clone(), Server { tx, remote });
+                self.collect(&TxId::Server(key.clone()));
+                Incoming::New(key, request)
+            }
+            Err(_) => Incoming::Absorbed,
+        }
+    }
+
+    /// The TU answers a server transaction.
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        response: Response,
+    ) -> Result<(), TxError> {
+        let s = self.servers.get_mut(key).ok_or(TxError::Unknown)?;
+        s.tx.send_response(now, response)?;
+        self.collect(&TxId::Server(key.clone()));
+        Ok(())
+    }
+
+    /// Fires every due timer of every transaction. Safe to call early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due_c: Vec<ClientKey> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.tx.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due_c {
+            if let Some(c) = self.clients.get_mut(&k) {
+                c.tx.handle_timeout(now);
+            }
+            self.collect(&TxId::Client(k));
+        }
+        let due_s: Vec<ServerKey> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.tx.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due_s {
+            if let Some(s) = self.servers.get_mut(&k) {
+                s.tx.handle_timeout(now);
+            }
+            self.collect(&TxId::Server(k));
+        }
+    }
+
+    /// The INVITE server transaction a received CANCEL targets (RFC 3261 §9.2), if it is still there.
+    pub fn invite_for_cancel(&self, cancel: &Request) -> Option<ServerKey> {
+        ServerKey::invite_for_cancel(cancel).filter(|k| self.servers.contains_key(k))
+    }
+
+    /// State of a client transaction.
+    pub fn client_state(&self, key: &ClientKey) -> Option<ClientState> {
+        self.clients.get(key).map(|c| c.tx.state())
+    }
+    /// State of a server transaction.
+    pub fn server_state(&self, key: &ServerKey) -> Option<ServerState> {
+        self.servers.get(key).map(|s| s.tx.state())
+    }
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.clients.len() + self.servers.len()
+    }
+    /// True when no transaction is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+    /// Next event for the TU.
+    pub fn poll_event(&mut self) -> Option<(TxId, TxEvent)> {
+        self.events.pop_front()
+    }
+    /// The earliest deadline over all transactions (O(n); a timer wheel can come when tables grow large).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let c = self.clients.values().filter_map(|c| c.tx.poll_timeout());
+        let s = self.servers.values().filter_map(|s| s.tx.poll_timeout());
+        c.chain(s).min()
+    }
+
+    /// Moves a transaction's output into the layer queues and drops it once terminated.
+    fn collect(&mut self, id: &TxId) {
+        match id {
+            TxId::Client(k) => {
+                let Some(c) = self.clients.get_mut(k) else {
+                    return;
+                };
+                while let Some(m) = c.tx.poll_transmit() {
+                    self.transmits.push_back(Transmit {
+                        id: id.clone(),
+                        remote: c.remote,
+                        message: m,
+                    });
+                }
+                while let Some(e) = c.tx.poll_event() {
+                    self.events.push_back((id.clone(), e));
+                }
+                if c.tx.state() == ClientState::Terminated {
+                    self.clients.remove(k);
+                }
+            }
+            TxId::Server(k) => {
+                let Some(s) = self.servers.get_mut(k) else {
+                    return;
+                };
+                while let Some(m) = s.tx.poll_transmit() {
+                    self.transmits.push_back(Transmit {
+                        id: id.clone(),
+                        remote: s.remote,
+                        message: m,
+                    });
+                }
+                while let Some(e) = s.tx.poll_event() {
+                    self.events.push_back((id.clone(), e));
+                }
+                if s.tx.state() == ServerState::Terminated {
+                    self.servers.remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came from on its top Via.
+fn stamp_via(request: &mut Request, source: SocketAddr) {
+    let Some(via) = request.headers.top_via() else {
+        return;
+    };
+    let host_is_source = via.host.to_string().trim_matches(['[', ']']) == source.ip().to_string();
+    let wants_rport = via.rport().is_some();
+    if host_is_source && !wants_rport {
+        return;
+    }
+    let _ = request.headers.update_top_via(|v| {
+        v.params.set("received", Some(&source.ip().to_string()));
+        if wants_rport {
+            v.params.set("rport", Some(&source.port().to_string()));
+        }
+    });
+}
+
+/// Where responses go (RFC 3261 §18.2.2, RFC 3581 §4): the connection for reliable transports; the source
+/// address when rport was asked; else the source IP with the sent-by port (default 5060).
+fn response_target(request: &Request, source: SocketAddr, reliable: bool) -> SocketAddr {
+    if reliable {
+        return source;
+    }
+    match request.headers.top_via() {
+        Some(v) if matches!(v.rport(), Some(Rport::Port(_) | Rport::Requested)) => source,
+        Some(v) => SocketAddr::new(source.ip(), v.port.unwrap_or(5060)),
+        None => source,
+    }
+}
