@@ -594,3 +594,64 @@ fn rfc3261_17_layer_end_to_end_invite_486_ack_over_a_lossless_memory_link() {
     assert!(uac.poll_timeout().is_some());
     let _ = ClientKey::from_request(&request("BYE", "z9hG4bKq")).unwrap();
 }
+
+#[test]
+fn rfc3261_17_2_1_invite_server_reliable_no_timer_g_and_ack_terminates_at_once() {
+    let t0 = Instant::now();
+    let invite = request("INVITE", "z9hG4bKtcp");
+    let mut tx = ServerTransaction::new(t0, invite.clone(), true, TimerConfig::default()).unwrap();
+    tx.send_response(t0, response(&invite, 486)).unwrap();
+    tx.poll_transmit();
+    assert_eq!(
+        tx.next_timer(),
+        Some((Timer::H, t0 + Duration::from_secs(32))),
+        "no G on a reliable transport"
+    );
+    tx.handle_request(t0 + ms(10), request("ACK", "z9hG4bKtcp"));
+    assert_eq!(
+        tx.state(),
+        ServerState::Terminated,
+        "Timer I = 0 on reliable transports"
+    );
+}
+
+#[test]
+fn rfc3261_17_1_2_2_non_invite_client_reliable_no_timer_e_and_k_is_zero() {
+    let t0 = Instant::now();
+    let req = request("REGISTER", "z9hG4bKreg");
+    let mut tx = ClientTransaction::new(t0, req.clone(), true, TimerConfig::default()).unwrap();
+    tx.poll_transmit();
+    assert_eq!(
+        tx.next_timer(),
+        Some((Timer::F, t0 + Duration::from_secs(32)))
+    );
+    tx.handle_response(t0 + ms(40), response(&req, 401));
+    assert_eq!(tx.state(), ClientState::Terminated);
+    assert!(matches!(tx.poll_event(), Some(TxEvent::Response(r)) if r.status == 401));
+    assert_eq!(tx.poll_event(), Some(TxEvent::Terminated));
+}
+
+#[test]
+fn layer_next_timer_names_the_reason_and_terminated_transactions_are_dropped() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let k = layer
+        .send_request(
+            t0,
+            request("OPTIONS", "z9hG4bKnt"),
+            addr("192.0.2.1:5060"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        layer.next_timer(),
+        Some((TxId::Client(k.clone()), Timer::E, t0 + ms(500)))
+    );
+    layer.handle_timeout(t0 + Duration::from_secs(32));
+    let ev: Vec<_> = std::iter::from_fn(|| layer.poll_event())
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(ev, [TxEvent::Timeout, TxEvent::Terminated]);
+    assert!(layer.is_empty());
+    assert_eq!(layer.poll_timeout(), None);
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::client::ClientTransaction;
 use super::key::{ClientKey, ServerKey};
 use super::server::ServerTransaction;
-use super::timer::TimerConfig;
+use super::timer::{Timer, TimerConfig};
 use super::{ClientState, ServerState, TxError, TxEvent};
 use crate::header::Rport;
 use crate::message::{Message, Request, Response};
@@ -222,6 +222,19 @@ impl TransactionLayer {
         let c = self.clients.values().filter_map(|c| c.tx.poll_timeout());
         let s = self.servers.values().filter_map(|s| s.tx.poll_timeout());
         c.chain(s).min()
+    }
+
+    /// The earliest deadline with its transaction and timer name (the reason behind [`Self::poll_timeout`]).
+    pub fn next_timer(&self) -> Option<(TxId, Timer, Instant)> {
+        let c = self.clients.iter().filter_map(|(k, c)| {
+            c.tx.next_timer()
+                .map(|(t, at)| (TxId::Client(k.clone()), t, at))
+        });
+        let s = self.servers.iter().filter_map(|(k, s)| {
+            s.tx.next_timer()
+                .map(|(t, at)| (TxId::Server(k.clone()), t, at))
+        });
+        c.chain(s).min_by_key(|(_, _, at)| *at)
     }
 
     /// Moves a transaction's output into the layer queues and drops it once terminated.
