@@ -496,7 +496,7 @@ fn rfc3261_17_2_3_layer_matches_retransmission_ack_and_cancel_and_rfc2543_peers(
     let other_ack = request("ACK", "z9hG4bKnew");
     assert!(matches!(
         layer.handle_request(t0, other_ack, src, false),
-        Incoming::StrayAck(_)
+        Incoming::UnmatchedAck(_)
     ));
 
     // RFC 4475 §3.2.1: bare "z9hG4bK" is no RFC 3261 branch; the RFC 2543 key still absorbs retransmissions.
@@ -654,4 +654,30 @@ fn layer_next_timer_names_the_reason_and_terminated_transactions_are_dropped() {
     assert_eq!(ev, [TxEvent::Timeout, TxEvent::Terminated]);
     assert!(layer.is_empty());
     assert_eq!(layer.poll_timeout(), None);
+}
+
+#[test]
+fn rfc3261_9_1_cancel_built_from_invite_matches_the_invite_server_transaction() {
+    let t0 = Instant::now();
+    let invite = request("INVITE", "z9hG4bKcan");
+    let cancel = dtlsrtp_sip::transaction::build_cancel(&invite);
+    assert_eq!(cancel.method, Method::Cancel);
+    assert_eq!(cancel.uri, invite.uri);
+    assert_eq!(cancel.headers.top_via(), invite.headers.top_via());
+    assert_eq!(cancel.headers.cseq().unwrap().seq, 314159);
+    assert_eq!(cancel.headers.cseq().unwrap().method, Method::Cancel);
+    assert_eq!(cancel.headers.routes().count(), 1);
+    let cancel = match Message::parse(&cancel.to_bytes()).unwrap() {
+        Message::Request(r) => r,
+        Message::Response(_) => panic!(),
+    };
+    let mut uas = TransactionLayer::new(TimerConfig::default());
+    let src = addr("192.0.2.1:5060");
+    let Incoming::New(ikey, _) = uas.handle_request(t0, invite, src, false) else {
+        panic!()
+    };
+    let Incoming::New(_, c) = uas.handle_request(t0, cancel, src, false) else {
+        panic!()
+    };
+    assert_eq!(uas.invite_for_cancel(&c), Some(ikey));
 }

@@ -41,8 +41,9 @@ pub enum Incoming {
     New(ServerKey, Request),
     /// A retransmission or the ACK of a non-2xx, handled inside its transaction.
     Absorbed,
-    /// An ACK that matches no transaction (the ACK of a 2xx after Accepted ended, RFC 3261 §13.2.2.4): for the core.
-    StrayAck(Request),
+    /// An ACK that matches no transaction: normally the ACK of a 2xx, which carries its own branch
+    /// (RFC 3261 §13.2.2.4, §17.1.1.3) and belongs to the dialog layer.
+    UnmatchedAck(Request),
 }
 
 #[derive(Debug)]
@@ -132,7 +133,7 @@ impl TransactionLayer {
             return Incoming::Absorbed;
         }
         if request.method == Method::Ack {
-            return Incoming::StrayAck(request);
+            return Incoming::UnmatchedAck(request);
         }
         stamp_via(&mut request, source);
         let remote = response_target(&request, source, reliable);
