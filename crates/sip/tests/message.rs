@@ -340,3 +340,33 @@ fn error_response_keeps_folded_lines_of_copied_headers() {
         "the 505 itself parses: {out}"
     );
 }
+
+#[test]
+fn rfc3261_18_3_framing_is_independent_of_how_the_stream_is_cut() {
+    let msgs: Vec<Vec<u8>> = [
+        include_bytes!("torture/3.1.1.1-wsinv.dat").as_slice(),
+        include_bytes!("torture/3.1.1.11-mpart01.dat").as_slice(),
+        include_bytes!("torture/3.1.1.7-longreq.dat").as_slice(),
+    ]
+    .iter()
+    .map(|m| m.to_vec())
+    .collect();
+    let stream: Vec<u8> = msgs
+        .iter()
+        .flat_map(|m| m.iter().copied().chain(*b"\r\n\r\n"))
+        .collect();
+    for chunk in [1, 2, 3, 7, 64, 1000, stream.len()] {
+        let mut f = StreamFramer::default();
+        let mut got = Vec::new();
+        for c in stream.chunks(chunk) {
+            f.push(c);
+            while let Some(item) = f.next_message() {
+                if let Framed::Message(m) = item.unwrap() {
+                    got.push(m.to_bytes());
+                }
+            }
+        }
+        assert_eq!(got, msgs, "chunk size {chunk}");
+        assert_eq!(f.buffered(), 0);
+    }
+}

@@ -681,3 +681,48 @@ fn rfc3261_9_1_cancel_built_from_invite_matches_the_invite_server_transaction() 
     };
     assert_eq!(uas.invite_for_cancel(&c), Some(ikey));
 }
+
+#[test]
+fn layer_server_limit_refuses_new_transactions_but_keeps_matching_existing_ones() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default()).with_server_limit(2);
+    let src = addr("192.0.2.1:5060");
+    for b in ["z9hG4bKf1", "z9hG4bKf2"] {
+        assert!(matches!(
+            layer.handle_request(t0, request("INVITE", b), src, false),
+            Incoming::New(..)
+        ));
+    }
+    assert!(matches!(
+        layer.handle_request(t0, request("INVITE", "z9hG4bKf3"), src, false),
+        Incoming::Overloaded(_)
+    ));
+    assert_eq!(
+        layer.handle_request(t0, request("INVITE", "z9hG4bKf1"), src, false),
+        Incoming::Absorbed
+    );
+    assert_eq!(layer.len(), 2);
+}
+
+#[test]
+fn rfc3261_9_1_tu_can_terminate_an_invite_left_in_proceeding() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let invite = request("INVITE", "z9hG4bKp");
+    let k = layer
+        .send_request(t0, invite.clone(), addr("192.0.2.1:5060"), false)
+        .unwrap();
+    layer.handle_response(t0, response(&invite, 180));
+    assert_eq!(layer.client_state(&k), Some(ClientState::Proceeding));
+    assert_eq!(
+        layer.poll_timeout(),
+        None,
+        "Proceeding has no timer: the TU decides"
+    );
+    layer.terminate(&TxId::Client(k.clone())).unwrap();
+    assert!(layer.is_empty());
+    assert_eq!(
+        layer.terminate(&TxId::Client(k)),
+        Err(dtlsrtp_sip::transaction::TxError::Unknown)
+    );
+}

@@ -44,6 +44,9 @@ pub enum Incoming {
     /// An ACK that matches no transaction: normally the ACK of a 2xx, which carries its own branch
     /// (RFC 3261 §13.2.2.4, §17.1.1.3) and belongs to the dialog layer.
     UnmatchedAck(Request),
+    /// The server transaction limit is reached: no transaction was created (see
+    /// [`TransactionLayer::with_server_limit`]).
+    Overloaded(Request),
 }
 
 #[derive(Debug)]
@@ -71,9 +74,17 @@ pub struct TransactionLayer {
     servers: HashMap<ServerKey, Server>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<(TxId, TxEvent)>,
+    max_server: Option<usize>,
 }
 
 impl TransactionLayer {
+    /// Caps live server transactions: beyond `max`, new requests get [`Incoming::Overloaded`] (answer 503
+    /// statelessly or drop) so a flood cannot grow the table without bound.
+    pub fn with_server_limit(mut self, max: usize) -> Self {
+        self.max_server = Some(max);
+        self
+    }
+
     /// A table using these timer values.
     pub fn new(config: TimerConfig) -> Self {
         Self {
@@ -135,6 +146,9 @@ impl TransactionLayer {
         if request.method == Method::Ack {
             return Incoming::UnmatchedAck(request);
         }
+        if self.max_server.is_some_and(|m| self.servers.len() >= m) {
+            return Incoming::Overloaded(request);
+        }
         stamp_via(&mut request, source);
         let remote = response_target(&request, source, reliable);
         match ServerTransaction::new(now, request.clone(), reliable, self.config) {
@@ -186,6 +200,20 @@ impl TransactionLayer {
             }
             self.collect(&TxId::Server(k));
         }
+    }
+
+    /// Drops a transaction at the TU's request, e.g. an INVITE client transaction still in Proceeding 64*T1 after
+    /// its CANCEL went unanswered (RFC 3261 §9.1: Timer B does not guard Proceeding). Emits `Terminated`.
+    pub fn terminate(&mut self, id: &TxId) -> Result<(), TxError> {
+        let found = match id {
+            TxId::Client(k) => self.clients.remove(k).is_some(),
+            TxId::Server(k) => self.servers.remove(k).is_some(),
+        };
+        if !found {
+            return Err(TxError::Unknown);
+        }
+        self.events.push_back((id.clone(), TxEvent::Terminated));
+        Ok(())
     }
 
     /// The INVITE server transaction a received CANCEL targets (RFC 3261 §9.2), if it is still there.
