@@ -726,3 +726,28 @@ fn rfc3261_9_1_tu_can_terminate_an_invite_left_in_proceeding() {
         Err(dtlsrtp_sip::transaction::TxError::Unknown)
     );
 }
+
+#[test]
+fn rfc3261_17_1_4_transport_error_reaches_the_tu_and_ends_the_transaction() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let k = layer
+        .send_request(
+            t0,
+            request("OPTIONS", "z9hG4bKte"),
+            addr("192.0.2.1:5060"),
+            true,
+        )
+        .unwrap();
+    let id = TxId::Client(k);
+    layer.handle_transport_error(t0, &id).unwrap();
+    let ev: Vec<_> = std::iter::from_fn(|| layer.poll_event()).collect();
+    assert_eq!(
+        ev,
+        [
+            (id.clone(), TxEvent::TransportError),
+            (id, TxEvent::Terminated)
+        ]
+    );
+    assert!(layer.is_empty());
+}

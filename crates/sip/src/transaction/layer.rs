@@ -202,6 +202,27 @@ impl TransactionLayer {
         }
     }
 
+    /// The transport could not send for this transaction (RFC 3261 §17.1.4, §17.2.4): `TransportError`, then
+    /// `Terminated`.
+    pub fn handle_transport_error(&mut self, now: Instant, id: &TxId) -> Result<(), TxError> {
+        match id {
+            TxId::Client(k) => self
+                .clients
+                .get_mut(k)
+                .ok_or(TxError::Unknown)?
+                .tx
+                .handle_transport_error(now),
+            TxId::Server(k) => self
+                .servers
+                .get_mut(k)
+                .ok_or(TxError::Unknown)?
+                .tx
+                .handle_transport_error(now),
+        }
+        self.collect(id);
+        Ok(())
+    }
+
     /// Drops a transaction at the TU's request, e.g. an INVITE client transaction still in Proceeding 64*T1 after
     /// its CANCEL went unanswered (RFC 3261 §9.1: Timer B does not guard Proceeding). Emits `Terminated`.
     pub fn terminate(&mut self, id: &TxId) -> Result<(), TxError> {
