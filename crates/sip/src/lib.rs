@@ -32,6 +32,23 @@
 //! let bad = b"OPTIONS sip:a@example.com SIP/7.0\r\n\r\n";
 //! assert_eq!(Message::parse(bad).unwrap_err().status_code(), 505);
 //! ```
+//!
+//! # Why our own parser
+//! A SIP crate could have provided the message types (ARCHITECTURE.md §1). We need byte-exact write-back of
+//! headers we do not touch (Identity signs them, RFC 8224), errors that are data and map to a status code, no
+//! panic on any input, and no I/O or clock. `rsip`'s errors are `String`s (`Error::ParseError(String)`, ...);
+//! `ezk-sip-types` is built for the ezk stack and re-serialises what it parses. So the parser is ours: every
+//! field keeps its bytes, and the headers the stack uses get a typed value parsed once.
+//!
+//! # Deliberate leniencies (RFC 4475 §3.1.1 asks for tolerance; these go a little further)
+//! - CRLF before the start line is skipped; LF alone ends lines (RFC 3261 §7.5, §7.3.1).
+//! - A datagram whose header section ends with the data and no empty line is accepted with an empty body
+//!   (the RFC 4475 archive's own `baddn.dat` lacks the final CRLF).
+//! - `SIP/2.0 100` without the space before an empty reason phrase is accepted.
+//! - Expires and Contact `expires` values above 2^32-1 saturate (RFC 4475 §3.1.2.4 allows defaulting them);
+//!   CSeq (< 2^31) and Max-Forwards (<= 255) overflow are errors.
+//! - Any `sip`/`sips` scheme case is accepted; non-SIP URIs are kept opaque in From/To/Contact/Route
+//!   (RFC 4475 §3.3.4) but refused with 416 in the Request-URI (§3.3.2, §3.3.3).
 #![forbid(unsafe_code)]
 
 pub mod error;

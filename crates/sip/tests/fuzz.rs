@@ -105,7 +105,11 @@ fn fuzz_body_runs_over_the_whole_rfc4475_corpus() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // 2000 cases per property; PROPTEST_CASES overrides for long runs.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn fuzz_body_never_panics_on_mutated_torture_messages(

@@ -313,3 +313,60 @@ fn rfc3261_18_3_framer_malformed_message_is_reported_and_stream_continues() {
     assert!(dtlsrtp_sip::error_response(&bytes, 505).is_some());
     assert!(matches!(f.next_message(), Some(Ok(Framed::Message(_)))));
 }
+
+#[test]
+fn header_values_with_crlf_are_refused_no_injection() {
+    assert!(
+        dtlsrtp_sip::HeaderField::new(HeaderName::Other("X-A".into()), "a\r\nVia: evil").is_err()
+    );
+    let Message::Request(r) = Message::parse(OPTIONS.as_bytes()).unwrap() else {
+        panic!()
+    };
+    let mut resp = Response::from_request(&r, 200, Some("t")).unwrap();
+    resp.reason = "OK\r\nX-Evil: 1".into();
+    let text = String::from_utf8(resp.to_bytes()).unwrap();
+    assert!(text.starts_with("SIP/2.0 200 OK  X-Evil: 1\r\n"));
+}
+
+#[test]
+fn error_response_keeps_folded_lines_of_copied_headers() {
+    let s = OPTIONS
+        .replace("SIP/2.0\r\n", "SIP/9.0\r\n")
+        .replace("CSeq: 7 OPTIONS", "CSeq: 7\r\n OPTIONS");
+    let out = String::from_utf8(dtlsrtp_sip::error_response(s.as_bytes(), 505).unwrap()).unwrap();
+    assert!(out.contains("CSeq: 7\r\n OPTIONS\r\n"), "{out}");
+    assert!(
+        Message::parse(out.as_bytes()).is_ok(),
+        "the 505 itself parses: {out}"
+    );
+}
+
+#[test]
+fn rfc3261_18_3_framing_is_independent_of_how_the_stream_is_cut() {
+    let msgs: Vec<Vec<u8>> = [
+        include_bytes!("torture/3.1.1.1-wsinv.dat").as_slice(),
+        include_bytes!("torture/3.1.1.11-mpart01.dat").as_slice(),
+        include_bytes!("torture/3.1.1.7-longreq.dat").as_slice(),
+    ]
+    .iter()
+    .map(|m| m.to_vec())
+    .collect();
+    let stream: Vec<u8> = msgs
+        .iter()
+        .flat_map(|m| m.iter().copied().chain(*b"\r\n\r\n"))
+        .collect();
+    for chunk in [1, 2, 3, 7, 64, 1000, stream.len()] {
+        let mut f = StreamFramer::default();
+        let mut got = Vec::new();
+        for c in stream.chunks(chunk) {
+            f.push(c);
+            while let Some(item) = f.next_message() {
+                if let Framed::Message(m) = item.unwrap() {
+                    got.push(m.to_bytes());
+                }
+            }
+        }
+        assert_eq!(got, msgs, "chunk size {chunk}");
+        assert_eq!(f.buffered(), 0);
+    }
+}

@@ -496,7 +496,7 @@ fn rfc3261_17_2_3_layer_matches_retransmission_ack_and_cancel_and_rfc2543_peers(
     let other_ack = request("ACK", "z9hG4bKnew");
     assert!(matches!(
         layer.handle_request(t0, other_ack, src, false),
-        Incoming::StrayAck(_)
+        Incoming::UnmatchedAck(_)
     ));
 
     // RFC 4475 §3.2.1: bare "z9hG4bK" is no RFC 3261 branch; the RFC 2543 key still absorbs retransmissions.
@@ -593,4 +593,161 @@ fn rfc3261_17_layer_end_to_end_invite_486_ack_over_a_lossless_memory_link() {
     );
     assert!(uac.poll_timeout().is_some());
     let _ = ClientKey::from_request(&request("BYE", "z9hG4bKq")).unwrap();
+}
+
+#[test]
+fn rfc3261_17_2_1_invite_server_reliable_no_timer_g_and_ack_terminates_at_once() {
+    let t0 = Instant::now();
+    let invite = request("INVITE", "z9hG4bKtcp");
+    let mut tx = ServerTransaction::new(t0, invite.clone(), true, TimerConfig::default()).unwrap();
+    tx.send_response(t0, response(&invite, 486)).unwrap();
+    tx.poll_transmit();
+    assert_eq!(
+        tx.next_timer(),
+        Some((Timer::H, t0 + Duration::from_secs(32))),
+        "no G on a reliable transport"
+    );
+    tx.handle_request(t0 + ms(10), request("ACK", "z9hG4bKtcp"));
+    assert_eq!(
+        tx.state(),
+        ServerState::Terminated,
+        "Timer I = 0 on reliable transports"
+    );
+}
+
+#[test]
+fn rfc3261_17_1_2_2_non_invite_client_reliable_no_timer_e_and_k_is_zero() {
+    let t0 = Instant::now();
+    let req = request("REGISTER", "z9hG4bKreg");
+    let mut tx = ClientTransaction::new(t0, req.clone(), true, TimerConfig::default()).unwrap();
+    tx.poll_transmit();
+    assert_eq!(
+        tx.next_timer(),
+        Some((Timer::F, t0 + Duration::from_secs(32)))
+    );
+    tx.handle_response(t0 + ms(40), response(&req, 401));
+    assert_eq!(tx.state(), ClientState::Terminated);
+    assert!(matches!(tx.poll_event(), Some(TxEvent::Response(r)) if r.status == 401));
+    assert_eq!(tx.poll_event(), Some(TxEvent::Terminated));
+}
+
+#[test]
+fn layer_next_timer_names_the_reason_and_terminated_transactions_are_dropped() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let k = layer
+        .send_request(
+            t0,
+            request("OPTIONS", "z9hG4bKnt"),
+            addr("192.0.2.1:5060"),
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        layer.next_timer(),
+        Some((TxId::Client(k.clone()), Timer::E, t0 + ms(500)))
+    );
+    layer.handle_timeout(t0 + Duration::from_secs(32));
+    let ev: Vec<_> = std::iter::from_fn(|| layer.poll_event())
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(ev, [TxEvent::Timeout, TxEvent::Terminated]);
+    assert!(layer.is_empty());
+    assert_eq!(layer.poll_timeout(), None);
+}
+
+#[test]
+fn rfc3261_9_1_cancel_built_from_invite_matches_the_invite_server_transaction() {
+    let t0 = Instant::now();
+    let invite = request("INVITE", "z9hG4bKcan");
+    let cancel = dtlsrtp_sip::transaction::build_cancel(&invite);
+    assert_eq!(cancel.method, Method::Cancel);
+    assert_eq!(cancel.uri, invite.uri);
+    assert_eq!(cancel.headers.top_via(), invite.headers.top_via());
+    assert_eq!(cancel.headers.cseq().unwrap().seq, 314159);
+    assert_eq!(cancel.headers.cseq().unwrap().method, Method::Cancel);
+    assert_eq!(cancel.headers.routes().count(), 1);
+    let cancel = match Message::parse(&cancel.to_bytes()).unwrap() {
+        Message::Request(r) => r,
+        Message::Response(_) => panic!(),
+    };
+    let mut uas = TransactionLayer::new(TimerConfig::default());
+    let src = addr("192.0.2.1:5060");
+    let Incoming::New(ikey, _) = uas.handle_request(t0, invite, src, false) else {
+        panic!()
+    };
+    let Incoming::New(_, c) = uas.handle_request(t0, cancel, src, false) else {
+        panic!()
+    };
+    assert_eq!(uas.invite_for_cancel(&c), Some(ikey));
+}
+
+#[test]
+fn layer_server_limit_refuses_new_transactions_but_keeps_matching_existing_ones() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default()).with_server_limit(2);
+    let src = addr("192.0.2.1:5060");
+    for b in ["z9hG4bKf1", "z9hG4bKf2"] {
+        assert!(matches!(
+            layer.handle_request(t0, request("INVITE", b), src, false),
+            Incoming::New(..)
+        ));
+    }
+    assert!(matches!(
+        layer.handle_request(t0, request("INVITE", "z9hG4bKf3"), src, false),
+        Incoming::Overloaded(_)
+    ));
+    assert_eq!(
+        layer.handle_request(t0, request("INVITE", "z9hG4bKf1"), src, false),
+        Incoming::Absorbed
+    );
+    assert_eq!(layer.len(), 2);
+}
+
+#[test]
+fn rfc3261_9_1_tu_can_terminate_an_invite_left_in_proceeding() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let invite = request("INVITE", "z9hG4bKp");
+    let k = layer
+        .send_request(t0, invite.clone(), addr("192.0.2.1:5060"), false)
+        .unwrap();
+    layer.handle_response(t0, response(&invite, 180));
+    assert_eq!(layer.client_state(&k), Some(ClientState::Proceeding));
+    assert_eq!(
+        layer.poll_timeout(),
+        None,
+        "Proceeding has no timer: the TU decides"
+    );
+    layer.terminate(&TxId::Client(k.clone())).unwrap();
+    assert!(layer.is_empty());
+    assert_eq!(
+        layer.terminate(&TxId::Client(k)),
+        Err(dtlsrtp_sip::transaction::TxError::Unknown)
+    );
+}
+
+#[test]
+fn rfc3261_17_1_4_transport_error_reaches_the_tu_and_ends_the_transaction() {
+    let t0 = Instant::now();
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let k = layer
+        .send_request(
+            t0,
+            request("OPTIONS", "z9hG4bKte"),
+            addr("192.0.2.1:5060"),
+            true,
+        )
+        .unwrap();
+    let id = TxId::Client(k);
+    layer.handle_transport_error(t0, &id).unwrap();
+    let ev: Vec<_> = std::iter::from_fn(|| layer.poll_event()).collect();
+    assert_eq!(
+        ev,
+        [
+            (id.clone(), TxEvent::TransportError),
+            (id, TxEvent::Terminated)
+        ]
+    );
+    assert!(layer.is_empty());
 }

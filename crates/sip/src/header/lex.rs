@@ -40,7 +40,14 @@ pub(crate) fn is_token(s: &str) -> bool {
 }
 
 /// Replaces every line fold (CRLF or LF followed by whitespace) with one space and trims (RFC 3261 §7.3.1).
-pub(crate) fn unfold(raw: &[u8]) -> Result<String, HeaderError> {
+pub(crate) fn unfold(raw: &[u8]) -> Result<std::borrow::Cow<'_, str>, HeaderError> {
+    if !raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        // fast path: one physical line, borrow it
+        let s = std::str::from_utf8(raw).map_err(|_| HeaderError::Utf8)?;
+        return Ok(std::borrow::Cow::Borrowed(
+            s.trim_matches(|c| c == ' ' || c == '\t'),
+        ));
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
@@ -57,7 +64,9 @@ pub(crate) fn unfold(raw: &[u8]) -> Result<String, HeaderError> {
         i += 1;
     }
     let s = String::from_utf8(out).map_err(|_| HeaderError::Utf8)?;
-    Ok(s.trim_matches(|c| c == ' ' || c == '\t').to_owned())
+    Ok(std::borrow::Cow::Owned(
+        s.trim_matches(|c| c == ' ' || c == '\t').to_owned(),
+    ))
 }
 
 /// Splits a header value on top-level commas, outside quotes and `<>` (RFC 3261 §7.3.1).

@@ -92,7 +92,11 @@ impl HeaderField {
     }
 
     /// Builds `Name: value` from a canonical name and a value, parsing it like a received one.
+    /// A value with CR or LF is refused: it would inject header lines.
     pub fn new(name: HeaderName, value: &str) -> Result<Self, HeaderError> {
+        if value.contains(['\r', '\n']) || !is_token(name.as_str()) {
+            return Err(HeaderError::Syntax);
+        }
         let line = format!("{}: {}", name.as_str(), value);
         let typed = parse_typed(&name, value.as_bytes())?;
         let value_start = name.as_str().len() + 1;
@@ -119,6 +123,7 @@ impl HeaderField {
     /// The value unfolded and trimmed (lossy for non-UTF-8 bytes).
     pub fn value(&self) -> String {
         unfold(self.raw_value())
+            .map(|v| v.into_owned())
             .unwrap_or_else(|_| String::from_utf8_lossy(self.raw_value()).trim().to_owned())
     }
     /// The typed value.
@@ -146,7 +151,7 @@ fn parse_typed(name: &HeaderName, value: &[u8]) -> Result<TypedValue, HeaderErro
         return Ok(TypedValue::Raw);
     }
     let v = unfold(value)?;
-    let v = v.as_str();
+    let v: &str = &v;
     Ok(match name {
         H::Via => TypedValue::Via(
             split_commas(nonempty(v)?)?

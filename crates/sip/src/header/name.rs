@@ -16,8 +16,10 @@ macro_rules! header_names {
         impl HeaderName {
             /// Maps a name as written (long or compact, any case) to a `HeaderName`.
             pub fn from_wire(s: &str) -> Self {
+                // cheap pre-filter: compare only names that can match by length
+                let len = s.len();
                 $(
-                    if s.eq_ignore_ascii_case($canon) $(|| s.eq_ignore_ascii_case($compact))? {
+                    if (len == $canon.len() && s.eq_ignore_ascii_case($canon)) $(|| (len == 1 && s.eq_ignore_ascii_case($compact)))? {
                         return Self::$variant;
                     }
                 )*

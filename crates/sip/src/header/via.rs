@@ -33,15 +33,20 @@ pub enum Transport {
 impl Transport {
     /// Parses a transport token, case-insensitively.
     pub fn parse(s: &str) -> Self {
-        match s.to_ascii_uppercase().as_str() {
-            "UDP" => Self::Udp,
-            "TCP" => Self::Tcp,
-            "TLS" => Self::Tls,
-            "SCTP" => Self::Sctp,
-            "WS" => Self::Ws,
-            "WSS" => Self::Wss,
-            other => Self::Other(other.into()),
+        let known = [
+            ("UDP", Self::Udp),
+            ("TCP", Self::Tcp),
+            ("TLS", Self::Tls),
+            ("SCTP", Self::Sctp),
+            ("WS", Self::Ws),
+            ("WSS", Self::Wss),
+        ];
+        for (name, t) in known {
+            if s.eq_ignore_ascii_case(name) {
+                return t;
+            }
         }
+        Self::Other(s.to_ascii_uppercase().into())
     }
     /// True for transports that retransmit themselves (RFC 3261 §17: timers A/E/G only on unreliable ones).
     pub fn is_reliable(&self) -> bool {

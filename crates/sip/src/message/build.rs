@@ -148,10 +148,20 @@ pub fn error_response(data: &[u8], status: u16) -> Option<Vec<u8>> {
     ];
     let mut found = [false; 5];
     let mut out = format!("SIP/2.0 {status} {}\r\n", reason_phrase(status)).into_bytes();
+    let mut copying = false;
     for line in lines {
         if line.is_empty() {
             break;
         }
+        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+            // a folded continuation of the previous header
+            if copying {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+            continue;
+        }
+        copying = false;
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -165,6 +175,7 @@ pub fn error_response(data: &[u8], status: u16) -> Option<Vec<u8>> {
             }
             out.extend_from_slice(line);
             out.extend_from_slice(b"\r\n");
+            copying = true;
         }
     }
     if !found.iter().all(|&f| f) {

@@ -133,7 +133,12 @@ impl Response {
     /// Writes the response; unchanged parsed headers come out byte-exact.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(format!("SIP/2.0 {} ", self.status).as_bytes());
-        out.extend_from_slice(self.reason.as_bytes());
+        // CR/LF in a reason set by the caller would inject lines: written as spaces.
+        out.extend(
+            self.reason
+                .bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.extend_from_slice(b"\r\n");
         write_tail(&self.headers, &self.body, out);
     }

@@ -37,7 +37,7 @@ enum Start {
     Response(u16, String),
 }
 
-/// Splits `data[pos..]` at the next LF. Returns (line without CR LF, next position, terminated).
+/// Splits `data[pos..]` at the next LF: (line start, line end before CR LF, start of the next line).
 fn next_line(data: &[u8], pos: usize) -> (usize, usize, usize) {
     let rest = data.get(pos..).unwrap_or(b"");
     match rest.iter().position(|&b| b == b'\n') {

@@ -263,3 +263,40 @@ pub(crate) fn build_ack(invite: &Request, response: &Response) -> Request {
         body: Vec::new(),
     }
 }
+
+/// A CANCEL for `invite` (RFC 3261 §9.1): same Request-URI, Call-ID, To, From, CSeq number and top Via (so the
+/// same branch), the INVITE's Route headers, method CANCEL. Send it in its own client transaction.
+pub fn build_cancel(invite: &Request) -> Request {
+    let mut headers = Headers::new();
+    if let Some(top) = invite.headers.top_via() {
+        if let Ok(f) = HeaderField::new(HeaderName::Via, &top.to_string()) {
+            headers.push(f);
+        }
+    }
+    for f in invite.headers.iter() {
+        if matches!(
+            f.name(),
+            HeaderName::MaxForwards
+                | HeaderName::To
+                | HeaderName::From
+                | HeaderName::CallId
+                | HeaderName::Route
+        ) {
+            headers.push(f.clone());
+        }
+    }
+    if let Some(cseq) = invite.headers.cseq() {
+        if let Ok(f) = HeaderField::new(HeaderName::CSeq, &format!("{} CANCEL", cseq.seq)) {
+            headers.push(f);
+        }
+    }
+    if let Ok(f) = HeaderField::new(HeaderName::ContentLength, "0") {
+        headers.push(f);
+    }
+    Request {
+        method: Method::Cancel,
+        uri: invite.uri.clone(),
+        headers,
+        body: Vec::new(),
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::client::ClientTransaction;
 use super::key::{ClientKey, ServerKey};
 use super::server::ServerTransaction;
-use super::timer::TimerConfig;
+use super::timer::{Timer, TimerConfig};
 use super::{ClientState, ServerState, TxError, TxEvent};
 use crate::header::Rport;
 use crate::message::{Message, Request, Response};
@@ -41,8 +41,12 @@ pub enum Incoming {
     New(ServerKey, Request),
     /// A retransmission or the ACK of a non-2xx, handled inside its transaction.
     Absorbed,
-    /// An ACK that matches no transaction (the ACK of a 2xx after Accepted ended, RFC 3261 §13.2.2.4): for the core.
-    StrayAck(Request),
+    /// An ACK that matches no transaction: normally the ACK of a 2xx, which carries its own branch
+    /// (RFC 3261 §13.2.2.4, §17.1.1.3) and belongs to the dialog layer.
+    UnmatchedAck(Request),
+    /// The server transaction limit is reached: no transaction was created (see
+    /// [`TransactionLayer::with_server_limit`]).
+    Overloaded(Request),
 }
 
 #[derive(Debug)]
@@ -70,9 +74,17 @@ pub struct TransactionLayer {
     servers: HashMap<ServerKey, Server>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<(TxId, TxEvent)>,
+    max_server: Option<usize>,
 }
 
 impl TransactionLayer {
+    /// Caps live server transactions: beyond `max`, new requests get [`Incoming::Overloaded`] (answer 503
+    /// statelessly or drop) so a flood cannot grow the table without bound.
+    pub fn with_server_limit(mut self, max: usize) -> Self {
+        self.max_server = Some(max);
+        self
+    }
+
     /// A table using these timer values.
     pub fn new(config: TimerConfig) -> Self {
         Self {
@@ -132,7 +144,10 @@ impl TransactionLayer {
             return Incoming::Absorbed;
         }
         if request.method == Method::Ack {
-            return Incoming::StrayAck(request);
+            return Incoming::UnmatchedAck(request);
+        }
+        if self.max_server.is_some_and(|m| self.servers.len() >= m) {
+            return Incoming::Overloaded(request);
         }
         stamp_via(&mut request, source);
         let remote = response_target(&request, source, reliable);
@@ -187,6 +202,41 @@ impl TransactionLayer {
         }
     }
 
+    /// The transport could not send for this transaction (RFC 3261 §17.1.4, §17.2.4): `TransportError`, then
+    /// `Terminated`.
+    pub fn handle_transport_error(&mut self, now: Instant, id: &TxId) -> Result<(), TxError> {
+        match id {
+            TxId::Client(k) => self
+                .clients
+                .get_mut(k)
+                .ok_or(TxError::Unknown)?
+                .tx
+                .handle_transport_error(now),
+            TxId::Server(k) => self
+                .servers
+                .get_mut(k)
+                .ok_or(TxError::Unknown)?
+                .tx
+                .handle_transport_error(now),
+        }
+        self.collect(id);
+        Ok(())
+    }
+
+    /// Drops a transaction at the TU's request, e.g. an INVITE client transaction still in Proceeding 64*T1 after
+    /// its CANCEL went unanswered (RFC 3261 §9.1: Timer B does not guard Proceeding). Emits `Terminated`.
+    pub fn terminate(&mut self, id: &TxId) -> Result<(), TxError> {
+        let found = match id {
+            TxId::Client(k) => self.clients.remove(k).is_some(),
+            TxId::Server(k) => self.servers.remove(k).is_some(),
+        };
+        if !found {
+            return Err(TxError::Unknown);
+        }
+        self.events.push_back((id.clone(), TxEvent::Terminated));
+        Ok(())
+    }
+
     /// The INVITE server transaction a received CANCEL targets (RFC 3261 §9.2), if it is still there.
     pub fn invite_for_cancel(&self, cancel: &Request) -> Option<ServerKey> {
         ServerKey::invite_for_cancel(cancel).filter(|k| self.servers.contains_key(k))
@@ -222,6 +272,19 @@ impl TransactionLayer {
         let c = self.clients.values().filter_map(|c| c.tx.poll_timeout());
         let s = self.servers.values().filter_map(|s| s.tx.poll_timeout());
         c.chain(s).min()
+    }
+
+    /// The earliest deadline with its transaction and timer name (the reason behind [`Self::poll_timeout`]).
+    pub fn next_timer(&self) -> Option<(TxId, Timer, Instant)> {
+        let c = self.clients.iter().filter_map(|(k, c)| {
+            c.tx.next_timer()
+                .map(|(t, at)| (TxId::Client(k.clone()), t, at))
+        });
+        let s = self.servers.iter().filter_map(|(k, s)| {
+            s.tx.next_timer()
+                .map(|(t, at)| (TxId::Server(k.clone()), t, at))
+        });
+        c.chain(s).min_by_key(|(_, _, at)| *at)
     }
 
     /// Moves a transaction's output into the layer queues and drops it once terminated.

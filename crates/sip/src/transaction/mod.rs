@@ -11,7 +11,7 @@ mod layer;
 mod server;
 mod timer;
 
-pub use client::{ClientState, ClientTransaction};
+pub use client::{build_cancel, ClientState, ClientTransaction};
 pub use key::{ClientKey, ServerKey};
 pub use layer::{Incoming, TransactionLayer, Transmit, TxId};
 pub use server::{ServerState, ServerTransaction};
