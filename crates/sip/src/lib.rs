@@ -51,6 +51,8 @@
 //!   (RFC 4475 §3.3.4) but refused with 416 in the Request-URI (§3.3.2, §3.3.3).
 #![forbid(unsafe_code)]
 
+pub mod dialog;
+pub mod digest;
 pub mod error;
 pub mod header;
 mod message;
