@@ -58,6 +58,7 @@ pub mod header;
 mod message;
 mod method;
 pub mod transaction;
+pub mod ua;
 pub mod uri;
 
 pub use error::{HeaderError, ParseError, UriError};

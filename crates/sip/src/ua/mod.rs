@@ -1,0 +1,663 @@
+//! The UA core (RFC 3261 §8, §12–§15; RFC 3262, RFC 3311): a sans-IO [`UserAgent`] over the
+//! [`TransactionLayer`](crate::transaction::TransactionLayer).
+//!
+//! Inputs take `now`: [`UserAgent::handle_datagram`], [`UserAgent::handle_stream`], [`UserAgent::handle_timeout`]
+//! and the commands ([`UserAgent::call`], [`UserAgent::ring`], [`UserAgent::answer`], [`UserAgent::modify`], ...).
+//! Outputs drain: [`UserAgent::poll_transmit`] ([`Transmit`]: transport, remote, bytes), [`UserAgent::poll_event`]
+//! ([`Event`]) and [`UserAgent::poll_timeout`]. Bodies (SDP) are opaque bytes here; the endpoint parses them.
+//!
+//! Calls are [`CallId`]s; each To-tag of a forked INVITE is a [`ForkId`] with its own early dialog (F-6.3, T-8a).
+//! Randomness (tags, branches, Call-IDs, cnonces) comes from a SHA-256 generator seeded by the caller.
+
+mod client;
+mod modify;
+mod register;
+mod server;
+mod transport;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use register::RegisterConfig;
+pub use transport::{Rng, TransportKind};
+
+use crate::dialog::{Dialog, DialogError};
+use crate::error::HeaderError;
+use crate::header::HeaderName;
+use crate::message::{Limits, Request, Response, StreamFramer};
+use crate::transaction::{ClientKey, ServerKey, TimerConfig, TransactionLayer, TxError};
+
+/// Methods we implement, for Allow (RFC 3261 §20.5).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE";
+/// Option tags we implement, for Supported (RFC 3262).
+pub const SUPPORTED: &str = "100rel";
+
+/// A message to send: the driver owns sockets and connections (one per transport and remote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// UDP, TCP or TLS.
+    pub transport: TransportKind,
+    /// Destination (for TCP/TLS: the connection's peer, opened when absent).
+    pub remote: SocketAddr,
+    /// The message on the wire.
+    pub bytes: Vec<u8>,
+}
+
+/// A call handle (one INVITE and its dialogs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+/// One early or confirmed dialog of a call: one per To-tag (F-6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ForkId(pub u64);
+/// A registration handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegId(pub u64);
+
+/// Why a call ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// We hung up (BYE sent, or our rejection).
+    Local,
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The INVITE got this final status (UAC).
+    Rejected(u16),
+    /// CANCEL before the answer (487), either side.
+    Cancelled,
+    /// No final response (Timer B) or the peer stopped answering.
+    Timeout,
+    /// UAS: no ACK for our 2xx within 64*T1; we sent BYE (RFC 3261 §13.3.1.4).
+    AckTimeout,
+    /// The transport failed.
+    TransportError,
+}
+
+/// A session modification (RFC 3261 §14, RFC 3311).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModifyKind {
+    /// re-INVITE
+    Reinvite,
+    /// UPDATE
+    Update,
+}
+
+/// The offer/answer state of a call's dialog (RFC 3264, RFC 6337).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferState {
+    /// No offer outstanding.
+    Stable,
+    /// We sent an offer and await the answer.
+    LocalOffer,
+    /// We received an offer and owe the answer.
+    RemoteOffer,
+}
+
+/// What the UA tells its user.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new INVITE. `offer` is `None` for a delayed offer (F-6.4): then [`UserAgent::answer`] carries the offer
+    /// and the answer comes in [`Event::AckReceived`].
+    IncomingCall {
+        /// The call.
+        call: CallId,
+        /// The From header value.
+        from: String,
+        /// The SDP offer.
+        offer: Option<Vec<u8>>,
+    },
+    /// A 1xx other than 100 (UAC). `fork` is `None` when the response had no To tag.
+    Provisional {
+        /// The call.
+        call: CallId,
+        /// The early dialog.
+        fork: Option<ForkId>,
+        /// 180, 183, ...
+        status: u16,
+        /// Its body (early media answer, F-6.2).
+        body: Option<Vec<u8>>,
+    },
+    /// The first 2xx (UAC): `fork` won. For a delayed offer the body is the offer: send the answer with
+    /// [`UserAgent::ack`].
+    Answered {
+        /// The call.
+        call: CallId,
+        /// The winning dialog.
+        fork: ForkId,
+        /// The 2xx body.
+        body: Option<Vec<u8>>,
+    },
+    /// An early dialog ended (another fork won and the INVITE transaction ended, a late 2xx got BYE, or the call
+    /// failed).
+    ForkEnded {
+        /// The call.
+        call: CallId,
+        /// The dialog.
+        fork: ForkId,
+    },
+    /// The INVITE client transaction is over: no further answer can come (T-8a mismatch decisions).
+    NoMoreAnswers {
+        /// The call.
+        call: CallId,
+    },
+    /// UAS: the ACK for our 2xx (INVITE or re-INVITE); with the answer when our 2xx carried the offer.
+    AckReceived {
+        /// The call.
+        call: CallId,
+        /// The ACK body.
+        body: Option<Vec<u8>>,
+    },
+    /// UAS: a PRACK acknowledged our reliable provisional (RFC 3262); its body answers an offer in that 1xx.
+    PrackReceived {
+        /// The call.
+        call: CallId,
+        /// The PRACK body.
+        body: Option<Vec<u8>>,
+    },
+    /// The peer sent a re-INVITE or UPDATE: answer with [`UserAgent::accept_modify`] or
+    /// [`UserAgent::reject_modify`].
+    ModifyRequest {
+        /// The call.
+        call: CallId,
+        /// re-INVITE or UPDATE.
+        kind: ModifyKind,
+        /// The offer (`None`: a re-INVITE asking us to offer in the 2xx).
+        body: Option<Vec<u8>>,
+    },
+    /// Our re-INVITE or UPDATE got a 2xx. For a bodiless re-INVITE the body is the peer's offer: answer with
+    /// [`UserAgent::ack`].
+    ModifyAnswered {
+        /// The call.
+        call: CallId,
+        /// re-INVITE or UPDATE.
+        kind: ModifyKind,
+        /// The 2xx body.
+        body: Option<Vec<u8>>,
+    },
+    /// Our re-INVITE or UPDATE failed (491 on glare, RFC 3261 §14.1); the session is unchanged.
+    ModifyRejected {
+        /// The call.
+        call: CallId,
+        /// re-INVITE or UPDATE.
+        kind: ModifyKind,
+        /// The final status (408 on timeout).
+        status: u16,
+    },
+    /// The call is over; its id is no longer valid.
+    Terminated {
+        /// The call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// REGISTER succeeded; a refresh is scheduled before `expires` seconds run out.
+    Registered {
+        /// The registration.
+        reg: RegId,
+        /// Seconds granted by the registrar.
+        expires: u32,
+    },
+    /// REGISTER failed (401/403 after our credentials, timeout as 408, ...).
+    RegistrationFailed {
+        /// The registration.
+        reg: RegId,
+        /// Final status.
+        status: u16,
+    },
+    /// The unregistration (Expires 0) completed.
+    Unregistered {
+        /// The registration.
+        reg: RegId,
+    },
+    /// A stream can no longer be framed (oversize or no Content-Length): close the connection.
+    CloseConnection {
+        /// TCP or TLS.
+        transport: TransportKind,
+        /// The peer.
+        remote: SocketAddr,
+    },
+}
+
+/// Misuse of the API (never caused by network input).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UaError {
+    /// No call with this id (ended, or never existed).
+    #[error("unknown call")]
+    UnknownCall,
+    /// No registration with this id.
+    #[error("unknown registration")]
+    UnknownRegistration,
+    /// The call is not in a state for this command (e.g. answer twice).
+    #[error("not allowed in this call state")]
+    WrongState,
+    /// The call has no single dialog for this command yet.
+    #[error("no dialog")]
+    NoDialog,
+    /// Another offer or INVITE transaction is outstanding (RFC 3261 §14.1, RFC 3311 §5.1).
+    #[error("an offer or INVITE transaction is pending")]
+    Pending,
+    /// The next hop is a host name and no outbound proxy is configured (no DNS in this layer).
+    #[error("next hop not an IP address and no outbound proxy")]
+    Unroutable,
+    /// No local address configured for the transport.
+    #[error("no local address for this transport")]
+    NoLocalAddress,
+    /// A status code outside the range this command allows.
+    #[error("bad status code {0}")]
+    Status(u16),
+    /// A header value could not be built.
+    #[error("header: {0}")]
+    Header(#[from] HeaderError),
+    /// A transaction error.
+    #[error("transaction: {0}")]
+    Tx(#[from] TxError),
+    /// A dialog error.
+    #[error("dialog: {0}")]
+    Dialog(#[from] DialogError),
+}
+
+/// User agent configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// User part of our AoR and Contact.
+    pub user: String,
+    /// Host part of our AoR (From): a domain or an IP.
+    pub domain: String,
+    /// Listening addresses by transport, written in Via and Contact.
+    pub local: Vec<(TransportKind, SocketAddr)>,
+    /// Where out-of-dialog requests to host names go (and in-dialog ones whose next hop is a host name).
+    pub outbound_proxy: Option<(TransportKind, SocketAddr)>,
+    /// Transaction timers (T1, T2, T4...).
+    pub timers: TimerConfig,
+    /// User-Agent / Server header value.
+    pub user_agent: String,
+    /// Offer 100rel (RFC 3262) and send reliable provisionals with bodies when the peer supports it.
+    pub use_100rel: bool,
+    /// Message size and header count limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// A config for `user@domain` listening on `local` (UDP).
+    pub fn new(user: &str, domain: &str, local: SocketAddr) -> Self {
+        Self {
+            user: user.into(),
+            domain: domain.into(),
+            local: vec![(TransportKind::Udp, local)],
+            outbound_proxy: None,
+            timers: TimerConfig::default(),
+            user_agent: concat!("dtlsrtp/", env!("CARGO_PKG_VERSION")).into(),
+            use_100rel: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Who owns a client transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Invite,
+    Cancel,
+    Bye,
+    Prack,
+    Modify(ModifyKind),
+    Register(RegId),
+}
+
+/// One dialog of a call.
+#[derive(Debug, Clone)]
+struct Fork {
+    id: ForkId,
+    dialog: Dialog,
+    /// The last ACK for a 2xx we sent in this dialog (resent on a 2xx retransmission of the same CSeq).
+    ack: Option<Request>,
+    last_rseq: Option<u32>,
+    ended: bool,
+}
+
+/// UAS side of the initial INVITE.
+#[derive(Debug, Clone)]
+struct UasInvite {
+    key: ServerKey,
+    request: Request,
+    peer_100rel: bool,
+    peer_requires_100rel: bool,
+    rseq: u32,
+    final_sent: bool,
+}
+
+/// A reliable provisional being retransmitted until PRACK (RFC 3262 §3).
+#[derive(Debug, Clone)]
+struct RelProv {
+    response: Response,
+    rseq: u32,
+    cseq: u32,
+    next: Instant,
+    interval: Duration,
+    deadline: Instant,
+}
+
+/// Our 2xx to an INVITE, retransmitted until its ACK (RFC 3261 §13.3.1.4, RFC 6026).
+#[derive(Debug, Clone)]
+struct OkRetx {
+    key: ServerKey,
+    response: Response,
+    cseq: u32,
+    next: Option<Instant>,
+    interval: Duration,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct OutMod {
+    kind: ModifyKind,
+    offered: bool,
+}
+
+#[derive(Debug, Clone)]
+struct InMod {
+    kind: ModifyKind,
+    key: ServerKey,
+    request: Request,
+}
+
+/// One call.
+#[derive(Debug, Clone)]
+struct Call {
+    id: CallId,
+    uac: bool,
+    transport: TransportKind,
+    /// The next hop of the initial INVITE (UAC; CANCEL goes there too) or the INVITE's source (UAS).
+    hop: (TransportKind, SocketAddr),
+    call_id: String,
+    local_tag: String,
+    // UAC
+    invite: Option<Request>,
+    got_provisional: bool,
+    cancel_requested: bool,
+    cancel_sent: bool,
+    no_more_answers: bool,
+    winner: Option<ForkId>,
+    /// Delayed offer: the 2xx (INVITE or re-INVITE) with this CSeq carried an offer; [`UserAgent::ack`] answers.
+    ack_pending: Option<u32>,
+    // UAS
+    uas: Option<UasInvite>,
+    rel: Option<RelProv>,
+    ok_retx: Option<OkRetx>,
+    // both
+    forks: Vec<Fork>,
+    out_mod: Option<OutMod>,
+    in_mod: Option<InMod>,
+    oa: OfferState,
+    ended: Option<EndReason>,
+}
+
+impl Call {
+    fn fork_mut(&mut self, id: ForkId) -> Option<&mut Fork> {
+        self.forks.iter_mut().find(|f| f.id == id)
+    }
+    fn fork_by_tag(&self, remote_tag: &str) -> Option<ForkId> {
+        self.forks
+            .iter()
+            .find(|f| f.dialog.id.remote_tag == remote_tag)
+            .map(|f| f.id)
+    }
+    /// The dialog in-dialog commands use: the winner (UAC) or the only one (UAS).
+    fn current(&mut self) -> Option<&mut Fork> {
+        let id = if self.uac {
+            self.winner?
+        } else {
+            self.forks.first()?.id
+        };
+        self.fork_mut(id)
+    }
+}
+
+/// The parts of the UA the call handlers need besides the call itself.
+#[derive(Debug)]
+struct Core {
+    cfg: Config,
+    rng: Rng,
+    layer: TransactionLayer,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    tx_owner: HashMap<ClientKey, (Option<CallId>, Purpose)>,
+    srv_owner: HashMap<ServerKey, CallId>,
+    next_id: u64,
+}
+
+/// A SIP user agent: calls (UAC and UAS), dialogs, forks, session modification, OPTIONS and registration.
+///
+/// ```
+/// use std::time::Instant;
+/// use dtlsrtp_sip::ua::{Config, UserAgent};
+/// let now = Instant::now();
+/// let mut ua = UserAgent::new(Config::new("alice", "127.0.0.1", "127.0.0.1:5060".parse().unwrap()), [7; 32]);
+/// let target = "sip:bob@127.0.0.1:5070".parse().unwrap();
+/// let call = ua.call(now, &target, Some(b"v=0\r\n".to_vec())).unwrap();
+/// let t = ua.poll_transmit().unwrap();
+/// assert!(t.bytes.starts_with(b"INVITE sip:bob@127.0.0.1:5070 SIP/2.0\r\n"));
+/// assert_eq!(t.remote, "127.0.0.1:5070".parse().unwrap());
+/// # let _ = call;
+/// ```
+#[derive(Debug)]
+pub struct UserAgent {
+    core: Core,
+    calls: HashMap<CallId, Call>,
+    /// (Call-ID, local tag) → call: in-dialog requests and stray 2xx find their call here.
+    by_dialog: HashMap<(String, String), CallId>,
+    regs: HashMap<RegId, register::Reg>,
+    framers: HashMap<(TransportKind, SocketAddr), StreamFramer>,
+}
+
+impl UserAgent {
+    /// A UA with this configuration; `seed` seeds the generator for tags, branches, Call-IDs and cnonces.
+    pub fn new(cfg: Config, seed: [u8; 32]) -> Self {
+        let layer = TransactionLayer::new(cfg.timers).with_server_limit(4096);
+        Self {
+            core: Core {
+                cfg,
+                rng: Rng::new(seed),
+                layer,
+                transmits: VecDeque::new(),
+                events: VecDeque::new(),
+                tx_owner: HashMap::new(),
+                srv_owner: HashMap::new(),
+                next_id: 1,
+            },
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            regs: HashMap::new(),
+            framers: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.core.cfg
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.core.transmits.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    /// The earliest deadline: transactions, 2xx and reliable 1xx retransmissions, registration refreshes.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let calls = self.calls.values().flat_map(|c| {
+            let ok = c
+                .ok_retx
+                .as_ref()
+                .map(|o| o.next.map_or(o.deadline, |n| n.min(o.deadline)));
+            let rel = c.rel.as_ref().map(|r| r.next.min(r.deadline));
+            ok.into_iter().chain(rel)
+        });
+        let regs = self.regs.values().filter_map(|r| r.refresh_at);
+        self.core
+            .layer
+            .poll_timeout()
+            .into_iter()
+            .chain(calls)
+            .chain(regs)
+            .min()
+    }
+
+    /// Fires every due timer. Safe to call early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.with_call(id, |core, call| server::on_timer(core, call, now));
+        }
+        register::on_timer(&mut self.core, &mut self.regs, now);
+        self.core.layer.handle_timeout(now);
+        self.pump(now);
+    }
+
+    /// The offer/answer state of the call's current dialog.
+    pub fn offer_state(&self, call: CallId) -> Option<OfferState> {
+        self.calls.get(&call).map(|c| c.oa)
+    }
+
+    /// The dialog of a fork (route set, target, CSeq), for inspection.
+    pub fn dialog(&self, call: CallId, fork: ForkId) -> Option<&Dialog> {
+        self.calls
+            .get(&call)?
+            .forks
+            .iter()
+            .find(|f| f.id == fork)
+            .map(|f| &f.dialog)
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Runs `f` on a call, then drops the call if it ended (with its dialog index entries).
+    fn with_call<R>(&mut self, id: CallId, f: impl FnOnce(&mut Core, &mut Call) -> R) -> Option<R> {
+        let call = self.calls.get_mut(&id)?;
+        let r = f(&mut self.core, call);
+        self.sweep(id);
+        Some(r)
+    }
+
+    fn sweep(&mut self, id: CallId) {
+        let ended = self.calls.get(&id).and_then(|c| c.ended);
+        if let Some(reason) = ended {
+            if let Some(c) = self.calls.remove(&id) {
+                self.by_dialog.remove(&(c.call_id, c.local_tag));
+            }
+            self.core
+                .events
+                .push_back(Event::Terminated { call: id, reason });
+        }
+    }
+
+    fn insert_call(&mut self, call: Call) {
+        self.by_dialog
+            .insert((call.call_id.clone(), call.local_tag.clone()), call.id);
+        self.calls.insert(call.id, call);
+    }
+
+    /// Drains the transaction layer: transmits to bytes, events to the call handlers. Bounded.
+    fn pump(&mut self, now: Instant) {
+        for _ in 0..100_000 {
+            if let Some(t) = self.core.layer.poll_transmit() {
+                self.core.emit_message(&t.message, t.remote);
+                continue;
+            }
+            let Some((id, ev)) = self.core.layer.poll_event() else {
+                return;
+            };
+            match id {
+                crate::transaction::TxId::Client(key) => {
+                    let owner = self.core.tx_owner.get(&key).copied();
+                    if matches!(ev, crate::transaction::TxEvent::Terminated) {
+                        self.core.tx_owner.remove(&key);
+                    }
+                    match owner {
+                        Some((_, Purpose::Register(reg))) => {
+                            register::on_event(&mut self.core, &mut self.regs, now, reg, ev)
+                        }
+                        Some((Some(call), purpose)) => {
+                            self.with_call(call, |core, c| {
+                                client::on_event(core, c, now, purpose, ev)
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                crate::transaction::TxId::Server(key) => {
+                    let owner = self.core.srv_owner.get(&key).copied();
+                    match ev {
+                        crate::transaction::TxEvent::Terminated => {
+                            self.core.srv_owner.remove(&key);
+                        }
+                        crate::transaction::TxEvent::Ack(ack) => {
+                            if let Some(call) = owner {
+                                self.with_call(call, |core, c| server::on_ack(core, c, now, ack));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Core {
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        id
+    }
+
+    /// Adds Supported, Allow and User-Agent (requests) or Server (responses).
+    fn add_common(&self, h: &mut crate::header::Headers, request: bool) -> Result<(), HeaderError> {
+        if self.cfg.use_100rel {
+            h.set(HeaderName::Supported, SUPPORTED)?;
+        }
+        h.set(HeaderName::Allow, ALLOW)?;
+        let name = if request { "User-Agent" } else { "Server" };
+        h.set(HeaderName::Other(name.into()), &self.cfg.user_agent)?;
+        Ok(())
+    }
+
+    /// Sets an SDP body (or none).
+    fn set_sdp(
+        msg_headers: &mut crate::header::Headers,
+        body_slot: &mut Vec<u8>,
+        body: Option<Vec<u8>>,
+    ) -> Result<(), HeaderError> {
+        match body {
+            Some(b) => {
+                msg_headers.set(HeaderName::ContentType, "application/sdp")?;
+                msg_headers.set(HeaderName::ContentLength, &b.len().to_string())?;
+                *body_slot = b;
+            }
+            None => {
+                msg_headers.remove(&HeaderName::ContentType);
+                msg_headers.set(HeaderName::ContentLength, "0")?;
+                body_slot.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn body_opt(b: &[u8]) -> Option<Vec<u8>> {
+    if b.is_empty() {
+        None
+    } else {
+        Some(b.to_vec())
+    }
+}
