@@ -225,15 +225,13 @@ fn on_invite_event(core: &mut Core, c: &mut Call, now: Instant, ev: TxEvent) {
     match ev {
         TxEvent::Response(r) if r.status < 200 => on_provisional(core, c, now, r),
         TxEvent::Response(r) if r.status < 300 => on_2xx(core, c, now, r),
-        TxEvent::Response(r) => {
-            if c.winner.is_none() {
-                let reason = if c.cancel_requested && r.status == 487 {
-                    EndReason::Cancelled
-                } else {
-                    EndReason::Rejected(r.status)
-                };
-                fail(core, c, reason);
-            }
+        TxEvent::Response(r) if c.winner.is_none() => {
+            let reason = if c.cancel_requested && r.status == 487 {
+                EndReason::Cancelled
+            } else {
+                EndReason::Rejected(r.status)
+            };
+            fail(core, c, reason);
         }
         TxEvent::Timeout if c.winner.is_none() => fail(core, c, EndReason::Timeout),
         TxEvent::TransportError if c.winner.is_none() => fail(core, c, EndReason::TransportError),
