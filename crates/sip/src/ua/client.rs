@@ -74,7 +74,7 @@ impl UserAgent {
             forks: Vec::new(),
             out_mod: None,
             in_mod: None,
-            oa,
+            invite_offer: oa == OfferState::LocalOffer,
             ended: None,
         });
         self.pump(now);
@@ -100,7 +100,7 @@ impl UserAgent {
                 let fork = c.current().map(|f| f.id).ok_or(UaError::NoDialog)?;
                 send_ack(core, c, fork, cseq, Some(answer))?;
                 c.ack_pending = None;
-                c.oa = OfferState::Stable;
+                c.set_oa(fork, OfferState::Stable);
                 Ok(())
             })
             .ok_or(UaError::UnknownCall)?;
@@ -209,6 +209,11 @@ fn fork_for(core: &mut Core, c: &mut Call, r: &Response) -> Option<ForkId> {
         ack: None,
         last_rseq: None,
         ended: false,
+        oa: if c.invite_offer {
+            OfferState::LocalOffer
+        } else {
+            OfferState::Stable
+        },
     });
     Some(id)
 }
@@ -293,6 +298,10 @@ fn on_provisional(core: &mut Core, c: &mut Call, now: Instant, r: Response) {
             return;
         }
         f.last_rseq = Some(rseq);
+        // An answer in a reliable provisional completes this early dialog's offer/answer (RFC 3262 §5).
+        if !r.body.is_empty() && f.oa == OfferState::LocalOffer {
+            f.oa = OfferState::Stable;
+        }
         let _ = send_prack(core, c, now, fid, rseq, invite_seq);
     }
     core.events.push_back(Event::Provisional {
@@ -353,16 +362,13 @@ fn on_2xx(core: &mut Core, c: &mut Call, now: Instant, r: Response) {
                 return;
             }
             let body = body_opt(&r.body);
-            match (c.oa, &body) {
-                (OfferState::Stable, Some(_)) => {
-                    // Delayed offer: the 2xx carries the offer; the user answers in the ACK.
-                    c.oa = OfferState::RemoteOffer;
-                    c.ack_pending = Some(seq);
-                }
-                _ => {
-                    c.oa = OfferState::Stable;
-                    let _ = send_ack(core, c, fid, seq, None);
-                }
+            if !c.invite_offer && body.is_some() {
+                // Delayed offer (F-6.4): the 2xx carries the offer; the user answers in the ACK.
+                c.set_oa(fid, OfferState::RemoteOffer);
+                c.ack_pending = Some(seq);
+            } else {
+                c.set_oa(fid, OfferState::Stable);
+                let _ = send_ack(core, c, fid, seq, None);
             }
             core.events.push_back(Event::Answered {
                 call: c.id,

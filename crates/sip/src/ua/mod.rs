@@ -316,6 +316,8 @@ struct Fork {
     ack: Option<Request>,
     last_rseq: Option<u32>,
     ended: bool,
+    /// Offer/answer state of this dialog (RFC 3264; early dialogs each have their own, F-6.3).
+    oa: OfferState,
 }
 
 /// UAS side of the initial INVITE.
@@ -360,6 +362,7 @@ struct OutMod {
 #[derive(Debug, Clone)]
 struct InMod {
     kind: ModifyKind,
+    fork: ForkId,
     key: ServerKey,
     request: Request,
 }
@@ -391,7 +394,8 @@ struct Call {
     forks: Vec<Fork>,
     out_mod: Option<OutMod>,
     in_mod: Option<InMod>,
-    oa: OfferState,
+    /// UAC: the INVITE carried an offer (else the 2xx carries it: delayed offer).
+    invite_offer: bool,
     ended: Option<EndReason>,
 }
 
@@ -406,13 +410,27 @@ impl Call {
             .map(|f| f.id)
     }
     /// The dialog in-dialog commands use: the winner (UAC) or the only one (UAS).
-    fn current(&mut self) -> Option<&mut Fork> {
-        let id = if self.uac {
-            self.winner?
+    fn current_id(&self) -> Option<ForkId> {
+        if self.uac {
+            self.winner
         } else {
-            self.forks.first()?.id
-        };
+            self.forks.first().map(|f| f.id)
+        }
+    }
+    fn current(&mut self) -> Option<&mut Fork> {
+        let id = self.current_id()?;
         self.fork_mut(id)
+    }
+    fn oa(&self, fork: ForkId) -> OfferState {
+        self.forks
+            .iter()
+            .find(|f| f.id == fork)
+            .map_or(OfferState::Stable, |f| f.oa)
+    }
+    fn set_oa(&mut self, fork: ForkId, s: OfferState) {
+        if let Some(f) = self.fork_mut(fork) {
+            f.oa = s;
+        }
     }
 }
 
@@ -521,9 +539,20 @@ impl UserAgent {
         self.pump(now);
     }
 
-    /// The offer/answer state of the call's current dialog.
+    /// The offer/answer state of the call's current dialog (UAC before the 2xx: our INVITE's offer).
     pub fn offer_state(&self, call: CallId) -> Option<OfferState> {
-        self.calls.get(&call).map(|c| c.oa)
+        let c = self.calls.get(&call)?;
+        Some(match c.current_id() {
+            Some(f) => c.oa(f),
+            None if c.invite_offer => OfferState::LocalOffer,
+            None => OfferState::Stable,
+        })
+    }
+
+    /// The offer/answer state of one dialog of a call (each early dialog of a fork has its own).
+    pub fn fork_offer_state(&self, call: CallId, fork: ForkId) -> Option<OfferState> {
+        let c = self.calls.get(&call)?;
+        c.forks.iter().find(|f| f.id == fork).map(|f| f.oa)
     }
 
     /// The dialog of a fork (route set, target, CSeq), for inspection.

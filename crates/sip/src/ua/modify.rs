@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use super::{
-    body_opt, client, server, Call, CallId, Core, Event, InMod, ModifyKind, OfferState, OutMod,
-    Purpose, UaError, UserAgent,
+    body_opt, client, server, Call, CallId, Core, Event, ForkId, InMod, ModifyKind, OfferState,
+    OutMod, Purpose, UaError, UserAgent,
 };
 use crate::dialog::DialogState;
 use crate::header::HeaderName;
@@ -50,10 +50,11 @@ impl UserAgent {
             .with_call(call, |core, c| {
                 let m = c.in_mod.take().ok_or(UaError::WrongState)?;
                 if body.is_some() {
-                    c.oa = match c.oa {
+                    let next = match c.oa(m.fork) {
                         OfferState::RemoteOffer => OfferState::Stable,
                         _ => OfferState::LocalOffer,
                     };
+                    c.set_oa(m.fork, next);
                 }
                 let mut resp = Response::from_request(&m.request, 200, None)?;
                 resp.headers
@@ -85,8 +86,8 @@ impl UserAgent {
         let r = self
             .with_call(call, |core, c| {
                 let m = c.in_mod.take().ok_or(UaError::WrongState)?;
-                if c.oa == OfferState::RemoteOffer {
-                    c.oa = OfferState::Stable;
+                if c.oa(m.fork) == OfferState::RemoteOffer {
+                    c.set_oa(m.fork, OfferState::Stable);
                 }
                 server::respond(core, now, &m.key, &m.request, status, None, &[])
             })
@@ -103,10 +104,11 @@ fn send_modify(
     kind: ModifyKind,
     body: Option<Vec<u8>>,
 ) -> Result<(), UaError> {
+    let fid = c.current_id().ok_or(UaError::NoDialog)?;
     if c.out_mod.is_some()
         || c.in_mod.is_some()
         || c.ack_pending.is_some()
-        || (body.is_some() && c.oa != OfferState::Stable)
+        || (body.is_some() && c.oa(fid) != OfferState::Stable)
     {
         return Err(UaError::Pending);
     }
@@ -131,7 +133,7 @@ fn send_modify(
     core.send_request(now, req, hop, (Some(id), Purpose::Modify(kind)))?;
     c.out_mod = Some(OutMod { kind, offered });
     if offered {
-        c.oa = OfferState::LocalOffer;
+        c.set_oa(fid, OfferState::LocalOffer);
     }
     Ok(())
 }
@@ -161,11 +163,11 @@ pub(super) fn on_response_event(
             };
             let body = body_opt(&r.body);
             if m.offered {
-                c.oa = OfferState::Stable;
+                c.set_oa(fid, OfferState::Stable);
             }
             if kind == ModifyKind::Reinvite {
                 if !m.offered && body.is_some() {
-                    c.oa = OfferState::RemoteOffer;
+                    c.set_oa(fid, OfferState::RemoteOffer);
                     c.ack_pending = Some(seq);
                 } else {
                     let _ = client::send_ack(core, c, fid, seq, None);
@@ -186,8 +188,11 @@ pub(super) fn on_response_event(
 
 fn rejected(core: &mut Core, c: &mut Call, kind: ModifyKind, status: u16) {
     let Some(m) = c.out_mod.take() else { return };
-    if m.offered && c.oa == OfferState::LocalOffer {
-        c.oa = OfferState::Stable;
+    if let Some(fid) = c
+        .current_id()
+        .filter(|f| m.offered && c.oa(*f) == OfferState::LocalOffer)
+    {
+        c.set_oa(fid, OfferState::Stable);
     }
     core.events.push_back(Event::ModifyRejected {
         call: c.id,
@@ -207,6 +212,7 @@ pub(super) fn on_reinvite(
     core: &mut Core,
     c: &mut Call,
     now: Instant,
+    fid: ForkId,
     key: ServerKey,
     req: Request,
 ) {
@@ -222,42 +228,58 @@ pub(super) fn on_reinvite(
     if c.in_mod.is_some()
         || c.ok_retx.is_some()
         || initial_pending
-        || c.oa != OfferState::Stable
+        || c.oa(fid) != OfferState::Stable
         || c.ack_pending.is_some()
     {
         overlap(core, now, &key, &req);
         return;
     }
-    start_in_mod(core, c, key, req, ModifyKind::Reinvite);
+    start_in_mod(core, c, fid, key, req, ModifyKind::Reinvite);
 }
 
-pub(super) fn on_update(core: &mut Core, c: &mut Call, now: Instant, key: ServerKey, req: Request) {
+pub(super) fn on_update(
+    core: &mut Core,
+    c: &mut Call,
+    now: Instant,
+    fid: ForkId,
+    key: ServerKey,
+    req: Request,
+) {
     let has_offer = !req.body.is_empty();
+    let oa = c.oa(fid);
     // RFC 3311 §5.2: an offer while ours is outstanding → 491; while theirs is unanswered → 500.
-    if has_offer && c.oa == OfferState::LocalOffer {
+    if has_offer && oa == OfferState::LocalOffer {
         let _ = server::respond(core, now, &key, &req, 491, None, &[]);
         return;
     }
-    if c.in_mod.is_some() || (has_offer && c.oa == OfferState::RemoteOffer) {
+    if c.in_mod.is_some() || (has_offer && oa == OfferState::RemoteOffer) {
         overlap(core, now, &key, &req);
         return;
     }
-    start_in_mod(core, c, key, req, ModifyKind::Update);
+    start_in_mod(core, c, fid, key, req, ModifyKind::Update);
 }
 
-fn start_in_mod(core: &mut Core, c: &mut Call, key: ServerKey, req: Request, kind: ModifyKind) {
-    if let Some(f) = c.current() {
+fn start_in_mod(
+    core: &mut Core,
+    c: &mut Call,
+    fid: ForkId,
+    key: ServerKey,
+    req: Request,
+    kind: ModifyKind,
+) {
+    if let Some(f) = c.fork_mut(fid) {
         f.dialog.refresh_target(&req);
     }
     let body = body_opt(&req.body);
     if body.is_some() {
-        c.oa = OfferState::RemoteOffer;
+        c.set_oa(fid, OfferState::RemoteOffer);
     }
     if kind == ModifyKind::Reinvite {
         core.srv_owner.insert(key.clone(), c.id);
     }
     c.in_mod = Some(InMod {
         kind,
+        fork: fid,
         key,
         request: req,
     });

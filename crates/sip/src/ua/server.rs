@@ -235,14 +235,15 @@ fn new_call(
             ack: None,
             last_rseq: None,
             ended: false,
+            oa: if offer.is_some() {
+                OfferState::RemoteOffer
+            } else {
+                OfferState::Stable
+            },
         }],
         out_mod: None,
         in_mod: None,
-        oa: if offer.is_some() {
-            OfferState::RemoteOffer
-        } else {
-            OfferState::Stable
-        },
+        invite_offer: false,
         ended: None,
     });
     ua.core.events.push_back(Event::IncomingCall {
@@ -307,12 +308,13 @@ impl UserAgent {
                     resp.headers.add(HeaderName::RSeq, &rseq.to_string())?;
                 }
                 core.layer.respond(now, &key, resp.clone())?;
-                if has_body {
-                    c.oa = match c.oa {
+                if let (true, Some(fid)) = (has_body, c.current_id()) {
+                    let next = match c.oa(fid) {
                         OfferState::RemoteOffer => OfferState::Stable,
                         OfferState::Stable if reliable => OfferState::LocalOffer,
                         s => s,
                     };
+                    c.set_oa(fid, next);
                 }
                 if reliable {
                     if let Some(u) = c.uas.as_mut() {
@@ -355,11 +357,12 @@ impl UserAgent {
                     return Err(UaError::WrongState);
                 }
                 let (key, req) = (uas.key.clone(), uas.request.clone());
-                if body.is_some() {
-                    c.oa = match c.oa {
+                if let (true, Some(fid)) = (body.is_some(), c.current_id()) {
+                    let next = match c.oa(fid) {
                         OfferState::RemoteOffer => OfferState::Stable,
                         _ => OfferState::LocalOffer,
                     };
+                    c.set_oa(fid, next);
                 }
                 let resp = uas_response(core, c, &req, 200, body)?;
                 core.layer.respond(now, &key, resp.clone())?;
@@ -492,8 +495,8 @@ fn in_dialog(core: &mut Core, c: &mut Call, now: Instant, key: ServerKey, req: R
                 });
             }
         }
-        Method::Invite => modify::on_reinvite(core, c, now, key, req),
-        Method::Update => modify::on_update(core, c, now, key, req),
+        Method::Invite => modify::on_reinvite(core, c, now, fid, key, req),
+        Method::Update => modify::on_update(core, c, now, fid, key, req),
         Method::Prack => on_prack(core, c, now, key, req),
         Method::Options => {
             let _ = respond(core, now, &key, &req, 200, None, &[]);
@@ -519,8 +522,11 @@ fn on_prack(core: &mut Core, c: &mut Call, now: Instant, key: ServerKey, req: Re
     c.rel = None;
     let _ = respond(core, now, &key, &req, 200, None, &[]);
     let body = body_opt(&req.body);
-    if body.is_some() && c.oa == OfferState::LocalOffer {
-        c.oa = OfferState::Stable;
+    if let Some(fid) = c
+        .current_id()
+        .filter(|f| body.is_some() && c.oa(*f) == OfferState::LocalOffer)
+    {
+        c.set_oa(fid, OfferState::Stable);
     }
     core.events
         .push_back(Event::PrackReceived { call: c.id, body });
@@ -541,15 +547,19 @@ fn on_unmatched_ack(ua: &mut UserAgent, now: Instant, ack: Request) {
 
 /// The ACK for our 2xx (initial INVITE or re-INVITE): stops retransmission; delivers the answer if it has one.
 pub(super) fn on_ack(core: &mut Core, c: &mut Call, _now: Instant, ack: Request) {
-    let in_dialog = c.forks.iter().any(|f| f.dialog.matches_request(&ack));
+    let fork = c
+        .forks
+        .iter()
+        .find(|f| f.dialog.matches_request(&ack))
+        .map(|f| f.id);
     let seq = ack.headers.cseq().map(|s| s.seq);
-    if !in_dialog || c.ok_retx.as_ref().map(|o| o.cseq) != seq {
+    let Some(fid) = fork.filter(|_| c.ok_retx.as_ref().map(|o| o.cseq) == seq) else {
         return; // a retransmitted ACK, or not ours
-    }
+    };
     c.ok_retx = None;
     let body = body_opt(&ack.body);
-    if body.is_some() && c.oa == OfferState::LocalOffer {
-        c.oa = OfferState::Stable;
+    if body.is_some() && c.oa(fid) == OfferState::LocalOffer {
+        c.set_oa(fid, OfferState::Stable);
     }
     core.events
         .push_back(Event::AckReceived { call: c.id, body });
