@@ -334,6 +334,11 @@ fn f_6_3_t_8a_forking_two_early_dialogs_one_answers_other_cancelled() {
     let d1 = net.ua(a).dialog(ca, f1).unwrap().clone();
     let d2 = net.ua(a).dialog(ca, f2).unwrap().clone();
     assert_ne!(d1.id.remote_tag, d2.id.remote_tag);
+    // each reliable 183 answered the offer in its own early dialog; PRACKs went through the proxy
+    assert_eq!(net.ua(a).fork_offer_state(ca, f1), Some(OfferState::Stable));
+    assert_eq!(net.ua(a).fork_offer_state(ca, f2), Some(OfferState::Stable));
+    assert_eq!(net.sent(a, "PRACK").len(), 2);
+    assert!(net.sent(a, "PRACK").iter().all(|w| w.to == addr(5060)));
     assert_eq!(d1.route_set[0].uri.to_string(), "sip:127.0.0.1:5060;lr");
     assert_eq!(d1.remote_target.as_str(), "sip:bob@127.0.0.1:5002");
     net.ua(b1)
@@ -1117,5 +1122,212 @@ fn register_with_wrong_password_fails_after_one_retry() {
         net.sent(addr(5001), "REGISTER").len(),
         2,
         "same nonce is not answered twice"
+    );
+}
+
+#[test]
+fn f_6_6_update_in_early_dialog_after_reliable_183() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let (cb, _) = incoming(&net.take(b));
+    net.ua(b).ring(now, cb, 183, Some(ANSWER.to_vec())).unwrap();
+    net.run();
+    let fork = net
+        .take(a)
+        .iter()
+        .find_map(|e| match e {
+            Event::Provisional { fork: Some(f), .. } => Some(*f),
+            _ => None,
+        })
+        .unwrap();
+    // the reliable 183 answered the INVITE's offer in this early dialog (RFC 3262 §5)
+    assert_eq!(
+        net.ua(a).fork_offer_state(ca, fork),
+        Some(OfferState::Stable)
+    );
+    assert_eq!(
+        net.ua(a).offer_state(ca),
+        Some(OfferState::LocalOffer),
+        "no winner yet"
+    );
+    // the callee re-offers with UPDATE before answering (RFC 3311 §5.1)
+    net.ua(b)
+        .modify(now, cb, ModifyKind::Update, Some(b"early-2".to_vec()))
+        .unwrap();
+    net.run();
+    let ea = net.take(a);
+    assert!(
+        has(
+            &ea,
+            |e| matches!(e, Event::ModifyRequest { kind: ModifyKind::Update, body: Some(x), .. } if x == b"early-2")
+        ),
+        "{ea:?}"
+    );
+    assert_eq!(
+        net.ua(a).fork_offer_state(ca, fork),
+        Some(OfferState::RemoteOffer)
+    );
+    net.ua(a)
+        .accept_modify(now, ca, Some(b"early-2-answer".to_vec()))
+        .unwrap();
+    net.run();
+    assert!(has(
+        &net.take(b),
+        |e| matches!(e, Event::ModifyAnswered { body: Some(x), .. } if x == b"early-2-answer")
+    ));
+    assert_eq!(
+        net.ua(a).fork_offer_state(ca, fork),
+        Some(OfferState::Stable)
+    );
+    net.ua(b)
+        .answer(now, cb, Some(b"early-2".to_vec()))
+        .unwrap();
+    net.run();
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Answered { fork: f, .. } if *f == fork)
+    ));
+}
+
+#[test]
+fn reinvite_while_our_2xx_awaits_its_ack_gets_500_with_retry_after() {
+    let (mut net, a, b, ca, cb) = established();
+    let now = net.now;
+    net.ua(a)
+        .modify(now, ca, ModifyKind::Reinvite, Some(b"o1".to_vec()))
+        .unwrap();
+    net.run();
+    net.take(b);
+    net.drop = Some(Box::new(|w| w.first.starts_with("ACK")));
+    net.ua(b)
+        .accept_modify(now, cb, Some(b"a1".to_vec()))
+        .unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::ModifyAnswered { .. }
+    )));
+    // A's ACK was lost; B still retransmits its 2xx when A's next re-INVITE arrives (RFC 3261 §14.2)
+    net.ua(a)
+        .modify(now, ca, ModifyKind::Reinvite, Some(b"o2".to_vec()))
+        .unwrap();
+    net.run();
+    let r = net.sent(b, "SIP/2.0 500");
+    assert_eq!(r.len(), 1);
+    assert!(String::from_utf8_lossy(&r[0].bytes).contains("Retry-After: "));
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::ModifyRejected { status: 500, .. }
+    )));
+    assert_eq!(net.ua(a).offer_state(ca), Some(OfferState::Stable));
+    // once the ACK gets through (A re-ACKs the retransmitted 2xx), B is ready again
+    net.drop = None;
+    net.advance(Duration::from_secs(1));
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::AckReceived { .. }
+    )));
+    let now = net.now;
+    net.ua(a)
+        .modify(now, ca, ModifyKind::Reinvite, Some(b"o3".to_vec()))
+        .unwrap();
+    net.run();
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::ModifyRequest { .. }
+    )));
+}
+
+#[test]
+fn flood_of_bogus_invites_bounded_by_max_calls_and_call_survives() {
+    let (mut net, a, b, ca, cb) = established();
+    let x = addr(5009);
+    let max = net.ua(b).config().max_calls;
+    for i in 0..(max + 200) {
+        net.inject(x, b, &raw("INVITE", &format!("flood{i}"), "", "", ""));
+    }
+    assert_eq!(net.ua(b).call_count(), max, "bounded");
+    let busy = net
+        .log
+        .iter()
+        .filter(|w| w.from == b && w.to == x && w.first.starts_with("SIP/2.0 503"))
+        .count();
+    assert_eq!(busy, 201, "the established call holds one slot");
+    let now = net.now;
+    net.ua(a).hangup(now, ca).unwrap();
+    net.run();
+    assert!(has(
+        &net.take(b),
+        |e| matches!(e, Event::Terminated { call, reason: EndReason::RemoteBye } if *call == cb)
+    ));
+}
+
+#[test]
+fn reliable_183_without_prack_rejects_invite_with_504() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let (cb, _) = incoming(&net.take(b));
+    net.drop = Some(Box::new(|w| w.first.starts_with("PRACK")));
+    net.ua(b).ring(now, cb, 183, Some(ANSWER.to_vec())).unwrap();
+    net.run();
+    net.advance_by(Duration::from_secs(33), Duration::from_millis(250));
+    assert_eq!(net.sent(b, "SIP/2.0 504").len(), 1);
+    assert!(has(
+        &net.take(b),
+        |e| matches!(e, Event::Terminated { call, reason: EndReason::Timeout } if *call == cb)
+    ));
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Terminated { call, reason: EndReason::Rejected(504) } if *call == ca)
+    ));
+}
+
+#[test]
+fn f_6_4_hangup_before_answering_the_offer_in_200_acks_then_byes() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), None)
+        .unwrap();
+    net.run();
+    let (cb, _) = incoming(&net.take(b));
+    net.ua(b).answer(now, cb, Some(OFFER.to_vec())).unwrap();
+    net.run();
+    net.ua(a).hangup(now, ca).unwrap();
+    net.run();
+    let order: Vec<&str> = net
+        .log
+        .iter()
+        .filter(|w| w.from == a)
+        .map(|w| w.first.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(order, ["INVITE", "ACK", "BYE"]);
+    let eb = net.take(b);
+    assert!(
+        has(&eb, |e| matches!(
+            e,
+            Event::Terminated {
+                reason: EndReason::RemoteBye,
+                ..
+            }
+        )),
+        "{eb:?}"
     );
 }

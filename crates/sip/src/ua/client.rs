@@ -138,6 +138,10 @@ fn hangup(core: &mut Core, c: &mut Call, now: Instant) -> Result<(), UaError> {
         return super::server::reject_call(core, c, now, 603);
     }
     let fork = c.current().map(|f| f.id).ok_or(UaError::NoDialog)?;
+    if let Some(cseq) = c.ack_pending.take() {
+        // The 2xx (delayed offer) still waits for its ACK: the ACK goes first (§15.1.1).
+        send_ack(core, c, fork, cseq, None)?;
+    }
     send_bye(core, c, now, fork)?;
     c.ok_retx = None;
     c.ended = Some(EndReason::Local);

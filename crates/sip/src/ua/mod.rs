@@ -278,6 +278,8 @@ pub struct Config {
     pub use_100rel: bool,
     /// Message size and header count limits.
     pub limits: Limits,
+    /// Most calls at once: a new INVITE beyond it gets 503 with Retry-After (flood bound).
+    pub max_calls: usize,
 }
 
 impl Config {
@@ -292,6 +294,7 @@ impl Config {
             user_agent: concat!("dtlsrtp/", env!("CARGO_PKG_VERSION")).into(),
             use_100rel: true,
             limits: Limits::default(),
+            max_calls: 1024,
         }
     }
 }

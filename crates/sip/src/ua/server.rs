@@ -155,6 +155,10 @@ fn new_request(
         return;
     }
     match req.method {
+        Method::Invite if ua.calls.len() >= core.cfg.max_calls => {
+            let ra = [(HeaderName::Other("Retry-After".into()), "5")];
+            let _ = respond(core, now, &key, &req, 503, tag, &ra);
+        }
         Method::Invite => new_call(ua, now, transport, remote, key, req),
         Method::Options => {
             let accept = [(HeaderName::Other("Accept".into()), "application/sdp")];
@@ -585,7 +589,11 @@ pub(super) fn on_timer(core: &mut Core, c: &mut Call, now: Instant) {
     let key = c.uas.as_ref().map(|u| u.key.clone());
     if let (Some(r), Some(key)) = (c.rel.as_mut(), key) {
         if now >= r.deadline {
+            // RFC 3262 §3: no PRACK within 64*T1: reject the INVITE with a 5xx.
             c.rel = None;
+            if reject_call(core, c, now, 504).is_ok() {
+                c.ended = Some(EndReason::Timeout);
+            }
         } else if r.next <= now {
             let _ = core.layer.respond(now, &key, r.response.clone());
             r.interval = r.interval.saturating_mul(2);
