@@ -1,7 +1,8 @@
 //! In-memory network for UA scenario tests: user agents on 127.0.0.1 addresses, a manual clock, a drop filter,
 //! a wire log, and a tiny parallel-forking, record-routing proxy (cancels the other branches after a 2xx).
 // Test harness: a malformed message or unknown address is a test bug, so it panics.
-#![allow(clippy::unwrap_used, clippy::panic)]
+// Shared by several test binaries: each uses a part.
+#![allow(clippy::unwrap_used, clippy::panic, dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -375,4 +376,101 @@ impl Proxy {
             }
         }
     }
+}
+
+// ---- scenario helpers ----
+
+pub(crate) const OFFER: &[u8] = b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\n";
+pub(crate) const ANSWER: &[u8] = b"v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\n";
+
+pub(crate) fn uri(s: &str) -> SipUri {
+    SipUri::parse(s).unwrap()
+}
+
+pub(crate) fn incoming(ev: &[Event]) -> (dtlsrtp_sip::ua::CallId, Option<Vec<u8>>) {
+    ev.iter()
+        .find_map(|e| match e {
+            Event::IncomingCall { call, offer, .. } => Some((*call, offer.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no IncomingCall in {ev:?}"))
+}
+
+pub(crate) fn has(ev: &[Event], f: impl Fn(&Event) -> bool) -> bool {
+    ev.iter().any(f)
+}
+
+/// A calls B directly; returns (net, a, b, a's call, b's call) after the ACK.
+pub(crate) fn established() -> (
+    Net,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    dtlsrtp_sip::ua::CallId,
+    dtlsrtp_sip::ua::CallId,
+) {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let (cb, offer) = incoming(&net.take(b));
+    assert_eq!(offer.as_deref(), Some(OFFER));
+    net.ua(b).answer(now, cb, Some(ANSWER.to_vec())).unwrap();
+    net.run();
+    let ea = net.take(a);
+    assert!(
+        has(
+            &ea,
+            |e| matches!(e, Event::Answered { call, body: Some(x), .. } if *call == ca && x == ANSWER)
+        ),
+        "{ea:?}"
+    );
+    let eb = net.take(b);
+    assert!(
+        has(
+            &eb,
+            |e| matches!(e, Event::AckReceived { call, body: None } if *call == cb)
+        ),
+        "{eb:?}"
+    );
+    (net, a, b, ca, cb)
+}
+
+pub(crate) fn raw(method: &str, branch: &str, extra: &str, to_tag: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} sip:bob@127.0.0.1:5002 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5009;branch=z9hG4bK{branch}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:x@127.0.0.1>;tag=x1\r\nTo: <sip:bob@127.0.0.1>{to_tag}\r\nCall-ID: bad-{branch}\r\n\
+CSeq: 1 {method}\r\nContact: <sip:x@127.0.0.1:5009>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+pub(crate) trait ReplaceMf {
+    fn replace_mf(self) -> Vec<u8>;
+}
+impl ReplaceMf for Vec<u8> {
+    /// `raw` writes Max-Forwards: 70 first; drop it so only the extra `Max-Forwards: 0` stays.
+    fn replace_mf(self) -> Vec<u8> {
+        String::from_utf8(self)
+            .unwrap()
+            .replacen("Max-Forwards: 70\r\n", "", 1)
+            .into_bytes()
+    }
+}
+
+pub(crate) fn net_fork(
+    net: &mut Net,
+    a: std::net::SocketAddr,
+    ca: dtlsrtp_sip::ua::CallId,
+) -> dtlsrtp_sip::ua::ForkId {
+    // the winning fork: the one whose dialog is confirmed
+    (0..64)
+        .map(dtlsrtp_sip::ua::ForkId)
+        .find(|f| net.ua(a).dialog(ca, *f).is_some())
+        .unwrap()
 }
