@@ -6,6 +6,12 @@
 //! - [`StreamFramer`]: TCP/TLS framing by Content-Length with keep-alive CRLFs.
 //! - [`transaction`]: the four RFC 3261 §17 state machines (with RFC 6026 Accepted) and a transaction table,
 //!   sans-IO: `handle_*(now, ..)`, `poll_transmit`, `poll_event`, `poll_timeout`.
+//! - [`dialog`]: RFC 3261 §12 dialogs (UAC/UAS creation, route sets, remote targets, CSeq, in-dialog requests).
+//! - [`digest`]: client Digest authentication (RFC 2617, RFC 7616, RFC 8760: MD5, SHA-256, qop=auth).
+//! - [`ua`]: the [`ua::UserAgent`] core over the transaction layer: calls as UAC and UAS, one early dialog per
+//!   forked To-tag (F-6.3, T-8a), early media with 100rel/PRACK (RFC 3262), delayed offer (F-6.4), re-INVITE and
+//!   UPDATE (RFC 3311) with glare handling, CANCEL, BYE, OPTIONS, REGISTER with digest; transport-aware
+//!   (UDP, TCP, TLS) and sans-IO like the rest. SDP bodies are opaque bytes here.
 //!
 //! ```
 //! use dtlsrtp_sip::{Message, Method, Rport};

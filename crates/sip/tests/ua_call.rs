@@ -87,13 +87,12 @@ fn basic_call_ringing_ack_bye_udp() {
     assert_eq!(net.ua(a).hangup(now, ca), Err(UaError::UnknownCall));
 }
 
-#[test]
-fn basic_call_over_tcp_framed_by_content_length() {
+fn stream_call(t: TransportKind, param: &str, token: &str) {
     let mut net = Net::new();
     let mut ca_cfg = Net::config("alice", 5001);
-    ca_cfg.local = vec![(TransportKind::Tcp, addr(5001))];
+    ca_cfg.local = vec![(t, addr(5001))];
     let mut cb_cfg = Net::config("bob", 5002);
-    cb_cfg.local = vec![(TransportKind::Tcp, addr(5002))];
+    cb_cfg.local = vec![(t, addr(5002))];
     let a = net.add(ca_cfg, 1);
     let b = net.add(cb_cfg, 2);
     let now = net.now;
@@ -101,7 +100,7 @@ fn basic_call_over_tcp_framed_by_content_length() {
         .ua(a)
         .call(
             now,
-            &uri("sip:bob@127.0.0.1:5002;transport=tcp"),
+            &uri(&format!("sip:bob@127.0.0.1:5002;transport={param}")),
             Some(OFFER.to_vec()),
         )
         .unwrap();
@@ -114,14 +113,18 @@ fn basic_call_over_tcp_framed_by_content_length() {
         e,
         Event::AckReceived { .. }
     )));
-    assert!(net.log.iter().all(|w| w.transport == TransportKind::Tcp));
+    assert!(net.log.iter().all(|w| w.transport == t));
     let inv = String::from_utf8_lossy(&net.sent(a, "INVITE")[0].bytes).into_owned();
     assert!(
-        inv.contains("Via: SIP/2.0/TCP 127.0.0.1:5001;branch=z9hG4bK"),
+        inv.contains(&format!(
+            "Via: SIP/2.0/{token} 127.0.0.1:5001;branch=z9hG4bK"
+        )),
         "{inv}"
     );
     assert!(
-        inv.contains("Contact: <sip:alice@127.0.0.1:5001;transport=tcp>"),
+        inv.contains(&format!(
+            "Contact: <sip:alice@127.0.0.1:5001;transport={param}>"
+        )),
         "{inv}"
     );
     // no retransmission of the 2xx on a reliable transport
@@ -133,6 +136,16 @@ fn basic_call_over_tcp_framed_by_content_length() {
         &net.take(a),
         |e| matches!(e, Event::Terminated { call, reason: EndReason::RemoteBye } if *call == ca)
     ));
+}
+
+#[test]
+fn basic_call_over_tcp_framed_by_content_length() {
+    stream_call(TransportKind::Tcp, "tcp", "TCP");
+}
+
+#[test]
+fn basic_call_over_tls_transport_aware_via_and_contact() {
+    stream_call(TransportKind::Tls, "tls", "TLS");
 }
 
 #[test]

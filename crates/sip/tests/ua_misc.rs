@@ -282,3 +282,93 @@ fn flood_of_bogus_invites_bounded_by_max_calls_and_call_survives() {
         |e| matches!(e, Event::Terminated { call, reason: EndReason::RemoteBye } if *call == cb)
     ));
 }
+
+#[test]
+fn invite_challenged_with_407_is_resent_with_proxy_authorization() {
+    let mut net = Net::new();
+    let mut cfg = Net::config("alice", 5001);
+    cfg.credentials = Some(Credentials {
+        username: "alice".into(),
+        password: "pw".into(),
+    });
+    let a = net.add(cfg, 1);
+    let p = addr(5070); // a proxy played by hand
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5070"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let first = Message::parse(&net.sent(a, "INVITE")[0].bytes).unwrap();
+    let first = first.as_request().unwrap();
+    let mut r407 = dtlsrtp_sip::Response::from_request(first, 407, Some("p1")).unwrap();
+    let chal = "Digest realm=\"example.org\", nonce=\"n-407\", qop=\"auth\", algorithm=SHA-256";
+    r407.headers
+        .add(dtlsrtp_sip::HeaderName::ProxyAuthenticate, chal)
+        .unwrap();
+    net.inject(p, a, &r407.to_bytes());
+    // the 407 is ACKed by the transaction, the INVITE goes again with credentials
+    assert_eq!(net.sent(a, "ACK").len(), 1);
+    let invites = net.sent(a, "INVITE");
+    assert_eq!(invites.len(), 2);
+    let second = Message::parse(&invites[1].bytes).unwrap();
+    let second = second.as_request().unwrap();
+    assert_eq!(
+        second.headers.cseq().unwrap().seq,
+        first.headers.cseq().unwrap().seq + 1
+    );
+    assert_ne!(
+        second.headers.top_via().unwrap().branch(),
+        first.headers.top_via().unwrap().branch()
+    );
+    assert_eq!(second.body, OFFER);
+    let cred = second.headers.proxy_authorization().next().unwrap();
+    let mut h = dtlsrtp_sip::Headers::new();
+    h.add(dtlsrtp_sip::HeaderName::ProxyAuthenticate, chal)
+        .unwrap();
+    let ch = Challenge::from_params(h.proxy_authenticate().next().unwrap()).unwrap();
+    let creds = Credentials {
+        username: "alice".into(),
+        password: "pw".into(),
+    };
+    let expected = ch.response(
+        &creds,
+        "INVITE",
+        "sip:bob@127.0.0.1:5070",
+        &cred.get("cnonce").unwrap(),
+        1,
+    );
+    assert_eq!(cred.get("response").unwrap(), expected);
+    assert!(!has(&net.take(a), |e| matches!(
+        e,
+        Event::Terminated { .. }
+    )));
+    // answered through the proxy
+    let mut ok = dtlsrtp_sip::Response::from_request(second, 200, Some("b1")).unwrap();
+    ok.headers
+        .add(dtlsrtp_sip::HeaderName::Contact, "<sip:bob@127.0.0.1:5002>")
+        .unwrap();
+    ok.set_body(Some("application/sdp"), ANSWER.to_vec())
+        .unwrap();
+    net.inject(p, a, &ok.to_bytes());
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Answered { call, .. } if *call == ca)
+    ));
+    // the challenged transaction's end (Timer D) does not end the call; the live one's end (Timer M) says
+    // NoMoreAnswers once
+    net.advance_by(Duration::from_secs(33), Duration::from_millis(500));
+    let ev = net.take(a);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::NoMoreAnswers { .. }))
+            .count(),
+        1,
+        "{ev:?}"
+    );
+    assert!(
+        !has(&ev, |e| matches!(e, Event::Terminated { .. })),
+        "{ev:?}"
+    );
+    assert_eq!(net.ua(a).call_count(), 1);
+}

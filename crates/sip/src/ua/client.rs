@@ -9,9 +9,11 @@ use super::{
     UaError, UserAgent,
 };
 use crate::dialog::Dialog;
+use crate::digest::Challenge;
 use crate::header::{HeaderName, NameAddr};
 use crate::message::{Request, Response};
 use crate::method::Method;
+use crate::transaction::ClientKey;
 use crate::transaction::{build_cancel, TxEvent};
 use crate::uri::{SipUri, Uri};
 
@@ -53,7 +55,7 @@ impl UserAgent {
         };
         Core::set_sdp(&mut req.headers, &mut req.body, offer)?;
         let id = CallId(core.next_id());
-        core.send_request(now, req.clone(), hop, (Some(id), Purpose::Invite))?;
+        let key = core.send_request(now, req.clone(), hop, (Some(id), Purpose::Invite))?;
         self.insert_call(Call {
             id,
             uac: true,
@@ -62,6 +64,8 @@ impl UserAgent {
             call_id,
             local_tag: tag,
             invite: Some(req),
+            invite_key: Some(key),
+            auth_nonce: None,
             got_provisional: false,
             cancel_requested: false,
             cancel_sent: false,
@@ -222,9 +226,18 @@ fn fork_for(core: &mut Core, c: &mut Call, r: &Response) -> Option<ForkId> {
     Some(id)
 }
 
-pub(super) fn on_event(core: &mut Core, c: &mut Call, now: Instant, purpose: Purpose, ev: TxEvent) {
+pub(super) fn on_event(
+    core: &mut Core,
+    c: &mut Call,
+    now: Instant,
+    key: &ClientKey,
+    purpose: Purpose,
+    ev: TxEvent,
+) {
     match purpose {
-        Purpose::Invite => on_invite_event(core, c, now, ev),
+        // A challenged INVITE's old transaction finishes on its own; only the live one speaks for the call.
+        Purpose::Invite if c.invite_key.as_ref() == Some(key) => on_invite_event(core, c, now, ev),
+        Purpose::Invite => {}
         Purpose::Modify(kind) => modify::on_response_event(core, c, now, kind, ev),
         Purpose::Bye | Purpose::Cancel | Purpose::Prack | Purpose::Register(_) => {}
     }
@@ -234,6 +247,11 @@ fn on_invite_event(core: &mut Core, c: &mut Call, now: Instant, ev: TxEvent) {
     match ev {
         TxEvent::Response(r) if r.status < 200 => on_provisional(core, c, now, r),
         TxEvent::Response(r) if r.status < 300 => on_2xx(core, c, now, r),
+        TxEvent::Response(r)
+            if c.winner.is_none()
+                && !c.cancel_requested
+                && matches!(r.status, 401 | 407)
+                && retry_with_auth(core, c, now, &r).is_ok() => {}
         TxEvent::Response(r) if c.winner.is_none() => {
             let reason = if c.cancel_requested && r.status == 487 {
                 EndReason::Cancelled
@@ -248,9 +266,52 @@ fn on_invite_event(core: &mut Core, c: &mut Call, now: Instant, ev: TxEvent) {
             // The INVITE transaction is over (Timer M after the 2xx): the other early dialogs end (§13.2.2.4).
             end_forks(core, c);
             no_more_answers(core, c);
+            if c.winner.is_none() && c.ended.is_none() {
+                // e.g. a 2xx we could not use (no Contact): nothing more can come
+                c.ended = Some(EndReason::Timeout);
+            }
         }
         _ => {}
     }
+}
+
+/// RFC 3261 §22.2: resend the INVITE with credentials for the challenge, CSeq + 1, a new branch.
+fn retry_with_auth(
+    core: &mut Core,
+    c: &mut Call,
+    now: Instant,
+    r: &Response,
+) -> Result<(), UaError> {
+    let creds = core.cfg.credentials.clone().ok_or(UaError::WrongState)?;
+    let proxy = r.status == 407;
+    let ch = if proxy {
+        Challenge::best(r.headers.proxy_authenticate())
+    } else {
+        Challenge::best(r.headers.www_authenticate())
+    }
+    .ok_or(UaError::WrongState)?;
+    if c.auth_nonce.as_deref() == Some(ch.nonce.as_str()) && !ch.stale {
+        return Err(UaError::WrongState); // the same nonce again: wrong credentials
+    }
+    let mut req = c.invite.clone().ok_or(UaError::WrongState)?;
+    let seq = req.headers.cseq().map_or(0, |s| s.seq).wrapping_add(1) & crate::header::CSEQ_MAX;
+    req.headers.set(HeaderName::Via, &core.via(c.hop.0)?)?;
+    req.headers
+        .set(HeaderName::CSeq, &format!("{seq} INVITE"))?;
+    let cnonce = core.rng.token(8);
+    let auth = ch.authorize(&creds, "INVITE", req.uri.as_str(), &cnonce, 1);
+    let name = if proxy {
+        HeaderName::ProxyAuthorization
+    } else {
+        HeaderName::Authorization
+    };
+    req.headers.set(name, &auth.to_string())?;
+    let key = core.send_request(now, req.clone(), c.hop, (Some(c.id), Purpose::Invite))?;
+    c.auth_nonce = Some(ch.nonce);
+    c.invite = Some(req);
+    c.invite_key = Some(key);
+    c.got_provisional = false;
+    Ok(())
 }
 
 fn fail(core: &mut Core, c: &mut Call, reason: EndReason) {

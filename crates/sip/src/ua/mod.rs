@@ -280,6 +280,8 @@ pub struct Config {
     pub limits: Limits,
     /// Most calls at once: a new INVITE beyond it gets 503 with Retry-After (flood bound).
     pub max_calls: usize,
+    /// Digest credentials for a 401/407 to our INVITE (a proxy such as Kamailio that authenticates calls).
+    pub credentials: Option<crate::digest::Credentials>,
 }
 
 impl Config {
@@ -295,6 +297,7 @@ impl Config {
             use_100rel: true,
             limits: Limits::default(),
             max_calls: 1024,
+            credentials: None,
         }
     }
 }
@@ -382,6 +385,10 @@ struct Call {
     local_tag: String,
     // UAC
     invite: Option<Request>,
+    /// The live INVITE client transaction (a challenged INVITE is resent in a new one).
+    invite_key: Option<ClientKey>,
+    /// The nonce our last INVITE answered (each nonce once, unless stale).
+    auth_nonce: Option<String>,
     got_provisional: bool,
     cancel_requested: bool,
     cancel_sent: bool,
@@ -621,7 +628,7 @@ impl UserAgent {
                         }
                         Some((Some(call), purpose)) => {
                             self.with_call(call, |core, c| {
-                                client::on_event(core, c, now, purpose, ev)
+                                client::on_event(core, c, now, &key, purpose, ev)
                             });
                         }
                         _ => {}

@@ -154,8 +154,9 @@ pub(super) fn on_event(
             let expires = granted(reg, &contact, &r);
             reg.tried_nonce = None;
             if expires > 0 {
-                let ms = u64::from(expires) * 850;
-                reg.refresh_at = Some(now + Duration::from_millis(ms.max(1000)));
+                // 85 % of the lifetime, at least 1 s; a huge Expires from the network cannot overflow the clock.
+                let ms = u64::from(expires).saturating_mul(850).max(1000);
+                reg.refresh_at = now.checked_add(Duration::from_millis(ms));
             }
             core.events
                 .push_back(Event::Registered { reg: id, expires });

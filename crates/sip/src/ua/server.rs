@@ -217,6 +217,8 @@ fn new_call(
         call_id: dialog.id.call_id.clone(),
         local_tag: tag,
         invite: None,
+        invite_key: None,
+        auth_nonce: None,
         got_provisional: false,
         cancel_requested: false,
         cancel_sent: false,
