@@ -475,3 +475,46 @@ fn f_6_4_hangup_before_answering_the_offer_in_200_acks_then_byes() {
         "{eb:?}"
     );
 }
+
+#[test]
+fn callee_hangup_before_ack_waits_for_the_ack_then_byes() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let (cb, _) = incoming(&net.take(b));
+    let mut drops = 1;
+    net.drop = Some(Box::new(move |w| {
+        if w.first.starts_with("ACK") && drops > 0 {
+            drops -= 1;
+            return true;
+        }
+        false
+    }));
+    net.ua(b).answer(now, cb, Some(ANSWER.to_vec())).unwrap();
+    net.run();
+    net.ua(b).hangup(now, cb).unwrap();
+    net.run();
+    assert!(
+        net.sent(b, "BYE").is_empty(),
+        "no BYE before the ACK (RFC 3261 §15)"
+    );
+    net.advance(Duration::from_secs(1));
+    assert_eq!(net.sent(b, "BYE").len(), 1);
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::Terminated {
+            reason: EndReason::Local,
+            ..
+        }
+    )));
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Terminated { call, reason: EndReason::RemoteBye } if *call == ca)
+    ));
+}

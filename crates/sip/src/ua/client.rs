@@ -75,6 +75,7 @@ impl UserAgent {
             uas: None,
             rel: None,
             ok_retx: None,
+            bye_after_ack: false,
             forks: Vec::new(),
             out_mod: None,
             in_mod: None,
@@ -140,6 +141,11 @@ fn hangup(core: &mut Core, c: &mut Call, now: Instant) -> Result<(), UaError> {
     }
     if !c.uac && c.uas.as_ref().is_some_and(|u| !u.final_sent) {
         return super::server::reject_call(core, c, now, 603);
+    }
+    if !c.uac && c.ok_retx.is_some() {
+        // §15: the callee sends BYE only after the ACK of its 2xx (or when it never comes).
+        c.bye_after_ack = true;
+        return Ok(());
     }
     let fork = c.current().map(|f| f.id).ok_or(UaError::NoDialog)?;
     if let Some(cseq) = c.ack_pending.take() {

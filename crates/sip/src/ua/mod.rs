@@ -400,6 +400,8 @@ struct Call {
     uas: Option<UasInvite>,
     rel: Option<RelProv>,
     ok_retx: Option<OkRetx>,
+    /// UAS hung up before the ACK of its 2xx: the BYE waits for that ACK (RFC 3261 §15).
+    bye_after_ack: bool,
     // both
     forks: Vec<Fork>,
     out_mod: Option<OutMod>,

@@ -235,6 +235,7 @@ fn new_call(
         }),
         rel: None,
         ok_retx: None,
+        bye_after_ack: false,
         forks: vec![Fork {
             id: fork,
             dialog,
@@ -552,7 +553,7 @@ fn on_unmatched_ack(ua: &mut UserAgent, now: Instant, ack: Request) {
 }
 
 /// The ACK for our 2xx (initial INVITE or re-INVITE): stops retransmission; delivers the answer if it has one.
-pub(super) fn on_ack(core: &mut Core, c: &mut Call, _now: Instant, ack: Request) {
+pub(super) fn on_ack(core: &mut Core, c: &mut Call, now: Instant, ack: Request) {
     let fork = c
         .forks
         .iter()
@@ -563,6 +564,11 @@ pub(super) fn on_ack(core: &mut Core, c: &mut Call, _now: Instant, ack: Request)
         return; // a retransmitted ACK, or not ours
     };
     c.ok_retx = None;
+    if c.bye_after_ack {
+        let _ = client::send_bye(core, c, now, fid);
+        c.ended = Some(EndReason::Local);
+        return;
+    }
     let body = body_opt(&ack.body);
     if body.is_some() && c.oa(fid) == OfferState::LocalOffer {
         c.set_oa(fid, OfferState::Stable);
@@ -581,7 +587,11 @@ pub(super) fn on_timer(core: &mut Core, c: &mut Call, now: Instant) {
             if let Some(fid) = c.current().map(|f| f.id) {
                 let _ = client::send_bye(core, c, now, fid);
             }
-            c.ended = Some(EndReason::AckTimeout);
+            c.ended = Some(if c.bye_after_ack {
+                EndReason::Local
+            } else {
+                EndReason::AckTimeout
+            });
         } else if let Some(next) = o.next.filter(|n| *n <= now) {
             let _ = core.layer.respond(now, &o.key, o.response.clone());
             o.interval = o.interval.saturating_mul(2).min(t2);
