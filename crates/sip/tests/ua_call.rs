@@ -518,3 +518,69 @@ fn callee_hangup_before_ack_waits_for_the_ack_then_byes() {
         |e| matches!(e, Event::Terminated { call, reason: EndReason::RemoteBye } if *call == ca)
     ));
 }
+
+#[test]
+fn f_6_4_delayed_offer_offer_in_reliable_183_answer_in_prack() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), None)
+        .unwrap();
+    net.run();
+    let (cb, offer) = incoming(&net.take(b));
+    assert_eq!(offer, None);
+    net.ua(b).ring(now, cb, 183, Some(OFFER.to_vec())).unwrap();
+    net.run();
+    assert_eq!(net.ua(b).offer_state(cb), Some(OfferState::LocalOffer));
+    let fork = net
+        .take(a)
+        .iter()
+        .find_map(|e| match e {
+            Event::Provisional {
+                fork: Some(f),
+                body: Some(x),
+                ..
+            } if x == OFFER => Some(*f),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        net.ua(a).fork_offer_state(ca, fork),
+        Some(OfferState::RemoteOffer)
+    );
+    assert!(
+        net.sent(a, "PRACK").is_empty(),
+        "the PRACK waits for the answer"
+    );
+    net.ua(a).prack(now, ca, fork, ANSWER.to_vec()).unwrap();
+    net.run();
+    assert_eq!(
+        net.ua(a).prack(now, ca, fork, ANSWER.to_vec()),
+        Err(UaError::WrongState)
+    );
+    let eb = net.take(b);
+    assert!(
+        has(
+            &eb,
+            |e| matches!(e, Event::PrackReceived { body: Some(x), .. } if x == ANSWER)
+        ),
+        "{eb:?}"
+    );
+    assert_eq!(net.ua(b).offer_state(cb), Some(OfferState::Stable));
+    // the 200 repeats nothing; the ACK carries no body; nobody waits for an answer
+    net.ua(b).answer(now, cb, None).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::Answered { body: None, .. }
+    )));
+    assert_eq!(net.sent(a, "ACK").len(), 1);
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::AckReceived { body: None, .. }
+    )));
+    assert_eq!(net.ua(a).offer_state(ca), Some(OfferState::Stable));
+}

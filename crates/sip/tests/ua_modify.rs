@@ -1,4 +1,4 @@
-//! Session modification (F-6.6): re-INVITE and UPDATE both ways, delayed-offer re-INVITE, early UPDATE,
+//! Session modification (F-6.6a): re-INVITE and UPDATE both ways, delayed-offer re-INVITE, early UPDATE,
 //! glare (491) and overlapping requests (500 with Retry-After).
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
@@ -10,7 +10,7 @@ use dtlsrtp_sip::ua::{Event, ModifyKind, OfferState, UaError};
 use net::*;
 
 #[test]
-fn f_6_6_reinvite_both_directions_and_delayed_offer_reinvite() {
+fn f_6_6a_reinvite_both_directions_and_delayed_offer_reinvite() {
     let (mut net, a, b, ca, cb) = established();
     let now = net.now;
     // A (caller) re-offers
@@ -102,7 +102,7 @@ fn f_6_6_reinvite_both_directions_and_delayed_offer_reinvite() {
 }
 
 #[test]
-fn f_6_6_update_rfc3311_both_directions() {
+fn f_6_6a_update_rfc3311_both_directions() {
     let (mut net, a, b, ca, cb) = established();
     let now = net.now;
     net.ua(b)
@@ -146,7 +146,7 @@ fn f_6_6_update_rfc3311_both_directions() {
 }
 
 #[test]
-fn f_6_6_glare_both_reinvite_get_491_then_retry_succeeds() {
+fn f_6_6a_glare_both_reinvite_get_491_then_retry_succeeds() {
     let (mut net, a, b, ca, cb) = established();
     let now = net.now;
     net.ua(a)
@@ -215,7 +215,7 @@ fn f_6_6_glare_both_reinvite_get_491_then_retry_succeeds() {
 }
 
 #[test]
-fn f_6_6_update_in_early_dialog_after_reliable_183() {
+fn f_6_6a_update_in_early_dialog_after_reliable_183() {
     let mut net = Net::new();
     let a = net.add(Net::config("alice", 5001), 1);
     let b = net.add(Net::config("bob", 5002), 2);

@@ -113,6 +113,32 @@ impl UserAgent {
         r
     }
 
+    /// Sends the PRACK carrying the answer to an offer that came in a reliable provisional of `fork` (delayed
+    /// offer, F-6.4: "answer in ACK or PRACK").
+    pub fn prack(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        fork: ForkId,
+        answer: Vec<u8>,
+    ) -> Result<(), UaError> {
+        let r = self
+            .with_call(call, |core, c| {
+                let f = c.fork_mut(fork).ok_or(UaError::NoDialog)?;
+                let (rseq, cseq) = f.prack_pending.ok_or(UaError::WrongState)?;
+                send_prack(core, c, now, fork, rseq, cseq, Some(answer))?;
+                if let Some(f) = c.fork_mut(fork) {
+                    f.prack_pending = None;
+                    f.oa = OfferState::Stable;
+                    f.early_oa_done = true;
+                }
+                Ok(())
+            })
+            .ok_or(UaError::UnknownCall)?;
+        self.pump(now);
+        r
+    }
+
     /// A response no transaction matched: a 2xx retransmission after the INVITE transaction ended (RFC 6026 §8.4).
     pub(super) fn on_stray_response(&mut self, now: Instant, r: Response) {
         if !(200..300).contains(&r.status)
@@ -223,6 +249,8 @@ fn fork_for(core: &mut Core, c: &mut Call, r: &Response) -> Option<ForkId> {
         ack: None,
         last_rseq: None,
         ended: false,
+        early_oa_done: false,
+        prack_pending: None,
         oa: if c.invite_offer {
             OfferState::LocalOffer
         } else {
@@ -369,11 +397,22 @@ fn on_provisional(core: &mut Core, c: &mut Call, now: Instant, r: Response) {
             return;
         }
         f.last_rseq = Some(rseq);
-        // An answer in a reliable provisional completes this early dialog's offer/answer (RFC 3262 §5).
-        if !r.body.is_empty() && f.oa == OfferState::LocalOffer {
-            f.oa = OfferState::Stable;
+        match (r.body.is_empty(), f.oa, f.early_oa_done) {
+            // An answer in a reliable provisional completes this early dialog's offer/answer (RFC 3262 §5).
+            (false, OfferState::LocalOffer, _) => {
+                f.oa = OfferState::Stable;
+                f.early_oa_done = true;
+            }
+            // Delayed offer (F-6.4): the offer came in the reliable provisional; the user answers in the PRACK.
+            (false, OfferState::Stable, false) => {
+                f.oa = OfferState::RemoteOffer;
+                f.prack_pending = Some((rseq, invite_seq));
+            }
+            _ => {}
         }
-        let _ = send_prack(core, c, now, fid, rseq, invite_seq);
+        if f.prack_pending.is_none() {
+            let _ = send_prack(core, c, now, fid, rseq, invite_seq, None);
+        }
     }
     core.events.push_back(Event::Provisional {
         call: c.id,
@@ -390,6 +429,7 @@ fn send_prack(
     fork: ForkId,
     rseq: u32,
     cseq: u32,
+    body: Option<Vec<u8>>,
 ) -> Result<(), UaError> {
     let t = c.transport;
     let via = core.via(t)?;
@@ -398,6 +438,7 @@ fn send_prack(
     prack
         .headers
         .add(HeaderName::RAck, &format!("{rseq} {cseq} INVITE"))?;
+    Core::set_sdp(&mut prack.headers, &mut prack.body, body)?;
     let hop = core.dialog_hop(&f.dialog)?;
     core.send_request(now, prack, hop, (Some(c.id), Purpose::Prack))?;
     Ok(())
@@ -433,7 +474,8 @@ fn on_2xx(core: &mut Core, c: &mut Call, now: Instant, r: Response) {
                 return;
             }
             let body = body_opt(&r.body);
-            if !c.invite_offer && body.is_some() {
+            let early_done = c.fork_mut(fid).is_some_and(|f| f.early_oa_done);
+            if !c.invite_offer && !early_done && body.is_some() {
                 // Delayed offer (F-6.4): the 2xx carries the offer; the user answers in the ACK.
                 c.set_oa(fid, OfferState::RemoteOffer);
                 c.ack_pending = Some(seq);

@@ -324,6 +324,10 @@ struct Fork {
     ended: bool,
     /// Offer/answer state of this dialog (RFC 3264; early dialogs each have their own, F-6.3).
     oa: OfferState,
+    /// UAC: the initial offer/answer finished in a reliable provisional or its PRACK (RFC 3262 §5).
+    early_oa_done: bool,
+    /// UAC, delayed offer: a reliable provisional carried the offer; [`UserAgent::prack`] sends the answer.
+    prack_pending: Option<(u32, u32)>,
 }
 
 /// UAS side of the initial INVITE.

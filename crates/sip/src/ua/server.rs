@@ -242,6 +242,8 @@ fn new_call(
             ack: None,
             last_rseq: None,
             ended: false,
+            early_oa_done: false,
+            prack_pending: None,
             oa: if offer.is_some() {
                 OfferState::RemoteOffer
             } else {
