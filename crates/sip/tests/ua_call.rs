@@ -584,3 +584,35 @@ fn f_6_4_delayed_offer_offer_in_reliable_183_answer_in_prack() {
     )));
     assert_eq!(net.ua(a).offer_state(ca), Some(OfferState::Stable));
 }
+
+#[test]
+fn transport_failure_towards_the_callee_ends_the_call() {
+    let mut net = Net::new();
+    let mut cfg = Net::config("alice", 5001);
+    cfg.local = vec![(TransportKind::Tcp, addr(5001))];
+    let a = net.add(cfg, 1);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(
+            now,
+            &uri("sip:bob@127.0.0.1:5099;transport=tcp"),
+            Some(OFFER.to_vec()),
+        )
+        .unwrap();
+    net.run();
+    assert_eq!(net.sent(a, "INVITE")[0].transport, TransportKind::Tcp);
+    // the driver could not connect
+    net.ua(a)
+        .transport_failed(now, TransportKind::Tcp, addr(5099));
+    let ev = net.take(a);
+    assert!(
+        has(
+            &ev,
+            |e| matches!(e, Event::Terminated { call, reason: EndReason::TransportError } if *call == ca)
+        ),
+        "{ev:?}"
+    );
+    assert!(has(&ev, |e| matches!(e, Event::NoMoreAnswers { .. })));
+    assert_eq!(net.ua(a).call_count(), 0);
+}

@@ -459,6 +459,8 @@ struct Core {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     tx_owner: HashMap<ClientKey, (Option<CallId>, Purpose)>,
+    /// Where each live client transaction sends (for [`UserAgent::transport_failed`]).
+    tx_remote: HashMap<ClientKey, (TransportKind, SocketAddr)>,
     srv_owner: HashMap<ServerKey, CallId>,
     next_id: u64,
 }
@@ -499,6 +501,7 @@ impl UserAgent {
                 transmits: VecDeque::new(),
                 events: VecDeque::new(),
                 tx_owner: HashMap::new(),
+                tx_remote: HashMap::new(),
                 srv_owner: HashMap::new(),
                 next_id: 1,
             },
@@ -627,6 +630,7 @@ impl UserAgent {
                     let owner = self.core.tx_owner.get(&key).copied();
                     if matches!(ev, crate::transaction::TxEvent::Terminated) {
                         self.core.tx_owner.remove(&key);
+                        self.core.tx_remote.remove(&key);
                     }
                     match owner {
                         Some((_, Purpose::Register(reg))) => {

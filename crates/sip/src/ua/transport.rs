@@ -164,6 +164,27 @@ impl UserAgent {
         self.framers.remove(&(transport, remote));
     }
 
+    /// The driver could not send to `remote` (connection refused, TLS failure, ICMP unreachable): every client
+    /// transaction towards it fails (RFC 3261 §17.1.4, §8.1.3.1), so a call ends with
+    /// [`EndReason::TransportError`](super::EndReason::TransportError) and a REGISTER with 503.
+    pub fn transport_failed(&mut self, now: Instant, transport: TransportKind, remote: SocketAddr) {
+        self.framers.remove(&(transport, remote));
+        let keys: Vec<ClientKey> = self
+            .core
+            .tx_remote
+            .iter()
+            .filter(|(_, hop)| **hop == (transport, remote))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            let _ = self
+                .core
+                .layer
+                .handle_transport_error(now, &crate::transaction::TxId::Client(k));
+        }
+        self.pump(now);
+    }
+
     fn on_message(
         &mut self,
         now: Instant,
@@ -280,6 +301,7 @@ impl Core {
             .layer
             .send_request(now, req, hop.1, hop.0.is_reliable())?;
         self.tx_owner.insert(key.clone(), owner);
+        self.tx_remote.insert(key.clone(), hop);
         Ok(key)
     }
 }
