@@ -6,7 +6,7 @@ mod net;
 
 use std::time::Duration;
 
-use dtlsrtp_sip::ua::{EndReason, Event, OfferState, TransportKind, UaError};
+use dtlsrtp_sip::ua::{EndReason, Event, OfferState, TimerReason, TransportKind, UaError};
 use net::*;
 
 #[test]
@@ -395,6 +395,10 @@ fn no_ack_for_2xx_ends_call_with_bye_after_64_t1() {
     net.drop = Some(Box::new(|w| w.first.starts_with("ACK")));
     net.ua(b).answer(now, cb, Some(ANSWER.to_vec())).unwrap();
     net.run();
+    assert_eq!(
+        net.ua(b).next_timer().map(|(_, r)| r),
+        Some(TimerReason::Retransmit2xx(cb))
+    );
     net.advance_by(Duration::from_secs(33), Duration::from_millis(250));
     let oks = net
         .sent(b, "SIP/2.0 200")

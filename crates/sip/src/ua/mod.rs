@@ -220,6 +220,24 @@ pub enum Event {
     },
 }
 
+/// Why the UA wants to be woken (see [`UserAgent::next_timer`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerReason {
+    /// A transaction timer (RFC 3261 §17: A–K, RFC 6026: L, M).
+    Transaction(crate::transaction::TxId, crate::transaction::Timer),
+    /// Our 2xx to an INVITE is resent (no ACK yet).
+    Retransmit2xx(CallId),
+    /// Our 2xx got no ACK within 64*T1.
+    AckTimeout(CallId),
+    /// A reliable provisional is resent (no PRACK yet).
+    RetransmitReliable1xx(CallId),
+    /// A reliable provisional got no PRACK within 64*T1.
+    PrackTimeout(CallId),
+    /// A registration refresh is due.
+    RegisterRefresh(RegId),
+}
+
 /// Misuse of the API (never caused by network input).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -545,6 +563,37 @@ impl UserAgent {
             .chain(calls)
             .chain(regs)
             .min()
+    }
+
+    /// The earliest deadline with its reason (what [`Self::poll_timeout`] reports, explained).
+    pub fn next_timer(&self) -> Option<(Instant, TimerReason)> {
+        let tx = self
+            .core
+            .layer
+            .next_timer()
+            .map(|(id, t, at)| (at, TimerReason::Transaction(id, t)));
+        let calls = self.calls.values().flat_map(|c| {
+            let ok = c.ok_retx.as_ref().map(|o| match o.next {
+                Some(n) if n < o.deadline => (n, TimerReason::Retransmit2xx(c.id)),
+                _ => (o.deadline, TimerReason::AckTimeout(c.id)),
+            });
+            let rel = c.rel.as_ref().map(|r| {
+                if r.next < r.deadline {
+                    (r.next, TimerReason::RetransmitReliable1xx(c.id))
+                } else {
+                    (r.deadline, TimerReason::PrackTimeout(c.id))
+                }
+            });
+            ok.into_iter().chain(rel)
+        });
+        let regs = self.regs.iter().filter_map(|(id, r)| {
+            r.refresh_at
+                .map(|at| (at, TimerReason::RegisterRefresh(*id)))
+        });
+        tx.into_iter()
+            .chain(calls)
+            .chain(regs)
+            .min_by_key(|(at, _)| *at)
     }
 
     /// Fires every due timer. Safe to call early or twice.

@@ -167,6 +167,8 @@ impl Net {
             self.now += step;
             let now = self.now;
             for ua in self.uas.values_mut() {
+                // the deadline and its explained form agree
+                assert_eq!(ua.poll_timeout(), ua.next_timer().map(|(t, _)| t));
                 if ua.poll_timeout().is_some_and(|t| t <= now) {
                     ua.handle_timeout(now);
                 }
