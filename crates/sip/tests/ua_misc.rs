@@ -7,7 +7,7 @@ mod net;
 use std::time::Duration;
 
 use dtlsrtp_sip::digest::{Challenge, Credentials};
-use dtlsrtp_sip::ua::{EndReason, Event, RegisterConfig};
+use dtlsrtp_sip::ua::{EndReason, Event, RegisterConfig, TransportKind};
 use dtlsrtp_sip::Message;
 use net::*;
 
@@ -371,4 +371,30 @@ fn invite_challenged_with_407_is_resent_with_proxy_authorization() {
         "{ev:?}"
     );
     assert_eq!(net.ua(a).call_count(), 1);
+}
+
+#[test]
+fn pipelined_requests_in_one_tcp_chunk_are_all_answered() {
+    let mut net = Net::new();
+    let mut cfg = Net::config("bob", 5002);
+    cfg.local = vec![(TransportKind::Tcp, addr(5002))];
+    let b = net.add(cfg, 2);
+    let x = addr(5009);
+    let mut chunk = b"\r\n\r\n".to_vec(); // a keep-alive ping first (RFC 5626)
+    for i in 0..1500 {
+        chunk.extend(raw("OPTIONS", &format!("p{i}"), "", "", ""));
+    }
+    let now = net.now;
+    net.ua(b).handle_stream(now, TransportKind::Tcp, x, &chunk);
+    let mut oks = 0;
+    let mut pongs = 0;
+    while let Some(t) = net.ua(b).poll_transmit() {
+        assert_eq!((t.transport, t.remote), (TransportKind::Tcp, x));
+        if t.bytes == b"\r\n" {
+            pongs += 1;
+        } else if t.bytes.starts_with(b"SIP/2.0 200") {
+            oks += 1;
+        }
+    }
+    assert_eq!((pongs, oks), (1, 1500));
 }

@@ -479,6 +479,8 @@ struct Core {
     tx_owner: HashMap<ClientKey, (Option<CallId>, Purpose)>,
     /// Where each live client transaction sends (for [`UserAgent::transport_failed`]).
     tx_remote: HashMap<ClientKey, (TransportKind, SocketAddr)>,
+    /// The transport each live server transaction's request came on: its responses go back the same way.
+    srv_transport: HashMap<ServerKey, TransportKind>,
     srv_owner: HashMap<ServerKey, CallId>,
     next_id: u64,
 }
@@ -520,6 +522,7 @@ impl UserAgent {
                 events: VecDeque::new(),
                 tx_owner: HashMap::new(),
                 tx_remote: HashMap::new(),
+                srv_transport: HashMap::new(),
                 srv_owner: HashMap::new(),
                 next_id: 1,
             },
@@ -668,7 +671,11 @@ impl UserAgent {
     fn pump(&mut self, now: Instant) {
         for _ in 0..100_000 {
             if let Some(t) = self.core.layer.poll_transmit() {
-                self.core.emit_message(&t.message, t.remote);
+                let known = match &t.id {
+                    crate::transaction::TxId::Client(k) => self.core.tx_remote.get(k).map(|h| h.0),
+                    crate::transaction::TxId::Server(k) => self.core.srv_transport.get(k).copied(),
+                };
+                self.core.emit_message(&t.message, t.remote, known);
                 continue;
             }
             let Some((id, ev)) = self.core.layer.poll_event() else {
@@ -698,6 +705,7 @@ impl UserAgent {
                     match ev {
                         crate::transaction::TxEvent::Terminated => {
                             self.core.srv_owner.remove(&key);
+                            self.core.srv_transport.remove(&key);
                         }
                         crate::transaction::TxEvent::Ack(ack) => {
                             if let Some(call) = owner {

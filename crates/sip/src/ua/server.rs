@@ -69,7 +69,10 @@ pub(super) fn on_request(
         .layer
         .handle_request(now, req, remote, transport.is_reliable())
     {
-        Incoming::New(key, req) => new_request(ua, now, transport, remote, key, req),
+        Incoming::New(key, req) => {
+            ua.core.srv_transport.insert(key.clone(), transport);
+            new_request(ua, now, transport, remote, key, req)
+        }
         Incoming::UnmatchedAck(ack) => on_unmatched_ack(ua, now, ack),
         Incoming::Overloaded(req) => {
             // No transaction: a stateless 503 (§21.5.4).

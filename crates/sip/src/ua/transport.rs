@@ -127,7 +127,8 @@ impl UserAgent {
         framer.push(bytes);
         let mut items = Vec::new();
         let mut fatal = false;
-        for _ in 0..1024 {
+        // Bounded: every item consumes at least one buffered byte.
+        for _ in 0..=framer.buffered() {
             match framer.next_message() {
                 None => break,
                 Some(Ok(item)) => items.push(item),
@@ -204,12 +205,19 @@ impl UserAgent {
 }
 
 impl Core {
-    /// Queues a message from the transaction layer; the transport is the one its top Via names.
-    pub(super) fn emit_message(&mut self, m: &Message, remote: SocketAddr) {
-        let transport = m
-            .headers()
-            .top_via()
-            .and_then(|v| TransportKind::from_via(&v.transport))
+    /// Queues a message from the transaction layer on the transaction's transport (else the top Via's).
+    pub(super) fn emit_message(
+        &mut self,
+        m: &Message,
+        remote: SocketAddr,
+        known: Option<TransportKind>,
+    ) {
+        let transport = known
+            .or_else(|| {
+                m.headers()
+                    .top_via()
+                    .and_then(|v| TransportKind::from_via(&v.transport))
+            })
             .unwrap_or(TransportKind::Udp);
         self.emit_bytes(transport, remote, m.to_bytes());
     }
