@@ -6,7 +6,7 @@ mod net;
 
 use std::time::Duration;
 
-use dtlsrtp_sip::ua::{Event, ModifyKind, OfferState, UaError};
+use dtlsrtp_sip::ua::{EndReason, Event, ModifyKind, OfferState, UaError};
 use net::*;
 
 #[test]
@@ -331,5 +331,52 @@ fn reinvite_while_our_2xx_awaits_its_ack_gets_500_with_retry_after() {
     assert!(has(&net.take(b), |e| matches!(
         e,
         Event::ModifyRequest { .. }
+    )));
+}
+
+#[test]
+fn f_6_6a_cancelled_reinvite_gets_487_and_the_session_stays() {
+    let (mut net, a, b, ca, cb) = established();
+    let now = net.now;
+    net.ua(a)
+        .modify(now, ca, ModifyKind::Reinvite, Some(b"o2".to_vec()))
+        .unwrap();
+    net.run();
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::ModifyRequest { .. }
+    )));
+    // A's side cancels the re-INVITE (RFC 3261 §9.1): same branch, CSeq method CANCEL
+    let reinvite = net.sent(a, "INVITE").last().unwrap().bytes.clone();
+    let reinvite = dtlsrtp_sip::Message::parse(&reinvite).unwrap();
+    let cancel = dtlsrtp_sip::transaction::build_cancel(reinvite.as_request().unwrap());
+    net.inject(a, b, &cancel.to_bytes());
+    assert!(net
+        .sent(b, "SIP/2.0 200")
+        .iter()
+        .any(|w| w.cseq.ends_with("CANCEL")));
+    assert_eq!(net.sent(b, "SIP/2.0 487").len(), 1);
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::ModifyCancelled { call } if *call == cb
+    )));
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::ModifyRejected { status: 487, .. }
+    )));
+    assert_eq!(
+        net.ua(b).accept_modify(now, cb, Some(b"late".to_vec())),
+        Err(UaError::WrongState)
+    );
+    assert_eq!(net.ua(a).offer_state(ca), Some(OfferState::Stable));
+    assert_eq!(net.ua(b).offer_state(cb), Some(OfferState::Stable));
+    net.ua(a).hangup(now, ca).unwrap();
+    net.run();
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::Terminated {
+            reason: EndReason::RemoteBye,
+            ..
+        }
     )));
 }

@@ -150,6 +150,12 @@ pub enum Event {
         /// The 2xx body.
         body: Option<Vec<u8>>,
     },
+    /// The peer cancelled its re-INVITE before we answered (487 sent); the session is unchanged and the
+    /// [`Event::ModifyRequest`] needs no answer any more.
+    ModifyCancelled {
+        /// The call.
+        call: CallId,
+    },
     /// Our re-INVITE or UPDATE failed (491 on glare, RFC 3261 §14.1); the session is unchanged.
     ModifyRejected {
         /// The call.

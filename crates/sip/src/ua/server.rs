@@ -132,7 +132,8 @@ fn new_request(
         .headers
         .content_type()
         .is_some_and(|t| t.is("application", "sdp"));
-    if !req.body.is_empty() && !sdp {
+    let carries_sdp = matches!(req.method, Method::Invite | Method::Update | Method::Prack);
+    if carries_sdp && !req.body.is_empty() && !sdp {
         let accept = [(HeaderName::Other("Accept".into()), "application/sdp")];
         let _ = respond(core, now, &key, &req, 415, tag, &accept);
         return;
@@ -468,8 +469,18 @@ fn on_cancel(ua: &mut UserAgent, now: Instant, key: ServerKey, req: Request) {
         let tag = c.local_tag.clone();
         let _ = respond(core, now, &key, &req, 200, Some(&tag), &[]);
         // §9.2: the INVITE is answered 487 if no final response went out yet.
-        if c.uas.as_ref().is_some_and(|u| !u.final_sent) {
+        if c.uas
+            .as_ref()
+            .is_some_and(|u| !u.final_sent && Some(&u.key) == target.as_ref())
+        {
             let _ = reject_call(core, c, now, 487);
+        } else if let Some(m) = c.in_mod.take_if(|m| Some(&m.key) == target.as_ref()) {
+            // A cancelled re-INVITE: 487, the session stays as it was.
+            if c.oa(m.fork) == OfferState::RemoteOffer {
+                c.set_oa(m.fork, OfferState::Stable);
+            }
+            let _ = respond(core, now, &m.key, &m.request, 487, None, &[]);
+            core.events.push_back(Event::ModifyCancelled { call: c.id });
         }
     });
 }
