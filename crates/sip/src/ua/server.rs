@@ -270,10 +270,10 @@ fn new_call(
 fn uas_response(
     core: &Core,
     c: &Call,
-    req: &Request,
     status: u16,
     body: Option<Vec<u8>>,
 ) -> Result<Response, UaError> {
+    let req = &c.uas.as_ref().ok_or(UaError::WrongState)?.request;
     let mut r = Response::from_request(req, status, Some(&c.local_tag))?;
     if (101..300).contains(&status) {
         for rr in req.headers.all(HeaderName::RecordRoute) {
@@ -313,9 +313,10 @@ impl UserAgent {
                 if reliable && c.rel.is_some() {
                     return Err(UaError::Pending);
                 }
-                let (key, req, rseq) = (uas.key.clone(), uas.request.clone(), uas.rseq);
+                let (key, rseq) = (uas.key.clone(), uas.rseq);
+                let cseq = uas.request.headers.cseq().map_or(0, |s| s.seq);
                 let has_body = body.is_some();
-                let mut resp = uas_response(core, c, &req, status, body)?;
+                let mut resp = uas_response(core, c, status, body)?;
                 if reliable {
                     resp.headers.add(HeaderName::Require, "100rel")?;
                     resp.headers.add(HeaderName::RSeq, &rseq.to_string())?;
@@ -338,7 +339,7 @@ impl UserAgent {
                     c.rel = Some(RelProv {
                         response: resp,
                         rseq,
-                        cseq: req.headers.cseq().map_or(0, |s| s.seq),
+                        cseq,
                         next: if c.transport.is_reliable() {
                             deadline
                         } else {
@@ -369,7 +370,8 @@ impl UserAgent {
                 if uas.final_sent {
                     return Err(UaError::WrongState);
                 }
-                let (key, req) = (uas.key.clone(), uas.request.clone());
+                let key = uas.key.clone();
+                let cseq = uas.request.headers.cseq().map_or(0, |s| s.seq);
                 if let (true, Some(fid)) = (body.is_some(), c.current_id()) {
                     let next = match c.oa(fid) {
                         OfferState::RemoteOffer => OfferState::Stable,
@@ -377,7 +379,7 @@ impl UserAgent {
                     };
                     c.set_oa(fid, next);
                 }
-                let resp = uas_response(core, c, &req, 200, body)?;
+                let resp = uas_response(core, c, 200, body)?;
                 core.layer.respond(now, &key, resp.clone())?;
                 if let Some(u) = c.uas.as_mut() {
                     u.final_sent = true;
@@ -386,7 +388,6 @@ impl UserAgent {
                 if let Some(f) = c.forks.first_mut() {
                     f.dialog.state = DialogState::Confirmed;
                 }
-                let cseq = req.headers.cseq().map_or(0, |s| s.seq);
                 start_ok_retx(core, c, now, key, resp, cseq);
                 Ok(())
             })
@@ -439,8 +440,8 @@ pub(super) fn reject_call(
     if uas.final_sent {
         return Err(UaError::WrongState);
     }
-    let (key, req) = (uas.key.clone(), uas.request.clone());
-    let resp = uas_response(core, c, &req, status, None)?;
+    let key = uas.key.clone();
+    let resp = uas_response(core, c, status, None)?;
     core.layer.respond(now, &key, resp)?;
     if let Some(u) = c.uas.as_mut() {
         u.final_sent = true;

@@ -88,11 +88,14 @@ impl Rng {
     }
     /// `n` random bytes (n ≤ 32) as lower-case hex: tags, branches, Call-IDs.
     pub fn token(&mut self, n: usize) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let b = self.block();
-        b.iter()
-            .take(n.min(32))
-            .map(|x| format!("{x:02x}"))
-            .collect()
+        let mut s = String::with_capacity(2 * n.min(32));
+        for x in b.iter().take(n.min(32)) {
+            s.push(char::from(HEX[usize::from(x >> 4)]));
+            s.push(char::from(HEX[usize::from(x & 15)]));
+        }
+        s
     }
 }
 
