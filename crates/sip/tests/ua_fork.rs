@@ -180,3 +180,34 @@ fn f_6_3_second_2xx_from_other_fork_gets_ack_and_bye() {
         "the winner stays up"
     );
 }
+
+#[test]
+fn merged_request_by_two_paths_gets_482_and_one_call() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    // the proxy forks to the same UA twice (two paths)
+    net.proxy = Some(Proxy::new(addr(5060), vec![b, b]));
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5060"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let eb = net.take(b);
+    assert_eq!(
+        eb.iter()
+            .filter(|e| matches!(e, Event::IncomingCall { .. }))
+            .count(),
+        1,
+        "{eb:?}"
+    );
+    assert_eq!(net.sent(b, "SIP/2.0 482").len(), 1);
+    let (cb, _) = incoming(&eb);
+    net.ua(b).answer(now, cb, Some(ANSWER.to_vec())).unwrap();
+    net.run();
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Answered { call, .. } if *call == ca)
+    ));
+}

@@ -163,6 +163,10 @@ fn new_request(
             let ra = [(HeaderName::Other("Retry-After".into()), "5")];
             let _ = respond(core, now, &key, &req, 503, tag, &ra);
         }
+        Method::Invite if merged(&ua.calls, &req) => {
+            // §8.2.2.2: the same request reached us again by another path (a forking proxy).
+            let _ = respond(core, now, &key, &req, 482, tag, &[]);
+        }
         Method::Invite => new_call(ua, now, transport, remote, key, req),
         Method::Options => {
             let accept = [(HeaderName::Other("Accept".into()), "application/sdp")];
@@ -172,6 +176,24 @@ fn new_request(
             let _ = respond(core, now, &key, &req, 481, tag, &[]);
         }
     }
+}
+
+/// A tagless INVITE whose Call-ID, From tag and CSeq match a call we are already answering (RFC 3261 §8.2.2.2).
+fn merged(calls: &std::collections::HashMap<CallId, Call>, req: &Request) -> bool {
+    let (Some(cid), Some(ftag), Some(seq)) = (
+        req.headers.call_id(),
+        req.headers.from().and_then(|f| f.tag()),
+        req.headers.cseq().map(|s| s.seq),
+    ) else {
+        return false;
+    };
+    calls.values().any(|c| {
+        c.uas.as_ref().is_some_and(|u| {
+            u.request.headers.call_id() == Some(cid)
+                && u.request.headers.from().and_then(|f| f.tag()) == Some(ftag)
+                && u.request.headers.cseq().map(|s| s.seq) == Some(seq)
+        })
+    })
 }
 
 fn new_call(
