@@ -620,3 +620,46 @@ fn transport_failure_towards_the_callee_ends_the_call() {
     assert!(has(&ev, |e| matches!(e, Event::NoMoreAnswers { .. })));
     assert_eq!(net.ua(a).call_count(), 0);
 }
+
+#[test]
+fn f_6_2_answer_before_prack_of_183_with_sdp_waits_for_the_prack() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let b = net.add(Net::config("bob", 5002), 2);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5002"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    let (cb, _) = incoming(&net.take(b));
+    net.ua(b).ring(now, cb, 183, Some(ANSWER.to_vec())).unwrap();
+    // answered at once, before the PRACK came back (RFC 3262 §3)
+    net.ua(b).answer(now, cb, Some(ANSWER.to_vec())).unwrap();
+    assert_eq!(
+        net.ua(b).answer(now, cb, None),
+        Err(UaError::WrongState),
+        "one answer"
+    );
+    net.run();
+    let order: Vec<String> = net
+        .log
+        .iter()
+        .filter(|w| w.first.starts_with("PRACK") || (w.from == b && w.cseq.ends_with("INVITE")))
+        .map(|w| w.first.clone())
+        .collect();
+    let prack = order.iter().position(|l| l.starts_with("PRACK")).unwrap();
+    let ok = order
+        .iter()
+        .position(|l| l.starts_with("SIP/2.0 200"))
+        .unwrap();
+    assert!(prack < ok, "{order:?}");
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Answered { call, .. } if *call == ca)
+    ));
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::AckReceived { .. }
+    )));
+}

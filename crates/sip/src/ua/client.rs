@@ -76,6 +76,7 @@ impl UserAgent {
             rel: None,
             ok_retx: None,
             bye_after_ack: false,
+            queued_answer: None,
             forks: Vec::new(),
             out_mod: None,
             in_mod: None,

@@ -182,6 +182,9 @@ struct Call {
     uas: Option<UasInvite>,
     rel: Option<RelProv>,
     ok_retx: Option<OkRetx>,
+    /// UAS: the user answered while a reliable 1xx with SDP awaited its PRACK; the 2xx (with this body) follows
+    /// the PRACK.
+    queued_answer: Option<Option<Vec<u8>>>,
     /// UAS hung up before the ACK of its 2xx: the BYE waits for that ACK (RFC 3261 §15).
     bye_after_ack: bool,
     // both

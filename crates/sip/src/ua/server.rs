@@ -262,6 +262,7 @@ fn new_call(
         rel: None,
         ok_retx: None,
         bye_after_ack: false,
+        queued_answer: None,
         forks: vec![Fork {
             id: fork,
             dialog,
@@ -388,30 +389,16 @@ impl UserAgent {
     ) -> Result<(), UaError> {
         let r = self
             .with_call(call, |core, c| {
-                let uas = c.uas.as_ref().ok_or(UaError::WrongState)?;
-                if uas.final_sent {
+                if c.uas.as_ref().is_none_or(|u| u.final_sent) || c.queued_answer.is_some() {
                     return Err(UaError::WrongState);
                 }
-                let key = uas.key.clone();
-                let cseq = uas.request.headers.cseq().map_or(0, |s| s.seq);
-                if let (true, Some(fid)) = (body.is_some(), c.current_id()) {
-                    let next = match c.oa(fid) {
-                        OfferState::RemoteOffer => OfferState::Stable,
-                        _ => OfferState::LocalOffer,
-                    };
-                    c.set_oa(fid, next);
+                // RFC 3262 §3: no 2xx while a reliable provisional with a session description is unacknowledged;
+                // the 2xx leaves when its PRACK arrives.
+                if c.rel.as_ref().is_some_and(|r| !r.response.body.is_empty()) {
+                    c.queued_answer = Some(body);
+                    return Ok(());
                 }
-                let resp = uas_response(core, c, 200, body)?;
-                core.layer.respond(now, &key, resp.clone())?;
-                if let Some(u) = c.uas.as_mut() {
-                    u.final_sent = true;
-                }
-                c.rel = None;
-                if let Some(f) = c.forks.first_mut() {
-                    f.dialog.state = DialogState::Confirmed;
-                }
-                start_ok_retx(core, c, now, key, resp, cseq);
-                Ok(())
+                answer_call(core, c, now, body)
             })
             .ok_or(UaError::UnknownCall)?;
         self.pump(now);
@@ -429,6 +416,38 @@ impl UserAgent {
         self.pump(now);
         r
     }
+}
+
+fn answer_call(
+    core: &mut Core,
+    c: &mut Call,
+    now: Instant,
+    body: Option<Vec<u8>>,
+) -> Result<(), UaError> {
+    let uas = c.uas.as_ref().ok_or(UaError::WrongState)?;
+    if uas.final_sent {
+        return Err(UaError::WrongState);
+    }
+    let key = uas.key.clone();
+    let cseq = uas.request.headers.cseq().map_or(0, |s| s.seq);
+    if let (true, Some(fid)) = (body.is_some(), c.current_id()) {
+        let next = match c.oa(fid) {
+            OfferState::RemoteOffer => OfferState::Stable,
+            _ => OfferState::LocalOffer,
+        };
+        c.set_oa(fid, next);
+    }
+    let resp = uas_response(core, c, 200, body)?;
+    core.layer.respond(now, &key, resp.clone())?;
+    if let Some(u) = c.uas.as_mut() {
+        u.final_sent = true;
+    }
+    c.rel = None;
+    if let Some(f) = c.forks.first_mut() {
+        f.dialog.state = DialogState::Confirmed;
+    }
+    start_ok_retx(core, c, now, key, resp, cseq);
+    Ok(())
 }
 
 /// Starts retransmitting our 2xx to an INVITE until its ACK (Timer G style, T1 doubling to T2; Timer H style
@@ -576,6 +595,9 @@ fn on_prack(core: &mut Core, c: &mut Call, now: Instant, key: ServerKey, req: Re
     }
     core.events
         .push_back(Event::PrackReceived { call: c.id, body });
+    if let Some(answer) = c.queued_answer.take() {
+        let _ = answer_call(core, c, now, answer);
+    }
 }
 
 fn on_unmatched_ack(ua: &mut UserAgent, now: Instant, ack: Request) {
