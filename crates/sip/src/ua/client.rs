@@ -87,8 +87,9 @@ impl UserAgent {
         Ok(id)
     }
 
-    /// Ends a call: CANCEL before a final response (sent once a provisional arrived, RFC 3261 §9.1), BYE after
-    /// the 2xx, or a 603 when we are the UAS and have not answered. [`Event::Terminated`] follows.
+    /// Ends a call: CANCEL before a final response (sent once a provisional arrived, RFC 3261 §9.1; a 2xx that
+    /// still comes gets ACK + BYE), BYE after the 2xx (as callee: once our 2xx is ACKed, §15), or 603 when we are
+    /// the UAS and have not answered. [`Event::Terminated`] follows.
     pub fn hangup(&mut self, now: Instant, call: CallId) -> Result<(), UaError> {
         let r = self
             .with_call(call, |core, c| hangup(core, c, now))
