@@ -565,9 +565,9 @@ impl Baresip {
             })?;
         let best = log
             .lines()
+            .rev()
             .filter_map(last_bitrates)
-            .filter(|&(tx, rx)| tx > 0 && rx > 0)
-            .last();
+            .find(|&(tx, rx)| tx > 0 && rx > 0);
         Ok(best.unwrap_or_default())
     }
     /// The last live status figures (tx, rx bit/s), if any.

@@ -8,6 +8,7 @@
 //!   log patterns, SIGTERM then SIGKILL by PID in `Drop`) and [`free_port_block`] / [`free_port`].
 //!
 //! Every wait is bounded and every process is stopped by its PID when its handle drops, also when a test fails.
+//! Set `DTLSRTP_PEER_LOGS=DIR` to keep a copy of every peer log (they live in temp dirs otherwise).
 //! Gate each interop test with [`crate::require_peer`] (`baresip`/`baresip`, `kamailio`/`kamailio`).
 //! Observed SIP messages and log lines of baresip 1.0 are in `baresip-notes.md` beside this file.
 
@@ -19,7 +20,7 @@ mod ports;
 mod process;
 
 pub use ports::{free_port, free_port_block};
-pub use process::{LogFile, PeerProcess};
+pub use process::{LogFile, PeerProcess, KEEP_LOGS_ENV};
 
 /// Why starting, driving or waiting for a peer failed. Messages quote the tail of the peer's log.
 #[derive(Debug, thiserror::Error)]

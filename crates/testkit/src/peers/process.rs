@@ -270,9 +270,23 @@ impl PeerProcess {
     }
 }
 
+/// Environment variable naming a directory where every peer log is copied when its process is dropped
+/// (e.g. `DTLSRTP_PEER_LOGS=/tmp/peer-logs cargo test …`), since the temp dirs are removed.
+pub const KEEP_LOGS_ENV: &str = "DTLSRTP_PEER_LOGS";
+
 impl Drop for PeerProcess {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = std::env::var_os(KEEP_LOGS_ENV) {
+            let name: String = self
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let _ = std::fs::create_dir_all(&dir);
+            let target = Path::new(&dir).join(format!("{name}-{}.log", self.child.id()));
+            let _ = std::fs::copy(self.log.path(), target);
+        }
     }
 }
 
