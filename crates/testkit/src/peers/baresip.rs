@@ -40,6 +40,8 @@ use super::{free_port, free_port_block, LogFile, PeerError, PeerProcess};
 pub const MODULE_PATH: &str = "/usr/lib/baresip/modules";
 /// How long [`BaresipBuilder::start`] waits for `baresip is ready.`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `-t` (seconds): baresip quits by itself after this, whatever happens to the test process.
+pub const MAX_LIFETIME_SECS: u32 = 300;
 /// Start attempts when a free port is taken between probing and baresip's bind.
 const START_ATTEMPTS: usize = 3;
 
@@ -78,7 +80,8 @@ pub enum MediaEnc {
 }
 
 /// Builder for a [`Baresip`] instance. Defaults: user `"ua"`, free SIP port, DTLS-SRTP, answermode manual,
-/// rtcp-mux on, a 440 Hz `ausine` tone (48 kHz stereo source, sent as G.711), no registration, `-v -s`.
+/// rtcp-mux on, a 440 Hz `ausine` tone (48 kHz stereo source, sent as G.711), no registration, `-v -s`,
+/// `-t 300`.
 #[derive(Debug, Clone)]
 pub struct BaresipBuilder {
     user: String,
@@ -167,7 +170,8 @@ impl BaresipBuilder {
         self.exec.push(cmd.to_owned());
         self
     }
-    /// Quit after this many seconds (`-t`).
+    /// Quit after this many seconds (`-t`). Default: [`MAX_LIFETIME_SECS`], a safety net so that a test process
+    /// killed before its `Drop` runs leaves no baresip behind for long.
     pub fn quit_after(mut self, secs: u32) -> Self {
         self.quit_after = Some(secs);
         self
@@ -447,7 +451,7 @@ impl Baresip {
             config_lines: Vec::new(),
             modules: Vec::new(),
             exec: Vec::new(),
-            quit_after: None,
+            quit_after: Some(MAX_LIFETIME_SECS),
             verbose: true,
             sip_trace: true,
         }

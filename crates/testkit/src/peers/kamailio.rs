@@ -7,8 +7,9 @@
 //! `t_relay()`, which forks in parallel to every contact of the AoR. When one branch answers, tm CANCELs the
 //! others (they answer 487).
 //!
-//! Run as `kamailio -DD -E -m 16 -M 4 -n 2 -L MODULES -Y RUNDIR -w RUNDIR -f CFG` (foreground, log to stderr,
-//! 16 MiB shared + 4 MiB private memory, 2 UDP workers) in its own process group; ready once it answers an
+//! Run as `timeout -k 2 300 kamailio -DD -E -m 16 -M 4 -n 2 -L MODULES -Y RUNDIR -w RUNDIR -f CFG`
+//! (foreground, log to stderr, 16 MiB shared + 4 MiB private memory, 2 UDP workers; `timeout` ends it after
+//! 300 s should the test process die without dropping it) in its own process group; ready once it answers an
 //! OPTIONS. Log lines (xlog, prefix `dtlsrtp:`):
 //! - `dtlsrtp: register sip:bob@127.0.0.1:P contact <sip:bob-0x…@127.0.0.1:Q> from 127.0.0.1:Q`
 //! - `dtlsrtp: relay INVITE sip:bob@127.0.0.1:P with 1 extra branches` (after lookup: the request URI plus the
@@ -44,6 +45,7 @@ pub struct KamailioBuilder {
     pkg_mb: u32,
     children: u32,
     debug: i32,
+    max_lifetime_secs: u32,
 }
 
 impl KamailioBuilder {
@@ -65,6 +67,12 @@ impl KamailioBuilder {
     /// UDP worker processes (`-n`).
     pub fn children(mut self, n: u32) -> Self {
         self.children = n;
+        self
+    }
+    /// Kamailio is run under `timeout -k 2 SECS` (default 300): it ends by itself even if the test process is
+    /// killed before its `Drop` runs.
+    pub fn max_lifetime_secs(mut self, secs: u32) -> Self {
+        self.max_lifetime_secs = secs;
         self
     }
     /// Core `debug` level (2 = info, 3 = debug).
@@ -119,8 +127,12 @@ impl KamailioBuilder {
             what: "write kamailio.cfg",
             source: e,
         })?;
-        let mut cmd = Command::new("kamailio");
-        cmd.args(["-DD", "-E"])
+        // `timeout` is a safety net: Kamailio ends by itself after max_lifetime even if our Drop never runs.
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "2"])
+            .arg(self.max_lifetime_secs.to_string())
+            .arg("kamailio")
+            .args(["-DD", "-E"])
             .arg("-m")
             .arg(self.shm_mb.to_string())
             .arg("-M")
@@ -195,6 +207,7 @@ impl Kamailio {
             pkg_mb: 4,
             children: 2,
             debug: 2,
+            max_lifetime_secs: 300,
         }
     }
 
@@ -214,7 +227,7 @@ impl Kamailio {
     pub fn proxy_uri(&self) -> String {
         format!("sip:127.0.0.1:{};lr", self.port)
     }
-    /// The main process id (also its process group id).
+    /// The process id of the `timeout` wrapper, which leads the process group of Kamailio and its workers.
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
