@@ -276,3 +276,16 @@ fn harness_baresip_plain_rtp_callee_rejects_dtls_offer() {
     assert_eq!(a.log().count("DTLS-SRTP complete"), 0);
     assert_eq!(b.log().count("DTLS-SRTP complete"), 0);
 }
+
+/// A SIP port already taken is reported as a port clash (a start without a fixed port retries on new ports).
+#[test]
+#[allow(clippy::disallowed_methods)] // occupies a real port on purpose
+fn harness_baresip_port_in_use_is_a_port_clash() {
+    if !require_peer("baresip", "baresip") {
+        return;
+    }
+    let port = dtlsrtp_testkit::peers::free_port_block(2).unwrap();
+    let _taken = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let err = Baresip::builder("x").sip_port(port).start().unwrap_err();
+    assert!(err.is_port_clash(), "{err}");
+}

@@ -246,9 +246,7 @@ impl BaresipBuilder {
         for _ in 0..START_ATTEMPTS {
             match self.try_start() {
                 Ok(b) => return Ok(b),
-                Err(e) if self.sip_port.is_none() && e.to_string().contains("in use") => {
-                    last = Some(e)
-                }
+                Err(e) if self.sip_port.is_none() && e.is_port_clash() => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -299,6 +297,14 @@ impl BaresipBuilder {
         let name = format!("baresip {}@{}", self.user, sip_port);
         let mut process = PeerProcess::spawn(&name, cmd, &dir.path().join("baresip.log"))?;
         process.wait_for("baresip is ready.", READY_TIMEOUT)?;
+        // A module that cannot bind (the `cons` console) does not stop baresip: without it no command arrives.
+        if process.log().count("failed to listen") > 0 {
+            return Err(PeerError::StartFailed {
+                peer: name,
+                reason: "a module failed to listen",
+                tail: process.log().tail(),
+            });
+        }
         Ok(Baresip {
             process,
             sip_port,

@@ -11,6 +11,32 @@
 //! Set `DTLSRTP_PEER_LOGS=DIR` to keep a copy of every peer log (they live in temp dirs otherwise).
 //! Gate each interop test with [`crate::require_peer`] (`baresip`/`baresip`, `kamailio`/`kamailio`).
 //! Observed SIP messages and log lines of baresip 1.0 are in `baresip-notes.md` beside this file.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip};
+//! use dtlsrtp_testkit::peers::kamailio::Kamailio;
+//!
+//! # fn main() -> Result<(), dtlsrtp_testkit::peers::PeerError> {
+//! if !dtlsrtp_testkit::require_peer("baresip", "baresip") {
+//!     return Ok(());
+//! }
+//! let secs = Duration::from_secs;
+//! let k = Kamailio::builder().start()?; // registrar + parallel-forking proxy on 127.0.0.1:free
+//! let mut bob = Baresip::builder("bob").domain(&k.domain()).register(60)
+//!     .answermode(AnswerMode::Auto).rtcp_mux(true).tone_hz(1000).start()?;
+//! bob.wait_registered(secs(5))?;
+//! // ... our UA (or another Baresip) calls k.aor("bob") ...
+//! bob.wait_established(secs(5))?;
+//! bob.wait_dtls_srtp(1, secs(5))?;            // `DTLS-SRTP complete (audio/RTP) Profile=...`
+//! let (tx, rx) = bob.wait_media(secs(8))?;     // live bit rates, both > 0
+//! assert_eq!(bob.decrypt_failures().rtp, 0);   // no `failed to decrypt RTP-packet`
+//! let offer = bob.remote_sdp();                // the SDP it received (from the -s trace)
+//! bob.hangup()?;                               // console command over UDP (`cons`)
+//! # let _ = (tx, rx, offer);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::time::Duration;
 
@@ -53,6 +79,16 @@ pub enum PeerError {
         /// The end of the peer's log.
         tail: String,
     },
+    /// The peer started but reported a failure in its log (e.g. a port it could not bind).
+    #[error("{peer}: {reason}; log tail:\n{tail}")]
+    StartFailed {
+        /// Which peer.
+        peer: String,
+        /// What went wrong.
+        reason: &'static str,
+        /// The end of the peer's log.
+        tail: String,
+    },
     /// The peer exited while something was awaited.
     #[error("{peer}: exited ({status}) while waiting for {waiting_for}; log tail:\n{tail}")]
     Exited {
@@ -65,4 +101,17 @@ pub enum PeerError {
         /// The end of the peer's log.
         tail: String,
     },
+}
+
+impl PeerError {
+    /// Whether the peer's log shows a port that was taken (`Address already in use`): a start may be retried
+    /// with other ports.
+    pub fn is_port_clash(&self) -> bool {
+        match self {
+            Self::Exited { tail, .. } | Self::StartFailed { tail, .. } => {
+                tail.contains("Address already in use")
+            }
+            _ => false,
+        }
+    }
 }
