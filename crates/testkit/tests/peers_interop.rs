@@ -289,3 +289,79 @@ fn harness_baresip_port_in_use_is_a_port_clash() {
     let err = Baresip::builder("x").sip_port(port).start().unwrap_err();
     assert!(err.is_port_clash(), "{err}");
 }
+
+/// Kamailio with digest users: baresip registers with the right password (over UDP and over TCP), a wrong
+/// password is refused and never bound.
+#[test]
+fn harness_kamailio_digest_register_udp_tcp_and_wrong_password() {
+    if !require_peer("kamailio", "kamailio") || !require_peer("baresip", "baresip") {
+        return;
+    }
+    let mut k = Kamailio::builder()
+        .tcp(true)
+        .user("bob", "s3cret")
+        .user("carol", "pw2")
+        .start()
+        .unwrap();
+    let mut bob = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .auth_pass("s3cret")
+        .start()
+        .unwrap();
+    let mut carol = Baresip::builder("carol")
+        .domain(&k.domain())
+        .transport("tcp")
+        .register(60)
+        .auth_pass("pw2")
+        .start()
+        .unwrap();
+    let mut eve = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .auth_pass("wrong")
+        .start()
+        .unwrap();
+
+    bob.wait_registered(SHORT).unwrap();
+    carol.wait_registered(SHORT).unwrap();
+    k.wait_registrations(&k.aor("bob"), 1, SHORT).unwrap();
+    let carol_reg = k.wait_registrations(&k.aor("carol"), 1, SHORT).unwrap();
+    assert!(carol_reg.ends_with("over tcp"), "{carol_reg}");
+    // Each REGISTER was first challenged, then sent again with credentials.
+    for ua in [&bob, &carol] {
+        assert!(ua
+            .received()
+            .iter()
+            .any(|m| m.is_response(401, Some("REGISTER"))
+                && m.header("WWW-Authenticate")
+                    .is_some_and(|h| h.contains("realm=\"dtlsrtp\""))));
+        assert!(ua
+            .sent()
+            .iter()
+            .any(|m| m.header("Authorization").is_some()));
+    }
+    assert!(
+        carol.sent().iter().all(|m| m.transport == "TCP"),
+        "{:?}",
+        carol.sent().first()
+    );
+
+    // The wrong password gets 401 again and is never bound (bounded wait for baresip to give up).
+    let denied = |log: &str| log.matches("SIP/2.0 401 Unauthorized").count();
+    eve.process()
+        .wait_until("a second 401 to REGISTER", SHORT, |log| denied(log) >= 2)
+        .unwrap();
+    assert!(
+        eve.received()
+            .iter()
+            .filter(|m| m.is_response(401, Some("REGISTER")))
+            .count()
+            >= 2
+    );
+    assert!(!eve
+        .received()
+        .iter()
+        .any(|m| m.is_response(200, Some("REGISTER"))));
+    assert_eq!(k.log().count("dtlsrtp: register "), 2, "{}", k.log().tail());
+}

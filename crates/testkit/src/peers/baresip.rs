@@ -86,6 +86,7 @@ pub enum MediaEnc {
 pub struct BaresipBuilder {
     user: String,
     domain: Option<String>,
+    transport: Option<String>,
     sip_port: Option<u16>,
     answermode: AnswerMode,
     mediaenc: MediaEnc,
@@ -112,6 +113,12 @@ impl BaresipBuilder {
     /// The AoR's host part, e.g. `"127.0.0.1:5060"` of a registrar. Default: `127.0.0.1:SIP_PORT`.
     pub fn domain(mut self, domain: &str) -> Self {
         self.domain = Some(domain.to_owned());
+        self
+    }
+    /// SIP transport of the account (`"udp"`, `"tcp"`, `"tls"`): `;transport=` in the AoR URI, used for
+    /// REGISTER and calls. Default: baresip's choice (UDP).
+    pub fn transport(mut self, transport: &str) -> Self {
+        self.transport = Some(transport.to_owned());
         self
     }
     /// Register the AoR at its domain every `regint` seconds (baresip's registrar is the AoR's domain, or the
@@ -188,10 +195,16 @@ impl BaresipBuilder {
     }
 
     fn account_line(&self, domain: &str) -> String {
+        let transport = self
+            .transport
+            .as_ref()
+            .map(|t| format!(";transport={t}"))
+            .unwrap_or_default();
         let mut line = format!(
-            "<sip:{}@{}>;regint={}",
+            "<sip:{}@{}{}>;regint={}",
             self.user,
             domain,
+            transport,
             self.regint.unwrap_or(0)
         );
         match self.mediaenc {
@@ -362,6 +375,8 @@ pub struct TracedSip {
     pub dst: String,
     /// The message as it went on the wire (CRLF line ends).
     pub text: String,
+    /// Whether baresip sent it (the trace does not say: see [`Baresip::sip_messages`]).
+    pub sent: bool,
 }
 
 impl TracedSip {
@@ -412,9 +427,26 @@ fn parse_trace(raw: &str) -> Vec<TracedSip> {
                 src: src.trim().to_owned(),
                 dst: dst.trim().to_owned(),
                 text: text.to_owned(),
+                sent: false,
             })
         })
         .collect()
+}
+
+/// Sets `sent` on each message (see [`Baresip::sip_messages`]).
+fn classify(mut msgs: Vec<TracedSip>, sip_port: u16) -> Vec<TracedSip> {
+    let mut mine: Vec<String> = (0..2u16)
+        .filter_map(|i| sip_port.checked_add(i))
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    for m in &mut msgs {
+        if !mine.contains(&m.src) && !mine.contains(&m.dst) {
+            // First message of a connection baresip opened: its source is baresip's ephemeral address.
+            mine.push(m.src.clone());
+        }
+        m.sent = mine.contains(&m.src);
+    }
+    msgs
 }
 
 /// The last `audio=TX/RX` status figures of a normalised log.
@@ -445,6 +477,7 @@ impl Baresip {
         BaresipBuilder {
             user: user.to_owned(),
             domain: None,
+            transport: None,
             sip_port: None,
             answermode: AnswerMode::Manual,
             mediaenc: MediaEnc::DtlsSrtp,
@@ -618,26 +651,24 @@ impl Baresip {
         })
     }
 
-    /// Every SIP message of the `-s` trace so far, in order.
+    /// Every SIP message of the `-s` trace so far, in order, with [`TracedSip::sent`] set. The trace does not
+    /// give the direction: a message from baresip's listening address (SIP port, TLS on the next) is sent, one
+    /// to it received; on a connection baresip opened itself (TCP/TLS from an ephemeral port), the first
+    /// message is baresip's, which identifies its local address.
     pub fn sip_messages(&self) -> Vec<TracedSip> {
         let raw = std::fs::read(self.log_path()).unwrap_or_default();
-        parse_trace(&String::from_utf8_lossy(&raw))
+        classify(parse_trace(&String::from_utf8_lossy(&raw)), self.sip_port)
     }
-    /// The SIP messages baresip received (destination is its SIP port).
+    /// The SIP messages baresip received.
     pub fn received(&self) -> Vec<TracedSip> {
-        let me = format!("127.0.0.1:{}", self.sip_port);
         self.sip_messages()
             .into_iter()
-            .filter(|m| m.dst == me)
+            .filter(|m| !m.sent)
             .collect()
     }
     /// The SIP messages baresip sent.
     pub fn sent(&self) -> Vec<TracedSip> {
-        let me = format!("127.0.0.1:{}", self.sip_port);
-        self.sip_messages()
-            .into_iter()
-            .filter(|m| m.src == me)
-            .collect()
+        self.sip_messages().into_iter().filter(|m| m.sent).collect()
     }
     /// The last SDP body baresip received (the remote offer or answer).
     pub fn remote_sdp(&self) -> Option<String> {
@@ -685,6 +716,26 @@ mod tests {
         assert_eq!(last_bitrates(&norm), Some((64000, 63000)));
         assert_eq!(last_pair(&norm, "packets:"), Some((150, 149)));
         assert_eq!(last_pair(&norm, "errors:"), Some((0, 1)));
+    }
+
+    #[test]
+    fn classify_finds_direction_on_udp_and_own_tcp_connections() {
+        let m = |src: &str, dst: &str| TracedSip {
+            transport: "TCP".into(),
+            src: src.into(),
+            dst: dst.into(),
+            text: String::new(),
+            sent: false,
+        };
+        let msgs = vec![
+            m("127.0.0.1:20000", "127.0.0.1:5060"), // UDP from the SIP port
+            m("127.0.0.1:5060", "127.0.0.1:20000"),
+            m("127.0.0.1:40000", "127.0.0.1:5060"), // first on a connection baresip opened
+            m("127.0.0.1:5060", "127.0.0.1:40000"),
+            m("127.0.0.1:41000", "127.0.0.1:20001"), // incoming TLS
+        ];
+        let sent: Vec<bool> = classify(msgs, 20000).iter().map(|m| m.sent).collect();
+        assert_eq!(sent, [true, false, true, false, false]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The config ([`KamailioBuilder::config`]) loads tm, sl, rr, pv, maxfwd, textops, siputils, usrloc (in memory,
 //! `db_mode 0`), registrar (`append_branches 1`) and xlog (for the log lines below). Route: Max-Forwards check;
 //! in-dialog requests by `loose_route`; CANCEL and ACK to their transaction; `OPTIONS` to the proxy itself → 200;
-//! REGISTER → `save("location")`; anything else → `record_route()`, `lookup("location")` (404 if unknown), then
+//! REGISTER → (digest check with `auth`'s `pv_www_authenticate` if users are configured) `save("location")`; anything else → `record_route()`, `lookup("location")` (404 if unknown), then
 //! `t_relay()`, which forks in parallel to every contact of the AoR. When one branch answers, tm CANCELs the
 //! others (they answer 487).
 //!
@@ -11,7 +11,9 @@
 //! (foreground, log to stderr, 16 MiB shared + 4 MiB private memory, 2 UDP workers; `timeout` ends it after
 //! 300 s should the test process die without dropping it) in its own process group; ready once it answers an
 //! OPTIONS. Log lines (xlog, prefix `dtlsrtp:`):
-//! - `dtlsrtp: register sip:bob@127.0.0.1:P contact <sip:bob-0x…@127.0.0.1:Q> from 127.0.0.1:Q`
+//! - `dtlsrtp: register sip:bob@127.0.0.1:P contact <sip:bob-0x…@127.0.0.1:Q>;expires=60 from 127.0.0.1:Q over
+//!   udp` (with [`KamailioBuilder::user`]: `dtlsrtp: challenge REGISTER sip:bob@…` before the 401, and
+//!   `dtlsrtp: forbidden REGISTER … by USER` before a 403)
 //! - `dtlsrtp: relay INVITE sip:bob@127.0.0.1:P with 1 extra branches` (after lookup: the request URI plus the
 //!   appended branches)
 //! - `dtlsrtp: reply 180 Ringing for INVITE from 127.0.0.1:Q` (every reply from a branch), e.g. `reply 200
@@ -24,6 +26,8 @@ use std::time::Duration;
 
 use super::{free_port_block, LogFile, PeerError, PeerProcess};
 
+/// The digest realm of REGISTER challenges when users are configured ([`KamailioBuilder::user`]).
+pub const REALM: &str = "dtlsrtp";
 /// How long [`KamailioBuilder::start`] waits for Kamailio to answer an OPTIONS.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,6 +50,8 @@ pub struct KamailioBuilder {
     children: u32,
     debug: i32,
     max_lifetime_secs: u32,
+    tcp: bool,
+    users: Vec<(String, String)>,
 }
 
 impl KamailioBuilder {
@@ -73,6 +79,19 @@ impl KamailioBuilder {
     /// killed before its `Drop` runs.
     pub fn max_lifetime_secs(mut self, secs: u32) -> Self {
         self.max_lifetime_secs = secs;
+        self
+    }
+    /// Also listen on TCP 127.0.0.1:PORT (same port number as UDP).
+    pub fn tcp(mut self, on: bool) -> Self {
+        self.tcp = on;
+        self
+    }
+    /// Require digest authentication (realm [`REALM`], plain password) for REGISTER, and accept this user.
+    /// Once any user is added, REGISTER without credentials gets 401 with a challenge, a wrong password 401
+    /// again, and credentials for an unknown user or another AoR 403. Names and passwords must be
+    /// alphanumeric (`-`, `_`, `.` allowed): they are written into the config.
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.push((name.to_owned(), password.to_owned()));
         self
     }
     /// Core `debug` level (2 = info, 3 = debug).
@@ -104,13 +123,60 @@ impl KamailioBuilder {
         ] {
             c.push_str(&format!("loadmodule \"{m}.so\"\n"));
         }
-        c.push_str(ROUTES);
+        if !self.users.is_empty() {
+            c.push_str("loadmodule \"auth.so\"\n");
+        }
+        if self.tcp {
+            c.push_str(&format!("listen=tcp:127.0.0.1:{port}\n"));
+        }
+        c.push_str(&ROUTES.replace("    #AUTH\n", &self.auth_block()));
         c
+    }
+
+    /// The REGISTER digest check (empty without users).
+    fn auth_block(&self) -> String {
+        if self.users.is_empty() {
+            return String::new();
+        }
+        let mut b = String::from("        $var(pw) = \"\";\n");
+        for (name, pw) in &self.users {
+            b.push_str(&format!(
+                "        if ($au == \"{name}\") {{ $var(pw) = \"{pw}\"; }}\n"
+            ));
+        }
+        b.push_str(&format!(
+            "        if ($au != $null && ($var(pw) == \"\" || $au != $tU)) {{\n\
+             \x20           xlog(\"L_NOTICE\", \"dtlsrtp: forbidden REGISTER $tu by $au\\n\");\n\
+             \x20           sl_send_reply(\"403\", \"Forbidden\"); exit;\n\
+             \x20       }}\n\
+             \x20       if ($var(pw) == \"\" || !pv_www_authenticate(\"{REALM}\", \"$var(pw)\", \"0\")) {{\n\
+             \x20           xlog(\"L_NOTICE\", \"dtlsrtp: challenge REGISTER $tu\\n\");\n\
+             \x20           www_challenge(\"{REALM}\", \"0\"); exit;\n\
+             \x20       }}\n\
+             \x20       consume_credentials();\n"
+        ));
+        b
+    }
+
+    fn validate(&self) -> Result<(), PeerError> {
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if self.users.iter().all(|(n, p)| ok(n) && ok(p)) {
+            Ok(())
+        } else {
+            Err(PeerError::InvalidConfig {
+                what: "kamailio user names and passwords must be alphanumeric",
+            })
+        }
     }
 
     /// Writes the config to a temp dir, starts Kamailio in the foreground and waits (≤ 10 s) until it answers an
     /// OPTIONS on its port.
     pub fn start(self) -> Result<Kamailio, PeerError> {
+        self.validate()?;
         let port = match self.port {
             Some(p) => p,
             None => free_port_block(1)?,
@@ -174,7 +240,8 @@ request_route {
     if (is_method("CANCEL")) { if (t_check_trans()) { t_relay(); } exit; }
     if (is_method("OPTIONS") && uri==myself && $rU==$null) { sl_send_reply("200", "OK"); exit; }
     if (is_method("REGISTER")) {
-        xlog("L_NOTICE", "dtlsrtp: register $tu contact $ct from $si:$sp\n");
+    #AUTH
+        xlog("L_NOTICE", "dtlsrtp: register $tu contact $ct from $si:$sp over $pr\n");
         if (!save("location")) { sl_reply_error(); }
         exit;
     }
@@ -208,6 +275,8 @@ impl Kamailio {
             children: 2,
             debug: 2,
             max_lifetime_secs: 300,
+            tcp: false,
+            users: Vec::new(),
         }
     }
 

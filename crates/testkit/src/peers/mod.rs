@@ -89,6 +89,12 @@ pub enum PeerError {
         /// The end of the peer's log.
         tail: String,
     },
+    /// A builder value cannot be written into the peer's configuration.
+    #[error("invalid peer configuration: {what}")]
+    InvalidConfig {
+        /// What is wrong.
+        what: &'static str,
+    },
     /// The peer exited while something was awaited.
     #[error("{peer}: exited ({status}) while waiting for {waiting_for}; log tail:\n{tail}")]
     Exited {
