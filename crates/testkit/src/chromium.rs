@@ -31,6 +31,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -296,6 +297,7 @@ pub struct ChromiumPeer {
     stderr: Arc<Mutex<VecDeque<String>>>,
     mode: Mode,
     version: String,
+    tmp: PathBuf,
 }
 
 impl std::fmt::Debug for ChromiumPeer {
@@ -311,9 +313,18 @@ impl std::fmt::Debug for ChromiumPeer {
 impl ChromiumPeer {
     /// Starts `node peer.mjs` and waits (≤ [`BROWSER_START`]) until Chromium is up.
     pub fn start(mode: Mode, opts: &Options) -> Result<Self, HarnessError> {
-        let dir = script_dir();
+        // A temporary directory per peer, given as TMPDIR: the browser profile, Playwright's artifacts and
+        // Chromium's own temporary files all go there, and Drop removes it even after a kill.
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let tmp = std::env::temp_dir().join(format!(
+            "dtlsrtp-chromium-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&tmp).map_err(HarnessError::Spawn)?;
         let mut cmd = Command::new("node");
-        cmd.current_dir(&dir)
+        cmd.current_dir(script_dir())
+            .env("TMPDIR", &tmp)
             .arg("peer.mjs")
             .arg(match mode {
                 Mode::Offer => "offer",
@@ -327,7 +338,13 @@ impl ChromiumPeer {
         if opts.audio_only {
             cmd.arg("--audio-only");
         }
-        let mut child = cmd.spawn().map_err(HarnessError::Spawn)?;
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(HarnessError::Spawn(e));
+            }
+        };
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
@@ -360,6 +377,7 @@ impl ChromiumPeer {
             stderr,
             mode,
             version: String::new(),
+            tmp,
         };
         let ready = peer.expect("ready", "the browser to start", BROWSER_START)?;
         peer.version = ready
@@ -565,27 +583,31 @@ impl Drop for ChromiumPeer {
         // stdin EOF: peer.mjs ends its loop, closes the browser and exits (normally well under a second).
         self.stdin = None;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        let mut exited = false;
+        while !exited && Instant::now() < deadline {
+            exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if !exited {
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        // Still there: kill node and the browser processes it started, by PID. Playwright puts Chromium in its
-        // own process group, so killing node's group would not reach it.
-        let mut pids = descendants(self.child.id());
-        pids.push(self.child.id());
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .args(pids.iter().map(u32::to_string))
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        if !exited {
+            // Still there: kill node and the browser processes it started, by PID. Playwright puts Chromium in
+            // its own process group, so killing node's group would not reach it.
+            let mut pids = descendants(self.child.id());
+            pids.push(self.child.id());
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(pids.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
-/// The PIDs of every descendant of `root`, read from `/proc/*/stat` (field 4 is the parent PID).
-fn descendants(root: u32) -> Vec<u32> {
+/// The PIDs of every descendant of `root` (children, grandchildren, ...), read from `/proc/*/stat`.
+pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {

@@ -33,12 +33,11 @@ fn chromium_harness_two_browsers_exchange_srtp_audio() {
     let answer = answerer.answer_offer(&offer).unwrap();
     offerer.apply_answer(&answer).unwrap();
 
-    let a = offerer
-        .wait_stats(CONNECT_TIMEOUT, Stats::media_flowing)
-        .unwrap();
-    let b = answerer
-        .wait_stats(CONNECT_TIMEOUT, Stats::media_flowing)
-        .unwrap();
+    // Both directions: each side's outbound counter and its inbound one (the counters of one sample may lag
+    // each other by a few packets, and the first samples may show one without the other).
+    let both_ways = |s: &Stats| s.media_flowing() && s.outbound_packets_sent > 0;
+    let a = offerer.wait_stats(CONNECT_TIMEOUT, both_ways).unwrap();
+    let b = answerer.wait_stats(CONNECT_TIMEOUT, both_ways).unwrap();
     eprintln!(
         "media flowing after {:?}\n offerer: {a:?}\n answerer: {b:?}",
         t0.elapsed()
@@ -73,8 +72,22 @@ fn chromium_harness_two_browsers_exchange_srtp_audio() {
     let fa = offerer.finish().unwrap();
     let fb = answerer.finish().unwrap();
     assert!(fa.is_final && fb.is_final);
-    assert!(fa.inbound_packets_received >= a.inbound_packets_received);
-    assert!(fb.outbound_packets_sent > 0 && fa.outbound_packets_sent > 0);
+    assert!(
+        fa.inbound_packets_received >= a.inbound_packets_received,
+        "{fa:?}"
+    );
+    assert!(
+        fb.inbound_packets_received >= b.inbound_packets_received,
+        "{fb:?}"
+    );
+    assert!(
+        fa.outbound_packets_sent >= a.outbound_packets_sent,
+        "{fa:?}"
+    );
+    assert!(
+        fb.outbound_packets_sent >= b.outbound_packets_sent,
+        "{fb:?}"
+    );
     eprintln!("whole test inside the namespace: {:?}", t0.elapsed());
 }
 
@@ -168,4 +181,63 @@ fn chromium_harness_reports_an_answer_chromium_rejects() {
         }
         other => panic!("an actpass answer must be rejected, got {other:?}"),
     }
+}
+
+/// Dropping a peer whose node process no longer responds (stopped with SIGSTOP) kills node and every browser
+/// process it started, by PID, within the bound, and removes the peer's temporary directory.
+#[test]
+fn chromium_harness_drop_kills_a_hung_peer_and_its_browser() {
+    if !chromium::available()
+        || !chromium::in_private_netns("chromium_harness_drop_kills_a_hung_peer_and_its_browser")
+    {
+        return;
+    }
+    let browser = ChromiumPeer::start(Mode::Answer, &Options::default()).unwrap();
+    let node = browser.pid();
+    let mut pids = chromium::descendants(node);
+    assert!(pids.len() >= 2, "chromium processes under node: {pids:?}");
+    pids.push(node);
+    let tmp_dirs = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("dtlsrtp-chromium-{}-", std::process::id()))
+            })
+            .count()
+    };
+    assert_eq!(tmp_dirs(), 1);
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &node.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+
+    let t = std::time::Instant::now();
+    drop(browser);
+    let took = t.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "drop took {took:?}"
+    );
+    // Killed processes are gone once reaped; the browser's children are reaped by init: allow a moment.
+    let alive = |p: &u32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pids.iter().any(alive) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left: Vec<_> = pids.iter().filter(|p| alive(p)).collect();
+    assert!(left.is_empty(), "still alive after drop: {left:?}");
+    assert_eq!(tmp_dirs(), 0, "the peer's temporary directory is removed");
+    eprintln!(
+        "hung peer: {} processes killed, drop took {took:?}",
+        pids.len()
+    );
 }
