@@ -10,7 +10,7 @@
 mod decode;
 mod encode;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use decode::{ErrorCode, Message, UnknownAttributes};
 pub use encode::MessageBuilder;

@@ -347,7 +347,7 @@ fn fuzz_body_runs_over_vectors_and_mutations() {
     }
     let mut accepted = 0;
     for input in &corpus {
-        if crate::fuzz_stun_parse(input) {
+        if crate::fuzzing::stun_parse(input) {
             accepted += 1;
         }
     }
@@ -363,7 +363,7 @@ fn fuzz_body_runs_over_vectors_and_mutations() {
 proptest! {
     #[test]
     fn decode_is_total_on_random_bytes(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = crate::fuzz_stun_parse(&raw);
+        let _ = crate::fuzzing::stun_parse(&raw);
     }
 
     #[test]
@@ -376,7 +376,7 @@ proptest! {
         raw.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
         raw.extend_from_slice(&tid);
         raw.extend_from_slice(&body[..body.len() & !3]);
-        let _ = crate::fuzz_stun_parse(&raw);
+        let _ = crate::fuzzing::stun_parse(&raw);
     }
 
     #[test]
