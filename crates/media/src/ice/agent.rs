@@ -11,7 +11,8 @@ use super::{
     IceEvent, IceMode, IceRole, Nomination, Transmit,
 };
 use crate::stun::{
-    error_code, Class, Message, MessageBuilder, MessageType, Method, StunError, TransactionId,
+    error_code, Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, StunError,
+    TransactionId,
 };
 
 /// The check list limit (RFC 8445 §6.1.2.5 suggests 100): beyond it new pairs are not formed.
@@ -94,6 +95,8 @@ pub struct IceAgent {
     config: IceConfig,
     fill: FillBytes,
     local_creds: IceCredentials,
+    local_key: IntegrityKey,
+    remote_key: Option<IntegrityKey>,
     remote_creds: Option<IceCredentials>,
     role: IceRole,
     tie_breaker: u64,
@@ -142,6 +145,8 @@ impl IceAgent {
         Self {
             config,
             fill,
+            local_key: IntegrityKey::new(local.pwd().as_bytes()),
+            remote_key: None,
             local_creds: local,
             remote_creds: None,
             role,
@@ -239,6 +244,7 @@ impl IceAgent {
                 c.next_check = now;
             }
         }
+        self.remote_key = Some(IntegrityKey::new(creds.pwd().as_bytes()));
         self.remote_creds = Some(creds);
         self.schedule();
     }
@@ -269,7 +275,9 @@ impl IceAgent {
     /// and checks, and keeps the role, the tie-breaker and the selected pair (media keeps flowing on it until a new
     /// pair is selected). Nothing above ICE is touched: the DTLS association survives (T-3.3).
     pub fn restart(&mut self, new_local: IceCredentials) {
+        self.local_key = IntegrityKey::new(new_local.pwd().as_bytes());
         self.local_creds = new_local;
+        self.remote_key = None;
         self.remote_creds = None;
         self.remotes.clear();
         self.pairs.clear();
@@ -358,7 +366,7 @@ impl IceAgent {
             b.unknown_attributes(&m.unknown_required);
         }
         if sign {
-            b.message_integrity(self.local_creds.pwd().as_bytes());
+            b.message_integrity_with(&self.local_key);
         }
         b.fingerprint();
         self.push_transmit(local, remote, b.finish());
@@ -388,10 +396,7 @@ impl IceAgent {
         };
         // USERNAME is "<our ufrag>:<their ufrag>" (RFC 8445 §7.2.2); wrong ufrag or HMAC → 401 without integrity.
         let ours = username.split(':').next().unwrap_or_default();
-        if ours != self.local_creds.ufrag()
-            || m.verify_integrity(self.local_creds.pwd().as_bytes())
-                .is_err()
-        {
+        if ours != self.local_creds.ufrag() || m.verify_integrity_with(&self.local_key).is_err() {
             self.stats.rejected_unauthenticated += 1;
             self.respond_error(local, remote, m, error_code::UNAUTHENTICATED, false);
             return;
@@ -427,7 +432,7 @@ impl IceAgent {
         self.stats.requests_accepted += 1;
         let mut b = MessageBuilder::new(MessageType::BINDING_SUCCESS, m.transaction_id);
         b.xor_mapped_address(remote)
-            .message_integrity(self.local_creds.pwd().as_bytes())
+            .message_integrity_with(&self.local_key)
             .fingerprint();
         self.push_transmit(local, remote, b.finish());
 
@@ -536,17 +541,13 @@ impl IceAgent {
             self.stats.responses_dropped += 1;
             return Err(IceError::UnknownTransaction);
         };
-        let Some(remote_pwd) = self
-            .remote_creds
-            .as_ref()
-            .map(|c| c.pwd().as_bytes().to_vec())
-        else {
+        let Some(remote_key) = self.remote_key.clone() else {
             self.stats.responses_dropped += 1;
             return Err(IceError::UnknownTransaction);
         };
         // Success responses must carry valid integrity; error responses only if they carry any (401 cannot).
         if (m.class() == Class::Success || m.has_integrity())
-            && m.verify_integrity(&remote_pwd).is_err()
+            && m.verify_integrity_with(&remote_key).is_err()
         {
             self.stats.responses_dropped += 1;
             return Err(IceError::ResponseIntegrity);

@@ -402,3 +402,30 @@ proptest! {
         prop_assert!(m.verify_integrity(&key).is_ok());
     }
 }
+
+#[test]
+fn integrity_key_matches_plain_hmac_for_short_and_long_keys() {
+    use hmac::{Hmac, KeyInit, Mac};
+    for len in [0usize, 1, 20, 63, 64, 65, 200] {
+        let key: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut b = MessageBuilder::new(MessageType::BINDING_REQUEST, TransactionId([1; 12]));
+        b.username("u:v")
+            .message_integrity_with(&IntegrityKey::new(&key));
+        let raw = b.finish().unwrap();
+        // Recompute with the hmac crate directly over header (length covering MI) + USERNAME.
+        let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(&key).unwrap();
+        mac.update(&raw[..raw.len() - 24]);
+        assert_eq!(
+            &raw[raw.len() - 20..],
+            mac.finalize().into_bytes().as_slice(),
+            "key length {len}"
+        );
+        let m = Message::decode(&raw).unwrap();
+        m.verify_integrity(&key).unwrap();
+        m.verify_integrity_with(&IntegrityKey::new(&key)).unwrap();
+    }
+    assert_eq!(
+        format!("{:?}", IntegrityKey::new(b"secret")),
+        "IntegrityKey(<redacted>)"
+    );
+}

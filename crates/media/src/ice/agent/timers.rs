@@ -131,8 +131,10 @@ impl IceAgent {
         if use_candidate {
             b.use_candidate();
         }
-        b.message_integrity(remote_creds.pwd().as_bytes())
-            .fingerprint();
+        let Some(key) = self.remote_key.as_ref() else {
+            return;
+        };
+        b.message_integrity_with(key).fingerprint();
         let Ok(bytes) = b.finish() else { return };
         self.start_tx(
             now,
@@ -211,8 +213,10 @@ impl IceAgent {
             IceRole::Controlling => b.ice_controlling(self.tie_breaker),
             IceRole::Controlled => b.ice_controlled(self.tie_breaker),
         };
-        b.message_integrity(remote_creds.pwd().as_bytes())
-            .fingerprint();
+        let Some(key) = self.remote_key.as_ref() else {
+            return;
+        };
+        b.message_integrity_with(key).fingerprint();
         let Ok(bytes) = b.finish() else { return };
         // One consent transaction at a time; a new one replaces a stale one.
         self.txs.retain(|t| t.kind != TxKind::Consent);
