@@ -8,7 +8,7 @@ mod timers;
 
 use super::{
     pair_priority, Candidate, CandidateKind, FillBytes, IceConfig, IceCredentials, IceError,
-    IceEvent, IceMode, IceRole, Nomination, Transmit,
+    IceEvent, IceMode, IceRole, IceState, Nomination, Transmit,
 };
 use crate::stun::{
     error_code, Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, StunError,
@@ -197,6 +197,22 @@ impl IceAgent {
     #[must_use]
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.selected
+    }
+
+    /// The overall state.
+    #[must_use]
+    pub fn state(&self) -> IceState {
+        if self.selected.is_some() {
+            IceState::Connected
+        } else if self.pairs.iter().any(|p| p.consent_lost) {
+            IceState::Disconnected
+        } else if self.failed_reported {
+            IceState::Failed
+        } else if self.pairs.is_empty() {
+            IceState::New
+        } else {
+            IceState::Checking
+        }
     }
 
     /// Counters.

@@ -235,6 +235,22 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
 }
 
+/// The agent's overall state, for the layers above (e.g. to report `iceConnectionState`-like status).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IceState {
+    /// Nothing to check yet (no remote credentials or pairs).
+    New,
+    /// Checks are running; no pair selected.
+    Checking,
+    /// A pair is selected and consent holds.
+    Connected,
+    /// Consent was lost on the selected pair (RFC 7675): only an ICE restart recovers.
+    Disconnected,
+    /// Every pair failed.
+    Failed,
+}
+
 /// What the agent tells its owner.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,7 +25,13 @@ impl IceAgent {
             }
             t.retransmits += 1;
             t.rto = t.rto.saturating_mul(2);
-            t.next_at = now + t.rto;
+            // RFC 8489 §6.2.1: after the last request, wait Rm (16) × the initial RTO, not another doubling.
+            let wait = if t.retransmits >= self.config.max_retransmits {
+                self.config.initial_rto.saturating_mul(16)
+            } else {
+                t.rto
+            };
+            t.next_at = now + wait;
             self.transmits.push_back(Transmit {
                 local: t.local,
                 remote: t.remote,

@@ -173,6 +173,15 @@ fn lost_checks_are_retransmitted_then_fail() {
     assert_eq!(sends[1] - sends[0], Duration::from_millis(500));
     assert_eq!(sends[2] - sends[1], Duration::from_millis(1000));
     assert!(p.a.sent.windows(2).all(|w| w[0].1.bytes == w[1].1.bytes));
+    // RFC 8489 §6.2.1: the last send is at 31.5 s, failure Rm × RTO = 8 s later.
+    assert_eq!(sends[6], Duration::from_millis(31_500));
+    let failed_at =
+        p.a.events
+            .iter()
+            .find(|(_, e)| *e == IceEvent::Failed)
+            .unwrap()
+            .0;
+    assert_eq!(failed_at, Duration::from_millis(39_500));
 }
 
 #[test]
@@ -200,4 +209,61 @@ fn full_controlled_against_lite_switches_to_controlling_and_selects() {
     assert!(p.run(Duration::from_secs(5), Pair::both_selected));
     assert_eq!(p.a.agent.role(), IceRole::Controlling);
     assert_eq!(p.b.agent.role(), IceRole::Controlled);
+}
+
+#[test]
+fn controlled_full_agent_learns_a_peer_reflexive_remote_from_checks() {
+    // The peer's SDP carried no candidates (or they were filtered): B only has A's credentials, and learns A's
+    // address from A's first check (RFC 8445 §7.3.1.3), then its triggered check validates the pair.
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 111);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 112);
+    a.add_local_candidate(addr(A));
+    let cb = b.add_local_candidate(addr(B));
+    a.set_remote_credentials(b.local_credentials().clone());
+    b.set_remote_credentials(a.local_credentials().clone());
+    a.add_remote_candidate(cb);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert_eq!(p.b.agent.state(), IceState::New);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    assert_eq!(p.b.agent.selected_pair(), Some((addr(B), addr(A))));
+    // B sent a request of its own: the triggered check toward the peer-reflexive address.
+    let b_requests: Vec<&Transmit> =
+        p.b.sent
+            .iter()
+            .map(|(_, t)| t)
+            .filter(|t| t.bytes[0..2] == [0, 1])
+            .collect();
+    assert!(b_requests.iter().any(|t| t.remote == addr(A)));
+    let m = Message::decode(&b_requests[0].bytes).unwrap();
+    assert_eq!(m.username, Some("aaaa:bbbb"));
+    assert!(m.ice_controlled.is_some() && !m.use_candidate);
+}
+
+#[test]
+fn states_follow_the_life_of_the_agent() {
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 113);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 114);
+    assert_eq!(a.state(), IceState::New);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    assert_eq!(a.state(), IceState::Checking);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    assert_eq!(
+        (p.a.agent.state(), p.b.agent.state()),
+        (IceState::Connected, IceState::Connected)
+    );
+    p.b.silent = true;
+    assert!(p.run(Duration::from_secs(40), |p| p.a.agent.state()
+        == IceState::Disconnected));
+
+    // A peer that never answers: Failed.
+    let mut c = full(now, IceRole::Controlling, "cccc", 115);
+    let mut d = full(now, IceRole::Controlled, "dddd", 116);
+    introduce(&mut c, &[A], &mut d, &[B]);
+    let mut q = Pair::new(c, &[A], d, &[B]);
+    q.b.silent = true;
+    assert!(q.run(Duration::from_secs(60), |q| q.a.agent.state()
+        == IceState::Failed));
 }
