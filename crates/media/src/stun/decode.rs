@@ -73,9 +73,14 @@ pub struct Message<'a> {
     /// Unknown comprehension-required attribute types (< 0x8000) seen before MESSAGE-INTEGRITY: a request with any
     /// gets a 420 listing them (RFC 8489 §6.3.1.1).
     pub unknown_required: Vec<u16>,
+    /// More unknown comprehension-required types were present than [`MAX_UNKNOWN_REPORTED`] (or repeats).
+    pub unknown_overflow: bool,
     /// Offset of the MESSAGE-INTEGRITY attribute header, and its HMAC.
     integrity: Option<(usize, [u8; 20])>,
 }
+
+/// At most this many unknown comprehension-required types are listed in [`Message::unknown_required`].
+pub const MAX_UNKNOWN_REPORTED: usize = 16;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
@@ -235,6 +240,7 @@ impl<'a> Message<'a> {
             has_integrity_sha256: false,
             has_fingerprint: false,
             unknown_required: Vec::new(),
+            unknown_overflow: false,
             integrity: None,
         };
         let mut pos = HEADER_LEN;
@@ -341,12 +347,16 @@ impl<'a> Message<'a> {
                 }
                 self.has_fingerprint = true;
             }
+            // Bounded so a 64 KiB datagram of distinct unknown types cannot cost quadratic time; a 420 listing
+            // the first few is enough for the client.
             other
                 if attr::is_comprehension_required(other)
+                    && self.unknown_required.len() < MAX_UNKNOWN_REPORTED
                     && !self.unknown_required.contains(&other) =>
             {
                 self.unknown_required.push(other);
             }
+            other if attr::is_comprehension_required(other) => self.unknown_overflow = true,
             _ => {} // unknown comprehension-optional (e.g. Chromium's 0xC057): ignored
         }
         Ok(())

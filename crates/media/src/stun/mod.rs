@@ -12,7 +12,7 @@ mod encode;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use decode::{ErrorCode, IntegrityKey, Message, UnknownAttributes};
+pub use decode::{ErrorCode, IntegrityKey, Message, UnknownAttributes, MAX_UNKNOWN_REPORTED};
 pub use encode::MessageBuilder;
 
 /// The magic cookie, bytes 4..8 of every RFC 5389/8489 message.

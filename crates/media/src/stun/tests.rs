@@ -429,3 +429,17 @@ fn integrity_key_matches_plain_hmac_for_short_and_long_keys() {
         "IntegrityKey(<redacted>)"
     );
 }
+
+#[test]
+fn unknown_required_list_is_bounded() {
+    // A 64 KiB message of distinct unknown comprehension-required attributes: linear time, bounded list.
+    let mut b = MessageBuilder::new(MessageType::BINDING_REQUEST, TransactionId([6; 12]));
+    for t in 0x4000u16..0x4000 + 16_000 {
+        b.attribute(t, &[]);
+    }
+    let raw = b.finish().unwrap();
+    assert!(raw.len() > 64_000);
+    let m = Message::decode(&raw).unwrap();
+    assert_eq!(m.unknown_required.len(), MAX_UNKNOWN_REPORTED);
+    assert!(m.unknown_overflow);
+}
