@@ -143,7 +143,7 @@ impl IceAgent {
         let mut tb = [0u8; 8];
         fill(&mut tb);
         Self {
-            config,
+            config: config.sanitized(),
             fill,
             local_key: IntegrityKey::new(local.pwd().as_bytes()),
             remote_key: None,

@@ -84,6 +84,22 @@ impl Default for IceConfig {
     }
 }
 
+impl IceConfig {
+    /// Floors that keep every timer moving forward (a zero Ta or consent interval would let a driver spin):
+    /// Ta ≥ 5 ms, RTO ≥ 10 ms, consent interval ≥ 100 ms, consent timeout ≥ the interval.
+    #[must_use]
+    pub fn sanitized(self) -> Self {
+        let consent_interval = self.consent_interval.max(Duration::from_millis(100));
+        Self {
+            ta: self.ta.max(Duration::from_millis(5)),
+            initial_rto: self.initial_rto.max(Duration::from_millis(10)),
+            consent_interval,
+            consent_timeout: self.consent_timeout.max(consent_interval),
+            ..self
+        }
+    }
+}
+
 /// Local or remote ICE credentials (RFC 8445 §5.3; RFC 8839 §5.4: ufrag 4–256, pwd 22–256 ice-chars).
 /// `Debug` does not show the password.
 #[derive(Clone, PartialEq, Eq)]

@@ -267,3 +267,23 @@ fn states_follow_the_life_of_the_agent() {
     assert!(q.run(Duration::from_secs(60), |q| q.a.agent.state()
         == IceState::Failed));
 }
+
+#[test]
+fn zero_timers_are_floored_so_a_driver_cannot_spin() {
+    let now = t0();
+    let cfg = IceConfig {
+        ta: Duration::ZERO,
+        initial_rto: Duration::ZERO,
+        consent_interval: Duration::ZERO,
+        consent_timeout: Duration::ZERO,
+        ..IceConfig::default()
+    };
+    let mut a = IceAgent::new(now, cfg, creds("aaaa"), IceRole::Controlling, seeded(121));
+    let mut b = full(now, IceRole::Controlled, "bbbb", 122);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    // The harness asserts poll_timeout() > now after every handle_timeout(now).
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    p.run(Duration::from_secs(2), |_| false);
+    assert!(p.a.sent.len() < 200, "{} datagrams in 7 s", p.a.sent.len());
+}
