@@ -270,7 +270,11 @@ impl IceAgent {
     pub fn add_remote_candidate(&mut self, cand: Candidate) {
         if let Some(r) = self.remotes.iter_mut().find(|r| r.addr == cand.addr) {
             // A signalled candidate replaces a peer-reflexive one learnt earlier (RFC 8445 §7.3.1.3).
-            if r.kind == CandidateKind::PeerReflexive {
+            if r.kind == CandidateKind::PeerReflexive && cand.kind != CandidateKind::PeerReflexive {
+                for p in self.pairs.iter_mut().filter(|p| p.remote == cand.addr) {
+                    p.remote_priority = cand.priority;
+                    p.foundation.1.clone_from(&cand.foundation);
+                }
                 *r = cand;
             }
             return;

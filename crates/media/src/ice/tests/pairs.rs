@@ -238,6 +238,14 @@ fn controlled_full_agent_learns_a_peer_reflexive_remote_from_checks() {
     let m = Message::decode(&b_requests[0].bytes).unwrap();
     assert_eq!(m.username, Some("aaaa:bbbb"));
     assert!(m.ice_controlled.is_some() && !m.use_candidate);
+    // The peer-reflexive remote took the PRIORITY of A's check: prflx type preference 110.
+    assert_eq!(m.priority.map(|p| p >> 24), Some(110));
+    // A's host candidate arriving late by signalling replaces the peer-reflexive one, without disturbing media.
+    let ca = Candidate::host(addr(A), 65535);
+    p.b.agent.add_remote_candidate(ca);
+    p.run(Duration::from_secs(10), |_| false);
+    assert_eq!(p.b.agent.selected_pair(), Some((addr(B), addr(A))));
+    assert_eq!(selected_events(&p.b).len(), 1);
 }
 
 #[test]
