@@ -690,8 +690,7 @@ impl IceAgent {
             return;
         }
         if let Some(p) = self.pairs.get_mut(best) {
-            p.nominate = true;
-            p.state = PairState::Waiting;
+            p.nominate = true; // the pair stays Succeeded (valid) while the USE-CANDIDATE check runs
         }
         self.triggered.push_back(best);
         self.schedule();

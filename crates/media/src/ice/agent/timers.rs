@@ -74,16 +74,17 @@ impl IceAgent {
 
     pub(super) fn next_pair_to_check(&mut self) -> Option<usize> {
         while let Some(i) = self.triggered.pop_front() {
-            if self
-                .pairs
-                .get(i)
-                .is_some_and(|p| p.state == PairState::Waiting)
-            {
+            // Waiting pairs, and valid pairs the controlling agent is about to nominate (they stay valid meanwhile).
+            if self.pairs.get(i).is_some_and(|p| {
+                p.state == PairState::Waiting || p.nominate && p.state == PairState::Succeeded
+            }) {
                 return Some(i);
             }
         }
-        if self.selected.is_some() {
-            return None; // ordinary checks stop once a pair is selected
+        if self.pairs.iter().any(|p| p.nominated) {
+            // Ordinary checks stop once this generation nominated a pair (a pair kept across an ICE restart
+            // does not count: the new generation checks afresh).
+            return None;
         }
         let role = self.role;
         let waiting = self
@@ -116,7 +117,9 @@ impl IceAgent {
         let Some(p) = self.pairs.get_mut(idx) else {
             return;
         };
-        p.state = PairState::InProgress;
+        if p.state != PairState::Succeeded {
+            p.state = PairState::InProgress;
+        }
         let use_candidate = role == IceRole::Controlling && (aggressive || p.nominate);
         let (local, remote) = (p.local, p.remote);
         // PRIORITY: what a peer-reflexive candidate of ours would get (RFC 8445 §7.1.1).

@@ -112,6 +112,27 @@ fn t_3_3_ice_restart_keeps_the_selected_pair_until_a_new_one() {
     p.a.agent.add_remote_candidate(lb);
     p.b.agent.add_remote_candidate(la);
     p.a.agent.handle_timeout(p.now);
+    p.b.agent.handle_timeout(p.now);
+    // The new generation checks at once (not waiting for a consent check to trigger it).
+    let restart_at = p.elapsed();
+    let n = p.a.sent.len();
+    assert!(p.run(Duration::from_millis(300), |p| p
+        .a
+        .agent
+        .is_valid_pair(addr(A), addr(B))));
+    let first_new = p.a.sent[n..]
+        .iter()
+        .find(|(_, t)| t.bytes[0..2] == [0, 1])
+        .unwrap();
+    assert!(
+        first_new.0 - restart_at <= Duration::from_millis(50),
+        "{:?}",
+        first_new.0 - restart_at
+    );
+    assert_eq!(
+        Message::decode(&first_new.1.bytes).unwrap().username,
+        Some("bbb2:aaa2")
+    );
     // New checks with the new credentials succeed and nominate the same pair again: no selection change, no expiry.
     p.run(Duration::from_secs(60), |_| false);
     assert_eq!(p.a.agent.selected_pair(), Some((addr(A), addr(B))));
