@@ -208,3 +208,34 @@ fn consent_revoked_by_403() {
     p.run(Duration::from_secs(20), |_| false);
     assert_eq!(p.a.agent.selected_pair(), None);
 }
+
+#[test]
+fn t_3_3_restart_runs_connectivity_checks_not_only_consent() {
+    // After a restart the new generation sends its own connectivity check on every pair, besides the consent
+    // check on the kept selected pair: two distinct transactions toward a silent peer.
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 131);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 132);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    p.a.agent.restart(creds("aaa2"));
+    p.a.agent.set_remote_credentials(creds("bbb2"));
+    p.a.agent
+        .add_remote_candidate(Candidate::host(addr(B), 65535));
+    p.b.silent = true;
+    let n = p.a.sent.len();
+    p.a.agent.handle_timeout(p.now);
+    p.run(Duration::from_millis(200), |_| false);
+    let tids: std::collections::HashSet<Vec<u8>> = p.a.sent[n..]
+        .iter()
+        .filter(|(_, t)| t.bytes[0..2] == [0, 1])
+        .map(|(_, t)| t.bytes[8..20].to_vec())
+        .collect();
+    assert_eq!(
+        tids.len(),
+        2,
+        "one connectivity check and one consent check"
+    );
+    assert_eq!(p.a.agent.selected_pair(), Some((addr(A), addr(B))));
+}
