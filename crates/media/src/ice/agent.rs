@@ -80,6 +80,9 @@ struct Transaction {
     retransmits: u32,
     rto: Duration,
     next_at: Instant,
+    /// Replaced by a triggered check (RFC 8445 §7.3.1.4): no more retransmissions, a late response still counts,
+    /// and its expiry does not fail the pair.
+    cancelled: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +109,8 @@ pub struct IceAgent {
     triggered: VecDeque<usize>,
     txs: Vec<Transaction>,
     next_pace: Option<Instant>,
+    /// Controlling, regular nomination: nominate the best valid pair by then even if better ones are pending.
+    nominate_at: Option<Instant>,
     last_now: Instant,
     selected: Option<(SocketAddr, SocketAddr)>,
     consent: Option<Consent>,
@@ -157,6 +162,7 @@ impl IceAgent {
             triggered: VecDeque::new(),
             txs: Vec::new(),
             next_pace: None,
+            nominate_at: None,
             last_now: now,
             selected: None,
             consent: None,
@@ -304,6 +310,7 @@ impl IceAgent {
         self.triggered.clear();
         self.txs.clear();
         self.next_pace = None;
+        self.nominate_at = None;
         self.failed_reported = false;
     }
 
@@ -360,7 +367,10 @@ impl IceAgent {
             .consent
             .filter(|_| self.remote_creds.is_some())
             .map(|c| c.next_check.min(c.last_ok + self.config.consent_timeout));
-        [self.next_pace, tx, consent].into_iter().flatten().min()
+        [self.next_pace, self.nominate_at, tx, consent]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- requests ------------------------------------------------------------------------------------------
@@ -526,12 +536,32 @@ impl IceAgent {
             return;
         };
         match p.state {
-            PairState::Succeeded => {
+            PairState::Succeeded if !p.nominate || p.nominated => {
                 p.nominated |= use_candidate;
             }
-            PairState::InProgress => p.nominate_on_success |= use_candidate,
-            PairState::Frozen | PairState::Waiting | PairState::Failed => {
-                p.state = PairState::Waiting;
+            // RFC 8445 §7.3.1.4: an In-Progress check is cancelled and replaced by a triggered one, so a peer's
+            // check (or its retransmission) gets an answer of ours at once instead of after our backoff. The
+            // same for our nomination check on a valid pair (the pair stays valid; USE-CANDIDATE goes again).
+            PairState::Succeeded
+            | PairState::InProgress
+            | PairState::Frozen
+            | PairState::Waiting
+            | PairState::Failed => {
+                let nominating = p.state == PairState::Succeeded;
+                if p.state == PairState::InProgress || nominating {
+                    let (l, r) = (p.local, p.remote);
+                    for t in self.txs.iter_mut().filter(|t| {
+                        t.local == l && t.remote == r && matches!(t.kind, TxKind::Check { .. })
+                    }) {
+                        t.cancelled = true;
+                    }
+                }
+                let Some(p) = self.pairs.get_mut(idx) else {
+                    return;
+                };
+                if !nominating {
+                    p.state = PairState::Waiting;
+                }
                 p.nominate_on_success |= use_candidate;
                 if !self.triggered.contains(&idx) {
                     self.triggered.push_back(idx);
@@ -619,7 +649,7 @@ impl IceAgent {
                 if let Some(p) = pair.and_then(|i| self.pairs.get_mut(i)) {
                     p.state = PairState::Failed;
                 }
-                self.maybe_nominate();
+                self.maybe_nominate(now);
                 self.check_failed_all();
             }
         }
@@ -651,13 +681,13 @@ impl IceAgent {
         {
             c.last_ok = now;
         }
-        self.maybe_nominate();
+        self.maybe_nominate(now);
         self.schedule();
     }
 
     /// Regular nomination (RFC 8445 §8.1.1): once the best valid pair can no longer be beaten by a pending check,
     /// the controlling agent repeats its check with USE-CANDIDATE.
-    fn maybe_nominate(&mut self) {
+    fn maybe_nominate(&mut self, now: Instant) {
         if self.role != IceRole::Controlling
             || self.config.mode == IceMode::Lite
             || self.config.nomination == Nomination::Aggressive
@@ -687,8 +717,14 @@ impl IceAgent {
             ) && prio(p) > best_prio
         });
         if pending_better {
-            return;
+            let at = *self
+                .nominate_at
+                .get_or_insert(now + self.config.nomination_delay);
+            if now < at {
+                return;
+            }
         }
+        self.nominate_at = None;
         if let Some(p) = self.pairs.get_mut(best) {
             p.nominate = true; // the pair stays Succeeded (valid) while the USE-CANDIDATE check runs
         }

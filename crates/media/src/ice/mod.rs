@@ -68,6 +68,9 @@ pub struct IceConfig {
     pub consent_interval: Duration,
     /// Consent expires after this long without an authenticated response (default 30 s, RFC 7675 §5.1).
     pub consent_timeout: Duration,
+    /// Regular nomination waits for better pairs still being checked, but at most this long after a pair first
+    /// became valid (default 1 s): a silent higher-priority candidate cannot hold up the call for ~40 s.
+    pub nomination_delay: Duration,
 }
 
 impl Default for IceConfig {
@@ -80,6 +83,7 @@ impl Default for IceConfig {
             max_retransmits: 6,
             consent_interval: Duration::from_secs(5),
             consent_timeout: Duration::from_secs(30),
+            nomination_delay: Duration::from_secs(1),
         }
     }
 }

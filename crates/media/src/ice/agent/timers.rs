@@ -9,6 +9,13 @@ impl IceAgent {
 
     pub(super) fn drive(&mut self, now: Instant) {
         self.retransmit(now);
+        if self.nominate_at.is_some_and(|t| t <= now) {
+            self.maybe_nominate(now);
+            // Nothing to nominate any more (role changed, already nominated): drop the timer.
+            if self.nominate_at.is_some_and(|t| t <= now) {
+                self.nominate_at = None;
+            }
+        }
         self.pace(now);
         self.consent_tick(now);
     }
@@ -19,7 +26,7 @@ impl IceAgent {
             if t.next_at > now {
                 continue;
             }
-            if t.retransmits >= self.config.max_retransmits {
+            if t.retransmits >= self.config.max_retransmits || t.cancelled {
                 timed_out.push(t.tid);
                 continue;
             }
@@ -43,14 +50,17 @@ impl IceAgent {
                 continue;
             };
             let t = self.txs.remove(i);
-            if let TxKind::Check { .. } = t.kind {
+            let replaced = self.txs.iter().any(|o| {
+                o.local == t.local && o.remote == t.remote && matches!(o.kind, TxKind::Check { .. })
+            });
+            if let (TxKind::Check { .. }, false, false) = (t.kind, t.cancelled, replaced) {
                 if let Some(p) = self
                     .find_pair(t.local, t.remote)
                     .and_then(|i| self.pairs.get_mut(i))
                 {
                     p.state = PairState::Failed;
                 }
-                self.maybe_nominate();
+                self.maybe_nominate(now);
                 self.check_failed_all();
             }
         }
@@ -182,6 +192,7 @@ impl IceAgent {
             retransmits: 0,
             rto,
             next_at: now + rto,
+            cancelled: false,
         });
     }
 
