@@ -133,10 +133,6 @@ impl std::fmt::Debug for IceAgent {
     }
 }
 
-fn ceil_div(d: Duration, n: u32) -> Duration {
-    d.checked_div(n).unwrap_or(d)
-}
-
 impl IceAgent {
     /// A new agent with local credentials, an initial role and a randomness source. The tie-breaker is drawn now.
     pub fn new(

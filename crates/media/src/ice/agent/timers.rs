@@ -268,6 +268,6 @@ impl IceAgent {
         (self.fill)(&mut r);
         // Uniform in [0.8, 1.2] × interval (RFC 7675 §5.1).
         let permille = 800 + u32::from(u16::from_be_bytes(r)) % 401;
-        ceil_div(self.config.consent_interval.saturating_mul(permille), 1000)
+        self.config.consent_interval.saturating_mul(permille) / 1000
     }
 }
