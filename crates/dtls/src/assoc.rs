@@ -29,30 +29,49 @@ pub(crate) struct Shared {
     pub(crate) cookie_binding: Vec<u8>,
     /// A failure our callbacks decided (more precise than OpenSSL's "callback failed").
     failure: OnceLock<DtlsError>,
+    /// The cookie, computed once (HMAC of `cookie_binding`).
+    cookie: OnceLock<Option<Vec<u8>>>,
 }
 
 impl Shared {
+    pub(crate) fn cookie(&self, secret: &[u8; 32]) -> Option<&[u8]> {
+        self.cookie
+            .get_or_init(|| crate::config::cookie_for(secret, &self.cookie_binding))
+            .as_deref()
+    }
+
     pub(crate) fn set_failure(&self, e: DtlsError) {
         let _ = self.failure.set(e);
     }
 }
 
 /// The in-memory datagram link between OpenSSL and the caller: one whole datagram per read, one per write.
+/// The inbox buffer is reused across datagrams (no allocation per input).
 #[derive(Default)]
 struct Wire {
-    inbox: Option<Vec<u8>>,
+    inbox: Vec<u8>,
+    has_input: bool,
     outbox: VecDeque<Vec<u8>>,
+}
+
+impl Wire {
+    fn put(&mut self, datagram: &[u8]) {
+        self.inbox.clear();
+        self.inbox.extend_from_slice(datagram);
+        self.has_input = true;
+    }
 }
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(d) = self.inbox.take() else {
+        if !self.has_input {
             return Err(io::ErrorKind::WouldBlock.into());
-        };
+        }
+        self.has_input = false;
         // A datagram larger than OpenSSL's buffer is truncated, as a UDP socket would; the record layer then
         // drops the broken record.
-        let n = d.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), d.get(..n)) {
+        let n = self.inbox.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.inbox.get(..n)) {
             dst.copy_from_slice(src);
         }
         Ok(n)
@@ -193,6 +212,7 @@ impl Association {
         let shared = Arc::new(Shared {
             cookie_binding: binding_of(peer),
             failure: OnceLock::new(),
+            cookie: OnceLock::new(),
         });
         let idx = shared_index().ok_or(DtlsError::Setup)?;
         ssl.set_ex_data(idx, shared.clone());
@@ -263,9 +283,9 @@ impl Association {
             self.records_discarded += 1;
             return;
         }
-        self.stream.get_mut().inbox = Some(datagram.to_vec());
+        self.stream.get_mut().put(datagram);
         self.drive();
-        self.stream.get_mut().inbox = None;
+        self.stream.get_mut().has_input = false;
         self.refresh_timer(now);
     }
 

@@ -136,11 +136,30 @@ pub(crate) fn shared_index() -> Option<Index<openssl::ssl::Ssl, Arc<Shared>>> {
     *INDEX.get_or_init(|| openssl::ssl::Ssl::new_ex_index().ok())
 }
 
-fn cookie_for(secret: &[u8; 32], binding: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn cookie_for(secret: &[u8; 32], binding: &[u8]) -> Option<Vec<u8>> {
     let key = PKey::hmac(secret).ok()?;
     let mut signer = Signer::new(MessageDigest::sha256(), &key).ok()?;
     signer.update(binding).ok()?;
     signer.sign_to_vec().ok()
+}
+
+/// Our whole certificate check, run where OpenSSL would verify the peer's chain: accept any certificate (the
+/// fingerprint gate decides trust later), but abort when use_srtp was not negotiated (D-4.1.1c): by the time
+/// the peer's certificate arrives use_srtp is settled, so a client whose server omitted it aborts here, with a
+/// handshake_failure alert.
+pub(crate) fn check_peer(x509ctx: &mut openssl::x509::X509StoreContextRef) -> bool {
+    let ssl = X509StoreContext::ssl_idx()
+        .ok()
+        .and_then(|idx| x509ctx.ex_data(idx));
+    let Some(ssl) = ssl else { return false };
+    if ssl.selected_srtp_profile().is_some() {
+        return true;
+    }
+    if let Some(shared) = shared_index().and_then(|i| ssl.ex_data(i)) {
+        shared.set_failure(DtlsError::NoCommonSrtpProfile);
+    }
+    x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+    false
 }
 
 /// Whether a ClientHello's use_srtp body offers any of `ours` (RFC 5764 §4.1.1 syntax; malformed → false).
@@ -194,27 +213,11 @@ impl DtlsContext {
         let srtp: Vec<&str> = profiles.iter().map(|p| p.openssl_name()).collect();
         b.set_tlsext_use_srtp(&srtp.join(":")).map_err(setup)?;
 
-        // Trust is decided by fingerprint (FingerprintGate), never by a CA: accept any certificate here. The
-        // mode is set per SSL (the server requires a client certificate).
-        b.set_verify_callback(SslVerifyMode::PEER, |_, x509ctx| {
-            if x509ctx.error_depth() != 0 {
-                return true;
-            }
-            // D-4.1.1c: by the time the peer's certificate arrives use_srtp is settled. A client whose server
-            // omitted use_srtp (or a server that found no overlap) aborts here, with an alert.
-            let ssl = X509StoreContext::ssl_idx()
-                .ok()
-                .and_then(|idx| x509ctx.ex_data(idx));
-            let Some(ssl) = ssl else { return false };
-            if ssl.selected_srtp_profile().is_some() {
-                return true;
-            }
-            if let Some(shared) = shared_index().and_then(|i| ssl.ex_data(i)) {
-                shared.set_failure(DtlsError::NoCommonSrtpProfile);
-            }
-            x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
-            false
-        });
+        // Trust is decided by fingerprint (FingerprintGate), never by a CA: no chain verification at all
+        // (check_peer replaces X509_verify_cert). The verify mode is set per SSL (the server requires a client
+        // certificate).
+        b.set_verify(SslVerifyMode::PEER);
+        ffi::set_cert_verify(&mut b);
 
         // Server: refuse a ClientHello without a common use_srtp profile at once, with handshake_failure
         // (D-4.1.1c), instead of continuing as plain DTLS.
@@ -249,11 +252,10 @@ impl DtlsContext {
         });
         let secret = config.cookie_secret.0;
         b.set_cookie_verify_cb(move |ssl, cookie| {
-            let binding = shared_index()
+            let Some(expected) = shared_index()
                 .and_then(|i| ssl.ex_data(i))
-                .map(|s| s.cookie_binding.clone())
-                .unwrap_or_default();
-            let Some(expected) = cookie_for(&secret, &binding) else {
+                .and_then(|s| s.cookie(&secret))
+            else {
                 return false;
             };
             let expected = expected
