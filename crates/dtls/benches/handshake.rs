@@ -47,33 +47,39 @@ fn now() -> Instant {
 struct Ours {
     client: DtlsContext,
     server: DtlsContext,
+    /// Set for the resumption variant: every handshake offers this session.
+    session: Option<dtlsrtp_dtls::Session>,
+    /// Keep the client session of the next handshake (seeding the resumption variant).
+    capture: std::cell::Cell<bool>,
     client_fp: dtlsrtp_dtls::Fingerprint,
     server_fp: dtlsrtp_dtls::Fingerprint,
 }
 
 impl Ours {
-    fn new(client: &Certificate, server: &Certificate) -> Self {
-        let c = Config::new(client.clone(), CookieSecret::new([1; 32]));
-        let s = Config::new(server.clone(), CookieSecret::new([2; 32]));
+    fn new(client: &Certificate, server: &Certificate, resumption: bool) -> Self {
+        let mut c = Config::new(client.clone(), CookieSecret::new([1; 32]));
+        let mut s = Config::new(server.clone(), CookieSecret::new([2; 32]));
         assert!(s.cookie_exchange);
+        c.session_resumption = resumption;
+        s.session_resumption = resumption;
         Self {
             client: DtlsContext::new(&c).unwrap(),
             server: DtlsContext::new(&s).unwrap(),
+            session: None,
+            capture: std::cell::Cell::new(false),
             client_fp: client.fingerprint(HashFunction::Sha256).unwrap(),
             server_fp: server.fingerprint(HashFunction::Sha256).unwrap(),
         }
     }
 
-    /// One full handshake; returns the exported key material's first client-key octet (keeps it observable).
+    /// One handshake (full, or resuming `self.session`); returns the exported key material's first client-key octet (keeps it observable).
     fn handshake(&self) -> u8 {
         let t = now();
-        let mut c = Association::new(
-            &self.client,
-            DtlsRole::Client,
-            "127.0.0.1:5000".parse().unwrap(),
-            t,
-        )
-        .unwrap();
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let mut c = match &self.session {
+            Some(session) => Association::resume(&self.client, peer, session, t).unwrap(),
+            None => Association::new(&self.client, DtlsRole::Client, peer, t).unwrap(),
+        };
         let mut s = Association::new(
             &self.server,
             DtlsRole::Server,
@@ -101,6 +107,7 @@ impl Ours {
                     match e {
                         Event::PeerCertificate(der) => certs[i] = Some(der),
                         Event::Connected(k) => {
+                            assert_eq!(k.resumed, self.session.is_some(), "side {i}");
                             assert_eq!(
                                 gates[i].on_handshake(certs[i].take().unwrap(), k),
                                 GateState::Verified
@@ -114,7 +121,11 @@ impl Ours {
                 let a = gates[0].keys().unwrap();
                 let b = gates[1].keys().unwrap();
                 assert_eq!(a.keys, b.keys);
-                return a.keys.client_write().key.expose()[0];
+                let first = a.keys.client_write().key.expose()[0];
+                if self.capture.get() {
+                    LAST_SESSION.with(|l| *l.borrow_mut() = c.session());
+                }
+                return first;
             }
         }
         panic!("handshake did not complete");
@@ -158,6 +169,24 @@ extern "C" fn cookie_verify(
     c_int::from(want.len() == got.len() && openssl::memcmp::eq(&want, got))
 }
 
+thread_local! {
+    /// The client session of the last handshake of `Ours`, to seed the resumption variant.
+    static LAST_SESSION: std::cell::RefCell<Option<dtlsrtp_dtls::Session>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Ours {
+    /// A resumption variant: one full handshake, then every handshake resumes its session.
+    fn resuming(client: &Certificate, server: &Certificate) -> Self {
+        let mut o = Self::new(client, server, true);
+        o.capture.set(true);
+        o.handshake();
+        o.capture.set(false);
+        o.session = LAST_SESSION.with(|l| l.borrow_mut().take());
+        assert!(o.session.is_some());
+        o
+    }
+}
+
 /// The baseline: the same settings on two SSL_CTXs, then per handshake only OpenSSL C calls with memory BIOs.
 struct Baseline {
     tuned: bool,
@@ -187,11 +216,29 @@ thread_local! {
     static TUNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// The tuned baseline's cookie: HMAC-SHA-256 over the low-level SHA-256 (no provider lookups), as ours.
+fn fast_cookie() -> Vec<u8> {
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip([2u8; 32]) {
+        *i ^= k;
+        *o ^= k;
+    }
+    let mut inner = openssl::sha::Sha256::new();
+    inner.update(&ipad);
+    inner.update(b"127.0.0.1:5000");
+    let mut outer = openssl::sha::Sha256::new();
+    outer.update(&opad);
+    outer.update(&inner.finish());
+    let out = outer.finish().to_vec();
+    debug_assert_eq!(out, baseline_cookie());
+    out
+}
+
 fn cookie_once() -> Vec<u8> {
     if !TUNED.with(|t| t.get()) {
         return baseline_cookie();
     }
-    COOKIE.with(|c| c.borrow_mut().get_or_insert_with(baseline_cookie).clone())
+    COOKIE.with(|c| c.borrow_mut().get_or_insert_with(fast_cookie).clone())
 }
 
 fn baseline_ctx(cert: &Certificate, server: bool, tuned: bool) -> SslContext {
@@ -411,11 +458,26 @@ fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let client = Certificate::generate(KeyType::EcdsaP256, "client", 2).unwrap();
     let server = Certificate::generate(KeyType::EcdsaP256, "server", 2).unwrap();
-    let ours = Ours::new(&client, &server);
+    let ours = Ours::new(&client, &server, false);
+    let resumed = Ours::resuming(&client, &server);
     let base = Baseline::new(&client, &server, false);
     let tuned = Baseline::new(&client, &server, true);
     // `--only ours|baseline`: spend 3 CPU-seconds in one of them (for `perf record`).
     let args: Vec<String> = std::env::args().collect();
+    // `--count N ours|baseline|tuned|resumed`: exactly N handshakes (for `valgrind --tool=callgrind`).
+    if let Some(i) = args.iter().position(|a| a == "--count") {
+        let n: usize = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(10);
+        let which = args.get(i + 2).map_or("ours", String::as_str);
+        for _ in 0..n {
+            match which {
+                "ours" => ours.handshake(),
+                "tuned" => tuned.handshake(),
+                "resumed" => resumed.handshake(),
+                _ => base.handshake(),
+            };
+        }
+        return;
+    }
     if let Some(which) = args
         .iter()
         .position(|a| a == "--only")
@@ -424,6 +486,7 @@ fn main() {
         let r = match which.as_str() {
             "ours" => rate(Duration::from_secs(3), || ours.handshake()),
             "tuned" => rate(Duration::from_secs(3), || tuned.handshake()),
+            "resumed" => rate(Duration::from_secs(3), || resumed.handshake()),
             _ => rate(Duration::from_secs(3), || base.handshake()),
         };
         println!("{which}: {r:.0} handshakes per CPU-second");
@@ -435,6 +498,7 @@ fn main() {
             ours.handshake();
             base.handshake();
             tuned.handshake();
+            resumed.handshake();
         }
         println!("handshake bench smoke: ok (run with `cargo bench` to measure)");
         return;
@@ -453,7 +517,9 @@ fn main() {
     println!("handshakes per CPU-second (one thread, client+server, ECDSA P-256, mutual auth, cookie, fingerprint + export)");
     println!("  ours (Association + FingerprintGate):          median {om:.0}  rounds {o:.0?}");
     println!("  baseline (OpenSSL C API, memory BIOs):          median {bm:.0}  rounds {b:.0?}");
-    println!("  tuned baseline (+ no chain check, one HMAC):    median {tm:.0}  rounds {t:.0?}");
+    println!("  tuned baseline (+ no chain check, one fast HMAC): median {tm:.0}  rounds {t:.0?}");
+    let r = rate(Duration::from_secs(2), || resumed.handshake());
+    println!("  ours, resumed session (A-R-REUSE, abbreviated handshake): {r:.0}");
     println!("  ratio ours/baseline: {:.3}", om / bm);
     println!(
         "  ratio ours/tuned baseline (pure wrapper cost): {:.3}",

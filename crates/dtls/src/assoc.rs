@@ -30,14 +30,12 @@ pub(crate) struct Shared {
     /// A failure our callbacks decided (more precise than OpenSSL's "callback failed").
     failure: OnceLock<DtlsError>,
     /// The cookie, computed once (HMAC of `cookie_binding`).
-    cookie: OnceLock<Option<Vec<u8>>>,
+    cookie: OnceLock<[u8; 32]>,
 }
 
 impl Shared {
-    pub(crate) fn cookie(&self, secret: &[u8; 32]) -> Option<&[u8]> {
-        self.cookie
-            .get_or_init(|| crate::config::cookie_for(secret, &self.cookie_binding))
-            .as_deref()
+    pub(crate) fn cookie(&self, key: &crate::config::CookieKey) -> [u8; 32] {
+        *self.cookie.get_or_init(|| key.cookie(&self.cookie_binding))
     }
 
     pub(crate) fn set_failure(&self, e: DtlsError) {
@@ -109,6 +107,29 @@ pub struct Connected {
     pub cipher_suite: CipherSuite,
     /// The exported keys (label `EXTRACTOR-dtls_srtp`, once per handshake, D-4.2a).
     pub keys: SrtpKeyingMaterial,
+    /// Whether this was an abbreviated handshake resuming an earlier session (A-R-REUSE). The peer certificate
+    /// is then the one of the original handshake, still to be checked against this call's fingerprint.
+    pub resumed: bool,
+}
+
+/// A completed DTLS session that a client may resume in a later association with the same peer, through the
+/// same [`DtlsContext`] (A-R-REUSE). `Debug` shows nothing secret.
+#[derive(Clone)]
+pub struct Session {
+    inner: openssl::ssl::SslSession,
+    /// Identity of the SSL_CTX that made it (resuming through another context is refused).
+    ctx_id: usize,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Session(<redacted>)")
+    }
+}
+
+fn ctx_id(ctx: &DtlsContext) -> usize {
+    use foreign_types_shared::ForeignType;
+    ctx.ssl_ctx.as_ptr() as usize
 }
 
 /// What happened on an association. Drained with [`Association::poll_event`].
@@ -176,6 +197,7 @@ pub struct Association {
     /// The shortest valid body of an encrypted (epoch ≥ 1) record: 16 until the suite is known (ChaCha20's tag
     /// alone), then per suite.
     min_encrypted_len: usize,
+    ctx_id: usize,
 }
 
 impl fmt::Debug for Association {
@@ -207,6 +229,44 @@ impl Association {
         peer: SocketAddr,
         now: Instant,
     ) -> Result<Self, DtlsError> {
+        Self::build(ctx, role, peer, now, None)
+    }
+
+    /// A client association that offers `session` (from [`Association::session`] of an earlier association
+    /// with the same peer, through the same context) for an abbreviated handshake (A-R-REUSE). A server that no
+    /// longer has it answers with a full handshake; either way the result is checked by fingerprint as usual.
+    pub fn resume(
+        ctx: &DtlsContext,
+        peer: SocketAddr,
+        session: &Session,
+        now: Instant,
+    ) -> Result<Self, DtlsError> {
+        if session.ctx_id != ctx_id(ctx) {
+            return Err(DtlsError::ForeignSession);
+        }
+        Self::build(ctx, DtlsRole::Client, peer, now, Some(session))
+    }
+
+    /// The session of a connected association, for [`Association::resume`] (client side; a server keeps its
+    /// sessions in its context's cache when `Config::session_resumption` is on).
+    pub fn session(&self) -> Option<Session> {
+        if self.state != State::Connected {
+            return None;
+        }
+        let inner = self.stream.ssl().session()?.to_owned();
+        Some(Session {
+            inner,
+            ctx_id: self.ctx_id,
+        })
+    }
+
+    fn build(
+        ctx: &DtlsContext,
+        role: DtlsRole,
+        peer: SocketAddr,
+        now: Instant,
+        session: Option<&Session>,
+    ) -> Result<Self, DtlsError> {
         let setup = |_: ErrorStack| DtlsError::Setup;
         let mut ssl = Ssl::new(&ctx.ssl_ctx).map_err(setup)?;
         let shared = Arc::new(Shared {
@@ -231,6 +291,11 @@ impl Association {
                 ssl.set_accept_state();
             }
         }
+        if let Some(session) = session {
+            if !ffi::set_session(&mut ssl, &session.inner) {
+                return Err(DtlsError::Setup);
+            }
+        }
         let stream = SslStream::new(ssl, Wire::default()).map_err(setup)?;
         let mut a = Self {
             role,
@@ -244,6 +309,7 @@ impl Association {
             app_data_dropped: 0,
             records_discarded: 0,
             min_encrypted_len: 16,
+            ctx_id: ctx_id(ctx),
         };
         if role == DtlsRole::Client {
             a.drive();
@@ -477,11 +543,26 @@ impl Association {
         self.min_encrypted_len = min_encrypted_len(cipher_suite.name);
         self.state = State::Connected;
         self.events.push_back(Event::PeerCertificate(peer));
+        let resumed = self.stream.ssl().session_reused();
         self.events.push_back(Event::Connected(Connected {
             profile,
             cipher_suite,
             keys,
+            resumed,
         }));
+    }
+}
+
+impl Drop for Association {
+    /// An association dropped while connected ended normally (media stopped; no close_notify is required):
+    /// tell OpenSSL so, or it would remove the session from the server's cache and resumption (A-R-REUSE)
+    /// would never find it. Failed associations keep OpenSSL's default (their session is dropped).
+    fn drop(&mut self) {
+        if self.state == State::Connected {
+            self.stream.set_shutdown(
+                openssl::ssl::ShutdownState::SENT | openssl::ssl::ShutdownState::RECEIVED,
+            );
+        }
     }
 }
 

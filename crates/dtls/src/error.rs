@@ -128,6 +128,9 @@ pub enum DtlsError {
         /// `ERR_GET_REASON` of the first error.
         reason: i32,
     },
+    /// A session offered for resumption came from another context.
+    #[error("session belongs to another DTLS context")]
+    ForeignSession,
     /// We could not set up OpenSSL (out of memory, bad configuration).
     #[error("could not set up the DTLS context")]
     Setup,
@@ -140,6 +143,7 @@ impl DtlsError {
             Self::AlertReceived(_)
             | Self::HandshakeTimeout
             | Self::RetransmitLimit
+            | Self::ForeignSession
             | Self::Setup => None,
             Self::NoCommonSrtpProfile | Self::NoCommonCipherSuite | Self::NoCommonGroup => {
                 Some(Alert::HANDSHAKE_FAILURE)

@@ -155,3 +155,12 @@ unsafe extern "C" fn cert_verify(
     let ctx = unsafe { openssl::x509::X509StoreContextRef::from_ptr_mut(x509_ctx) };
     c_int::from(crate::config::check_peer(ctx))
 }
+
+/// `SSL_set_session`: offer `session` for resumption. The caller guarantees (by checking the context identity
+/// recorded in [`crate::Session`]) that the session came from an SSL of the same `SSL_CTX`.
+pub(crate) fn set_session(ssl: &mut SslRef, session: &openssl::ssl::SslSessionRef) -> bool {
+    // SAFETY: the openssl crate marks this unsafe because a session must be used with the context that made
+    // it (same protocol and method); `Association::resume` only passes sessions whose recorded SSL_CTX is the
+    // one `ssl` was created from. OpenSSL takes its own reference to the session.
+    unsafe { ssl.set_session(session).is_ok() }
+}

@@ -72,7 +72,7 @@ mod error;
 mod ffi;
 mod gate;
 
-pub use assoc::{Association, CipherSuite, Connected, Event, State, EXPORTER_LABEL};
+pub use assoc::{Association, CipherSuite, Connected, Event, Session, State, EXPORTER_LABEL};
 pub use cert::{
     fingerprint_of_der, verify_fingerprint, Certificate, KeyType, VerifyError,
     ANONYMOUS_COMMON_NAME,
