@@ -198,6 +198,7 @@ pub struct Association {
     /// alone), then per suite.
     min_encrypted_len: usize,
     ctx_id: usize,
+    cookie_key: Option<Arc<crate::config::CookieKey>>,
 }
 
 impl fmt::Debug for Association {
@@ -310,6 +311,7 @@ impl Association {
             records_discarded: 0,
             min_encrypted_len: 16,
             ctx_id: ctx_id(ctx),
+            cookie_key: ctx.cookie_key.clone(),
         };
         if role == DtlsRole::Client {
             a.drive();
@@ -346,6 +348,13 @@ impl Association {
         if has_short_encrypted_record(datagram, self.min_encrypted_len) {
             // OpenSSL 3.0 stops processing records for good after an encrypted record shorter than its nonce
             // and tag (found by the garbage tests): such a record is never valid, so drop the datagram here.
+            self.records_discarded += 1;
+            return;
+        }
+        if self.state == State::Handshaking && self.has_wrong_cookie(datagram) {
+            // OpenSSL aborts the whole handshake on a ClientHello whose cookie does not verify (SSL_accept path,
+            // SSL_R_COOKIE_MISMATCH), so one forged or stale ClientHello would kill it. RFC 6347 §4.2.1 treats
+            // a bad cookie as no cookie; we drop the datagram and wait for the genuine one (A-R-DOS).
             self.records_discarded += 1;
             return;
         }
@@ -414,6 +423,18 @@ impl Association {
     /// Datagrams dropped before OpenSSL saw them (an encrypted record too short to be valid).
     pub fn records_discarded(&self) -> u64 {
         self.records_discarded
+    }
+
+    /// Server with cookie exchange: whether the datagram holds the first fragment of a ClientHello echoing a
+    /// cookie other than ours.
+    fn has_wrong_cookie(&self, datagram: &[u8]) -> bool {
+        let Some(key) = self.cookie_key.as_deref() else {
+            return false;
+        };
+        if self.role != DtlsRole::Server {
+            return false;
+        }
+        client_hello_cookies(datagram).any(|c| c != self.shared.cookie(key))
     }
 
     fn is_finished(&self) -> bool {
@@ -594,6 +615,36 @@ pub(crate) fn has_short_encrypted_record(datagram: &[u8], min: usize) -> bool {
         rest = next;
     }
     false
+}
+
+/// The non-empty cookies echoed by ClientHello first fragments (epoch 0, fragment offset 0) in a datagram
+/// (RFC 6347 §4.2.1 layout: version, random, session_id, cookie). Total: fragments too short to hold the cookie
+/// are skipped.
+fn client_hello_cookies(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = datagram;
+    core::iter::from_fn(move || loop {
+        let (hdr, body) = rest.split_first_chunk::<13>()?;
+        let len = usize::from(u16::from_be_bytes([hdr[11], hdr[12]]));
+        let record = body.get(..len)?;
+        rest = body.get(len..).unwrap_or_default();
+        if hdr[0] != 22 || hdr[3] != 0 || hdr[4] != 0 {
+            continue;
+        }
+        // Handshake header: type 1 (client_hello), length(3), message_seq(2), fragment_offset(3), length(3).
+        let Some((hs, frag)) = record.split_first_chunk::<12>() else {
+            continue;
+        };
+        if hs[0] != 1 || hs[6..9] != [0, 0, 0] {
+            continue;
+        }
+        let sid_len = usize::from(*frag.get(34)?);
+        let at = 35 + sid_len;
+        let cookie_len = usize::from(*frag.get(at)?);
+        match frag.get(at + 1..at + 1 + cookie_len) {
+            Some(cookie) if cookie_len > 0 => return Some(cookie),
+            _ => continue,
+        }
+    })
 }
 
 /// Overwrites a stack buffer that held key material; volatile so the compiler keeps the writes.

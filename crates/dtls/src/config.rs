@@ -122,6 +122,8 @@ pub struct DtlsContext {
     pub(crate) initial_retransmit: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) profiles: Arc<[SrtpProfile]>,
+    /// The cookie key when the cookie exchange is on (the association pre-checks echoed cookies).
+    pub(crate) cookie_key: Option<Arc<CookieKey>>,
 }
 
 impl fmt::Debug for DtlsContext {
@@ -299,7 +301,11 @@ impl DtlsContext {
             b.set_keylog_callback(move |_, line| sink.log_line(line));
         }
 
+        let cookie_key = config
+            .cookie_exchange
+            .then(|| Arc::new(CookieKey::new(&config.cookie_secret.0)));
         Ok(Self {
+            cookie_key,
             ssl_ctx: b.build(),
             mtu: config.mtu,
             initial_retransmit: config.initial_retransmit,
