@@ -17,7 +17,9 @@ pub fn require_peer(bin: &str, debian_package: &str) -> bool {
     if found {
         return true;
     }
-    let msg = format!("interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`");
+    let msg = format!(
+        "interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`"
+    );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: interop tests must run)");
     }
