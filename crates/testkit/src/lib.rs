@@ -4,6 +4,7 @@
 //! - [`peers`]: real peers started on 127.0.0.1 and stopped by PID: baresip, Kamailio, headless Chromium.
 //! - [`require_peer`]: under `CI=true` a missing peer binary fails the test; elsewhere the test is skipped loudly.
 
+pub mod chromium;
 pub mod netsim;
 pub mod peers;
 
@@ -17,7 +18,9 @@ pub fn require_peer(bin: &str, debian_package: &str) -> bool {
     if found {
         return true;
     }
-    let msg = format!("interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`");
+    let msg = format!(
+        "interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`"
+    );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: interop tests must run)");
     }

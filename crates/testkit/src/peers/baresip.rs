@@ -26,7 +26,8 @@
 //!   rtcp-mux one RTCP failure is normal: the peer's first RTCP packet is sent before the RTCP handshake.
 //! - remote SDP: not in `-v` (only `call: got SDP answer (604 bytes)`); the `-s` trace prints every SIP message
 //!   as `ESC[36;1m#\nUDP 127.0.0.1:A -> 127.0.0.1:B\n<message with CRLF>ESC[;m`: see [`Baresip::sip_messages`].
-//! - end: `… Call with sip:… terminated (duration: 3 secs)`; a CANCELled callee shows `CANCEL sip:…` and
+//! - end: `audio: destroyed (started=1)` always; `… Call with sip:… terminated (duration: 3 secs)` only when the
+//!   call lasted a second or more; a CANCELled callee shows `CANCEL sip:…` and
 //!   `SIP/2.0 487 Request Terminated` in its trace and `session closed: …` in its log.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -623,9 +624,18 @@ impl Baresip {
     pub fn bitrates(&self) -> Option<(u64, u64)> {
         last_bitrates(&self.log().read())
     }
-    /// Waits for the call to end (`terminated (duration`).
+    /// Waits for the call to end: `audio: destroyed` (every ended call) or `… terminated (duration: N secs)`
+    /// (missing when the call lasted under a second). Returns the first such line.
     pub fn wait_terminated(&mut self, timeout: Duration) -> Result<String, PeerError> {
-        self.wait_for("terminated (duration", timeout)
+        let ended = |l: &str| l.contains("audio: destroyed") || l.contains("terminated (duration");
+        let log = self
+            .process
+            .wait_until("call end", timeout, |log| log.lines().any(ended))?;
+        Ok(log
+            .lines()
+            .find(|l| ended(l))
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// SRTP/SRTCP decrypt failures so far.
