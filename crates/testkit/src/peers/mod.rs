@@ -3,11 +3,12 @@
 //! - [`baresip::Baresip`]: baresip 1.0 (Debian `baresip`), a SIP user agent doing RFC 5763 DTLS-SRTP; configured
 //!   in a temporary directory, driven by `-e` commands and its `cons` UDP console.
 //! - [`kamailio::Kamailio`]: Kamailio 5.6 (Debian `kamailio`) as an in-memory registrar and parallel-forking
-//!   proxy.
+//!   proxy (UDP, optionally TCP; optionally digest authentication of REGISTER for configured users).
 //! - [`PeerProcess`] / [`LogFile`]: the shared guard (own process group, output to a log file, bounded waits for
 //!   log patterns, SIGTERM then SIGKILL by PID in `Drop`) and [`free_port_block`] / [`free_port`].
 //!
-//! Every wait is bounded and every process is stopped by its PID when its handle drops, also when a test fails.
+//! Every wait is bounded and every process is stopped by its PID when its handle drops, also when a test fails
+//! (and ends by itself after 300 s should the test process be killed: baresip `-t`, Kamailio under `timeout`).
 //! Set `DTLSRTP_PEER_LOGS=DIR` to keep a copy of every peer log (they live in temp dirs otherwise).
 //! Gate each interop test with [`crate::require_peer`] (`baresip`/`baresip`, `kamailio`/`kamailio`).
 //! Observed SIP messages and log lines of baresip 1.0 are in `baresip-notes.md` beside this file.
@@ -29,7 +30,8 @@
 //! // ... our UA (or another Baresip) calls k.aor("bob") ...
 //! bob.wait_established(secs(5))?;
 //! bob.wait_dtls_srtp(1, secs(5))?;            // `DTLS-SRTP complete (audio/RTP) Profile=...`
-//! let (tx, rx) = bob.wait_media(secs(8))?;     // live bit rates, both > 0
+//! bob.wait_rtp_received(secs(5))?;            // first RTP packet that passed SRTP
+//! let (tx, rx) = bob.wait_media(secs(8))?;     // live bit rates, both > 0 (they lag ~3 s)
 //! assert_eq!(bob.decrypt_failures().rtp, 0);   // no `failed to decrypt RTP-packet`
 //! let offer = bob.remote_sdp();                // the SDP it received (from the -s trace)
 //! bob.hangup()?;                               // console command over UDP (`cons`)
