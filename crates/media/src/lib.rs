@@ -1,12 +1,18 @@
-//! One media port for DTLS-SRTP (RFC 5763): first-byte demultiplexing (RFC 7983), a STUN codec (RFC 8489) and a
-//! sans-IO ICE agent (RFC 8445, consent freshness RFC 7675).
+//! One media port for DTLS-SRTP (RFC 5763): first-byte demultiplexing (RFC 7983), a STUN codec (RFC 8489), a
+//! sans-IO ICE agent (RFC 8445, consent freshness RFC 7675), and [`MediaPort`]: DTLS associations per remote,
+//! fingerprint-gated SRTP, SSRC routing and RTCP on one local port ([`port`]).
 #![forbid(unsafe_code)]
 
 pub mod demux;
 pub mod ice;
+pub mod port;
 pub mod stun;
 
 pub use demux::{classify, Demux, DropCounters, DropReason, PacketKind};
+pub use port::{
+    dtls_role, AssocCounters, AssocId, AssocInfo, CloseReason, ForkId, MediaError, MediaEvent,
+    MediaPort, MediaPortConfig, PeerParams, PortCounters, ReceivedRtp, RemoteIce, Transmit,
+};
 
 /// Fuzz body for the STUN parser (also run by the unit tests over RFC 5769 vectors and mutations): decode, verify
 /// integrity with a fixed key, and re-decode a re-encoding of what was understood. Returns whether `data` decoded.
