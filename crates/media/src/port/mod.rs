@@ -1141,8 +1141,12 @@ impl MediaPort {
                 Err(_) => buf.copy_from_slice(bytes),
             }
         }
+        if mapped.is_some() {
+            // Already counted as an authentication failure of its association.
+            return;
+        }
         self.counters.unknown_ssrc_dropped += 1;
-        if mapped.is_none() {
+        {
             if let Some(e) = self.failed_ssrcs.get_mut(&ssrc) {
                 e.0 = e.0.saturating_add(1);
             } else if self.failed_ssrcs.len() < 4096 {

@@ -232,3 +232,53 @@ pub fn send_stream(w: &mut World, from: usize, fork: ForkId, n: u32, first: u32)
 pub fn payload_index(r: &ReceivedRtp) -> u32 {
     u32::from_be_bytes(r.payload[..4].try_into().unwrap())
 }
+
+pub const FORK: ForkId = ForkId(1);
+pub const A_ADDR: &str = "10.0.0.1:5000";
+pub const B_ADDR: &str = "10.0.0.2:6000";
+
+/// A (offerer, DTLS server) and B (DTLS client), both verified.
+pub fn established_pair(seed: u64) -> World {
+    let mut w = World::new(seed, LinkConfig::default());
+    w.add(port_config(0, addr(A_ADDR)));
+    w.add(port_config(1, addr(B_ADDR)));
+    let now = w.now;
+    w.eps[0].port.listen(true);
+    w.eps[0]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(1)]),
+        )
+        .unwrap();
+    w.eps[1]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(DtlsRole::Client, addr(A_ADDR), vec![fingerprint(0)]),
+        )
+        .unwrap();
+    assert!(
+        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
+            && w.eps[1].verified(FORK))
+    );
+    w
+}
+
+/// SplitMix64 for test inputs.
+pub struct TestRng(pub u64);
+
+impl TestRng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
