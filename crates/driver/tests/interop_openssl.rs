@@ -144,3 +144,67 @@ async fn d_4_2a_media_port_is_server_of_openssl_s_client_keys_equal() {
         h.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_3_media_port_refuses_renegotiation_from_openssl_s_client_no_second_handshake() {
+    if !openssl_cli::available() {
+        return;
+    }
+    let profile = SrtpProfile::AeadAes128Gcm;
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let id = openssl_cli::identity(&dir.0, false).unwrap();
+    let fp: Fingerprint = format!("sha-256 {}", id.sha256).parse().unwrap();
+    let mut h = port(profile).await;
+    let peer = PeerParams {
+        addr: None,
+        role: DtlsRole::Server,
+        fingerprints: vec![fp],
+        association: dtlsrtp_sdp::Association::Keep,
+        ice: None,
+    };
+    h.set_peer(ForkId(1), peer).await.unwrap();
+    let mut cli = openssl_cli::s_client(
+        h.local_addr().port(),
+        &id,
+        profile.openssl_name(),
+        profile.exporter_len(),
+    )
+    .unwrap();
+    let keys = verified_keys(&mut h).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // s_client: "R" starts a renegotiation (a new ClientHello under the current epoch).
+    cli.write_stdin(b"R\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut evs = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(10), h.next_event()).await {
+        evs.push(e);
+    }
+    // We answer the renegotiation ClientHello with a no_renegotiation warning, never a second handshake: no
+    // new keys, no second DtlsConnected. OpenSSL's s_client treats the refusal as fatal and aborts with
+    // handshake_failure, which ends the association from its side (rekeying is a new association instead, F-6.8 / X-3).
+    assert!(
+        !evs.iter().any(|e| matches!(
+            e,
+            MediaEvent::DtlsConnected { .. } | MediaEvent::FingerprintVerified { .. }
+        )),
+        "no second handshake: {evs:?}"
+    );
+    // The refusal is what ended it: s_client's handshake_failure came only after its renegotiation attempt, and
+    // the keys we held until then were the first handshake's (never exported again).
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            MediaEvent::AssociationClosed {
+                reason: dtlsrtp_media::CloseReason::Failed(dtlsrtp_dtls::DtlsError::AlertReceived(
+                    _
+                )),
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert!(h.associations().await.unwrap().is_empty());
+    let _ = keys;
+    drop(cli);
+    h.shutdown().await.unwrap();
+}

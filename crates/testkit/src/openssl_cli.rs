@@ -18,6 +18,18 @@ pub fn available() -> bool {
 pub struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
+    /// Writes `line` to the CLI's stdin (`R\n` asks `s_client` to renegotiate).
+    pub fn write_stdin(&mut self, line: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let stdin = self
+            .0
+            .as_mut()
+            .and_then(|c| c.stdin.as_mut())
+            .ok_or_else(|| std::io::Error::other("no stdin"))?;
+        stdin.write_all(line)?;
+        stdin.flush()
+    }
+
     /// Closes stdin (the CLI sends close_notify and exits), waits up to 5 s, kills if needed, returns stdout.
     pub fn finish(&mut self) -> String {
         let Some(mut child) = self.0.take() else {
