@@ -717,3 +717,87 @@ fn ice_dtls_from_an_unchecked_address_is_refused() {
     assert_eq!(w.eps[0].port.counters().dtls_refused, 1);
     assert!(w.eps[0].port.associations().is_empty());
 }
+
+#[test]
+fn t_3_3_ice_restart_keeps_the_dtls_association_and_media_flows() {
+    let mut w = ice_pair(IceMode::Full, 22);
+    assert!(
+        w.run_until_pred(Duration::from_secs(10), |w| w.eps[0].verified(F)
+            && w.eps[1].verified(F))
+    );
+    let before: Vec<_> = (0..2).map(|i| w.eps[i].port.associations()[0].id).collect();
+    // Both sides restart ICE with new credentials; the re-offer/answer keeps the association (same tls-id).
+    let now = w.now;
+    let new_a = dtlsrtp_media::ice::IceCredentials::new("rsta", "restartrestartrestart01").unwrap();
+    let new_b = dtlsrtp_media::ice::IceCredentials::new("rstb", "restartrestartrestart02").unwrap();
+    w.eps[0].port.ice_restart(new_a.clone()).unwrap();
+    w.eps[1].port.ice_restart(new_b.clone()).unwrap();
+    let cand = |w: &World, i: usize| w.eps[i].port.ice().unwrap().local_candidates()[0].clone();
+    let (cand_a, cand_b) = (cand(&w, 0), cand(&w, 1));
+    let mut pa = peer(
+        DtlsRole::Server,
+        addr("10.0.0.2:6000"),
+        vec![fingerprint(1)],
+    );
+    pa.ice = Some(RemoteIce {
+        credentials: new_b,
+        candidates: vec![cand_b],
+    });
+    let mut pb = peer(
+        DtlsRole::Client,
+        addr("10.0.0.1:5000"),
+        vec![fingerprint(0)],
+    );
+    pb.ice = Some(RemoteIce {
+        credentials: new_a,
+        candidates: vec![cand_a],
+    });
+    w.eps[0].port.set_peer(now, F, pa).unwrap();
+    w.eps[1].port.set_peer(now, F, pb).unwrap();
+    let stun_before = w.eps[1].sent.iter().filter(|(_, t)| t.bytes[0] < 4).count();
+    send_stream(&mut w, 1, F, 50, 0);
+    // New checks ran with the new credentials, and nothing above ICE changed.
+    assert!(w.eps[1].sent.iter().filter(|(_, t)| t.bytes[0] < 4).count() > stun_before);
+    for (i, id) in before.iter().enumerate() {
+        let infos = w.eps[i].port.associations();
+        assert_eq!(infos.len(), 1);
+        assert_eq!(infos[0].id, *id, "endpoint {i} kept its association");
+        assert_eq!(
+            w.eps[i].count(|e| matches!(e, MediaEvent::DtlsConnected { .. })),
+            1
+        );
+    }
+    assert_eq!(w.eps[0].rtp().len(), 50);
+}
+
+#[test]
+fn d_5_1_2e_failing_unmapped_ssrc_is_refused_for_a_while_then_tried_again() {
+    let mut w = pair(LinkConfig::default(), 23);
+    answer_a(&mut w);
+    start_b(&mut w);
+    assert!(w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(F)));
+    let forged = |seq: u16| {
+        let mut d = vec![0x80, 0, 0, 0, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+        d[2..4].copy_from_slice(&seq.to_be_bytes());
+        d.extend_from_slice(&[0x55; 100]);
+        d
+    };
+    for s in 0..40u16 {
+        let now = w.now;
+        w.eps[0]
+            .port
+            .handle_datagram(now, addr("10.0.0.2:6000"), &forged(s));
+    }
+    let c = w.eps[0].port.counters();
+    assert_eq!((c.unknown_ssrc_dropped, c.ssrc_refused), (16, 24));
+    // After the block time (20 s) the entry expires and the SSRC is tried again.
+    w.run_for(Duration::from_secs(21));
+    let now = w.now;
+    w.eps[0]
+        .port
+        .handle_datagram(now, addr("10.0.0.2:6000"), &forged(99));
+    assert_eq!(w.eps[0].port.counters().unknown_ssrc_dropped, 17);
+    // Real media was never affected.
+    send_stream(&mut w, 1, F, 5, 0);
+    assert_eq!(w.eps[0].rtp().len(), 5);
+}
