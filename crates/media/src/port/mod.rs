@@ -28,6 +28,47 @@
 //!
 //! Randomness (SSRC, sequence numbers, STUN transaction ids, ICE) comes from a CSPRNG seeded by
 //! [`MediaPortConfig::seed`]; the driver fills it from the OS.
+//!
+//! # Run loop
+//!
+//! Two ports in memory: A offered `actpass` and listens, B answered `active`. A driver would wait on the socket
+//! until `poll_timeout()`; `dtlsrtp-tokio` does exactly that.
+//!
+//! ```
+//! use std::time::Instant;
+//! use dtlsrtp_dtls::{Certificate, Config, CookieSecret, HashFunction, KeyType};
+//! use dtlsrtp_media::{ForkId, MediaEvent, MediaPort, MediaPortConfig, PeerParams};
+//! use dtlsrtp_srtp::DtlsRole;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (ca, cb) = (Certificate::generate(KeyType::EcdsaP256, "a", 1)?,
+//!                 Certificate::generate(KeyType::EcdsaP256, "b", 1)?);
+//! let (fa, fb) = (ca.fingerprint(HashFunction::Sha256)?, cb.fingerprint(HashFunction::Sha256)?);
+//! let (addr_a, addr_b) = ("127.0.0.1:5000".parse()?, "127.0.0.1:6000".parse()?);
+//! let now = Instant::now();
+//! let cfg = |local, cert, seed| MediaPortConfig::new(local, Config::new(cert, CookieSecret::new([1; 32])), seed);
+//! let mut a = MediaPort::new(now, cfg(addr_a, ca, [1; 32]))?;
+//! let mut b = MediaPort::new(now, cfg(addr_b, cb, [2; 32]))?;
+//! let fork = ForkId(1);
+//! let peer = |addr, role, fp| PeerParams { addr: Some(addr), role, fingerprints: vec![fp],
+//!     association: dtlsrtp_sdp::Association::Keep, ice: None };
+//! a.listen(true);                                             // our offer said actpass
+//! b.set_peer(now, fork, peer(addr_a, DtlsRole::Client, fa))?; // B read A's offer: B sends its ClientHello
+//! a.set_peer(now, fork, peer(addr_b, DtlsRole::Server, fb))?; // A read B's answer
+//! let mut got = Vec::new();
+//! for _ in 0..20 {
+//!     while let Some(t) = a.poll_transmit() { b.handle_datagram(now, addr_a, &t.bytes); }
+//!     while let Some(t) = b.poll_transmit() { a.handle_datagram(now, addr_b, &t.bytes); }
+//!     while let Some(e) = b.poll_event() {
+//!         if let MediaEvent::FingerprintVerified { .. } = e { b.send_rtp(now, fork, 0, true, 0, b"hello")?; }
+//!     }
+//!     while let Some(e) = a.poll_event() {
+//!         if let MediaEvent::Rtp(p) = e { got.push(p.payload); }
+//!     }
+//! }
+//! assert_eq!(got, vec![b"hello".to_vec()]);
+//! # Ok(()) }
+//! ```
 
 mod media;
 mod rng;
