@@ -404,7 +404,8 @@ fn t_8a_unmatched_certificate_waits_until_no_more_answers_then_mismatch() {
 
 #[test]
 fn loss_5_percent_handshake_completes_and_media_flows() {
-    for seed in 10..13 {
+    let mut lost_in_handshake = 0;
+    for seed in 10..40 {
         let link = LinkConfig {
             loss: 0.05,
             jitter: Duration::from_millis(3),
@@ -418,6 +419,12 @@ fn loss_5_percent_handshake_completes_and_media_flows() {
                 && w.eps[1].verified(F)),
             "seed {seed}: handshake did not complete"
         );
+        lost_in_handshake += w.net.stats().lost;
+        eprintln!(
+            "seed {seed}: lost {} sent {}",
+            w.net.stats().lost,
+            w.net.stats().sent
+        );
         send_stream(&mut w, 1, F, 200, 0);
         w.run_for(Duration::from_millis(200));
         let n = w.eps[0].rtp().len();
@@ -426,6 +433,12 @@ fn loss_5_percent_handshake_completes_and_media_flows() {
             "seed {seed}: {n} of 200 delivered at 5% loss"
         );
     }
+    // Over these seeds handshake datagrams were lost, so retransmission was exercised.
+    assert!(
+        lost_in_handshake >= 5,
+        "too few handshake datagrams lost ({lost_in_handshake}): pick other seeds"
+    );
+    eprintln!("handshake datagrams lost over 30 seeds: {lost_in_handshake}");
 }
 
 #[test]
