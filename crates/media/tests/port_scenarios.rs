@@ -814,3 +814,26 @@ fn d_5_1_2e_failing_unmapped_ssrc_is_refused_for_a_while_then_tried_again() {
     send_stream(&mut w, 1, F, 5, 0);
     assert_eq!(w.eps[0].rtp().len(), 5);
 }
+
+#[test]
+fn rfc7675_consent_expiry_stops_media_on_the_port() {
+    let mut w = ice_pair(IceMode::Full, 24);
+    assert!(
+        w.run_until_pred(Duration::from_secs(10), |w| w.eps[0].verified(F)
+            && w.eps[1].verified(F))
+    );
+    send_stream(&mut w, 1, F, 5, 0);
+    assert_eq!(w.eps[0].rtp().len(), 5);
+    // The path dies: no consent response for 30 s.
+    w.net.set_link(LinkConfig {
+        loss: 1.0,
+        ..LinkConfig::default()
+    });
+    assert!(w.run_until_pred(Duration::from_secs(40), |w| w.eps[1]
+        .has(|e| matches!(e, MediaEvent::IceConsentExpired { .. }))));
+    let now = w.now;
+    assert_eq!(
+        w.eps[1].port.send_rtp(now, F, 0, false, 0, b"x"),
+        Err(dtlsrtp_media::MediaError::NoPath)
+    );
+}
