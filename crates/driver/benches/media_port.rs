@@ -12,7 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use dtlsrtp_dtls::{Certificate, Config, CookieSecret, HashFunction, KeyType};
-use dtlsrtp_media::{ForkId, MediaEvent, MediaPortConfig, PeerParams};
+use dtlsrtp_media::{ForkId, MediaEvent, MediaPort, MediaPortConfig, PeerParams};
 use dtlsrtp_sdp::Fingerprint;
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 use dtlsrtp_tokio::MediaHandle;
@@ -193,12 +193,78 @@ fn run(n: u64, profile: SrtpProfile) -> (Report, Report) {
     (send.join().unwrap(), recv.join().unwrap())
 }
 
+/// The port alone, no socket, no channel: `send_rtp` + `poll_transmit` on A, `handle_datagram` + `poll_event`
+/// on B, in memory on this thread. Returns (ns per packet send side, ns per packet receive side).
+fn sans_io(n: u64, profile: SrtpProfile) -> (f64, f64) {
+    let (ca, cb) = (
+        Certificate::generate(KeyType::EcdsaP256, "a", 1).unwrap(),
+        Certificate::generate(KeyType::EcdsaP256, "b", 1).unwrap(),
+    );
+    let (fa, fb) = (
+        ca.fingerprint(HashFunction::Sha256).unwrap(),
+        cb.fingerprint(HashFunction::Sha256).unwrap(),
+    );
+    let (addr_a, addr_b) = (
+        "127.0.0.1:5000".parse().unwrap(),
+        "127.0.0.1:6000".parse().unwrap(),
+    );
+    let now = Instant::now();
+    let mut a = MediaPort::new(now, port_config(addr_a, [1; 32], ca, profile)).unwrap();
+    let mut b = MediaPort::new(now, port_config(addr_b, [2; 32], cb, profile)).unwrap();
+    let peer = |addr, role, fp| PeerParams {
+        addr: Some(addr),
+        role,
+        fingerprints: vec![fp],
+        association: dtlsrtp_sdp::Association::Keep,
+        ice: None,
+    };
+    b.listen(true);
+    b.set_peer(now, FORK, peer(addr_a, DtlsRole::Server, fa))
+        .unwrap();
+    a.set_peer(now, FORK, peer(addr_b, DtlsRole::Client, fb))
+        .unwrap();
+    for _ in 0..20 {
+        while let Some(t) = a.poll_transmit() {
+            b.handle_datagram(now, addr_a, &t.bytes);
+        }
+        while let Some(t) = b.poll_transmit() {
+            a.handle_datagram(now, addr_b, &t.bytes);
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+    }
+    let payload = [0x5au8; 160];
+    let mut wire = Vec::with_capacity(n as usize);
+    let t0 = Instant::now();
+    for i in 0..n {
+        a.send_rtp(now, FORK, 0, false, (i as u32).wrapping_mul(160), &payload)
+            .unwrap();
+        wire.push(a.poll_transmit().unwrap().bytes);
+    }
+    let send = t0.elapsed();
+    let t1 = Instant::now();
+    let mut got = 0u64;
+    for d in &wire {
+        b.handle_datagram(now, addr_a, d);
+        while let Some(e) = b.poll_event() {
+            got += u64::from(matches!(e, MediaEvent::Rtp(_)));
+        }
+    }
+    let recv = t1.elapsed();
+    assert_eq!(got, n);
+    (
+        send.as_nanos() as f64 / n as f64,
+        recv.as_nanos() as f64 / n as f64,
+    )
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     if !bench {
         let (s, r) = run(200, SrtpProfile::AeadAes128Gcm);
         assert_eq!(s.packets, 200);
         assert!(r.packets > 150, "smoke: {} of 200 received", r.packets);
+        let _ = sans_io(100, SrtpProfile::AeadAes128Gcm);
         println!(
             "media_port smoke pass: sent {}, received {} (not a measurement)",
             s.packets, r.packets
@@ -211,6 +277,11 @@ fn main() {
         .unwrap_or(200_000);
     println!("media_port: {n} RTP packets, 160-octet payload, 127.0.0.1, tokio driver, one port each side");
     for profile in [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm] {
+        let (ns_send, ns_recv) = sans_io(n, profile);
+        println!(
+            "{profile}: port alone (sans-IO, no socket/channel): send_rtp+poll_transmit {ns_send:.0} ns/pkt, \
+             handle_datagram+poll_event {ns_recv:.0} ns/pkt"
+        );
         let (s, r) = run(n, profile);
         let pps = |rep: &Report| rep.packets as f64 / rep.wall.as_secs_f64().max(1e-9);
         let per_k = |rep: &Report| rep.cpu_ns as f64 / rep.packets.max(1) as f64 * 1000.0 / 1e3;
