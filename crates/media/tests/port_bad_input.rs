@@ -176,3 +176,66 @@ fn d_7_4_flood_of_10000_unknown_ssrc_packets_while_real_media_flows() {
     );
     assert_eq!(a.ssrcs, vec![b_ssrc], "no forged SSRC was mapped");
 }
+
+#[test]
+fn a_r_dos_client_hello_flood_from_many_addresses_does_not_lock_the_port() {
+    let mut w = World::new(34, dtlsrtp_testkit::netsim::LinkConfig::default());
+    let mut cfg = port_config(0, addr(A_ADDR));
+    cfg.max_associations = 4;
+    w.add(cfg);
+    w.add(port_config(1, addr(B_ADDR)));
+    let now = w.now;
+    w.eps[0].port.listen(true);
+    // A real ClientHello (from another port of ours) replayed from 50 spoofed addresses.
+    let mut probe = dtlsrtp_media::MediaPort::new(now, port_config(2, addr("10.0.0.7:7"))).unwrap();
+    probe
+        .set_peer(
+            now,
+            FORK,
+            peer(
+                dtlsrtp_srtp::DtlsRole::Client,
+                addr(A_ADDR),
+                vec![fingerprint(0)],
+            ),
+        )
+        .unwrap();
+    let hello = probe.poll_transmit().unwrap().bytes;
+    for i in 0..50u16 {
+        w.eps[0]
+            .port
+            .handle_datagram(now, addr(&format!("10.66.0.1:{}", 1000 + i)), &hello);
+    }
+    w.flush();
+    assert!(w.eps[0].port.associations().len() <= 4);
+    assert!(w.eps[0].port.counters().handshakes_evicted >= 46);
+    // The real peer still gets through.
+    w.eps[0]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(
+                dtlsrtp_srtp::DtlsRole::Server,
+                addr(B_ADDR),
+                vec![fingerprint(1)],
+            ),
+        )
+        .unwrap();
+    w.eps[1]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(
+                dtlsrtp_srtp::DtlsRole::Client,
+                addr(A_ADDR),
+                vec![fingerprint(0)],
+            ),
+        )
+        .unwrap();
+    assert!(
+        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
+            && w.eps[1].verified(FORK))
+    );
+    media_still_flows(&mut w, 0);
+}

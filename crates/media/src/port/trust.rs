@@ -60,6 +60,23 @@ impl MediaPort {
             self.counters.dtls_refused += 1;
             return;
         }
+        if self.live() >= self.max_associations {
+            // Full: make room by dropping the oldest handshake that no fork owns yet (a flood of ClientHellos
+            // from many addresses must not lock the port; a real peer retransmits and gets a fresh one).
+            let victim = self
+                .assocs
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| {
+                    !a.closed && a.fork.is_none() && a.dtls.state() == DtlsState::Handshaking
+                })
+                .min_by_key(|(_, a)| a.id)
+                .map(|(i, _)| i);
+            if let Some(v) = victim {
+                self.counters.handshakes_evicted += 1;
+                self.discard_assoc(v);
+            }
+        }
         match self.new_assoc(now, DtlsRole::Server, remote, None, ice_valid) {
             Ok(i) => {
                 if let Some(a) = self.assocs.get_mut(i) {
@@ -67,6 +84,15 @@ impl MediaPort {
                 }
             }
             Err(_) => self.counters.dtls_refused += 1,
+        }
+    }
+
+    /// Drops association `i` without a word on the wire (an unbound handshake evicted under load).
+    pub(super) fn discard_assoc(&mut self, i: usize) {
+        if let Some(a) = self.assocs.get_mut(i) {
+            a.closed = true;
+            while a.dtls.poll_transmit().is_some() {}
+            while a.dtls.poll_event().is_some() {}
         }
     }
 

@@ -262,6 +262,8 @@ pub struct PortCounters {
     /// DTLS datagrams from an address with no association that could not start one (not a ClientHello, not
     /// listening, limit reached, or not an ICE-valid pair).
     pub dtls_refused: u64,
+    /// Unbound handshakes dropped to make room for a new ClientHello when the association limit was reached.
+    pub handshakes_evicted: u64,
     /// STUN messages answered without ICE (F-6.7.2b).
     pub stun_answered: u64,
     /// STUN messages refused (bad encoding, integrity, fingerprint).
