@@ -1,9 +1,10 @@
-//! One media port for DTLS-SRTP (RFC 5763): first-byte demultiplexing ([`demux`], RFC 7983), a STUN codec
-//! ([`stun`], RFC 8489) and a sans-IO ICE agent ([`ice`], RFC 8445 with consent freshness, RFC 7675), plus the
-//! no-ICE STUN helpers of RFC 5763 §6.7.2 ([`ice::noice`]).
+//! One media port for DTLS-SRTP (RFC 5763): first-byte demultiplexing (RFC 7983), a STUN codec (RFC 8489), a
+//! sans-IO ICE agent (RFC 8445, consent freshness RFC 7675), and [`MediaPort`]: DTLS associations per remote,
+//! fingerprint-gated SRTP, SSRC routing and RTCP on one local port ([`port`]).
 //!
 //! Nothing here touches a socket, the clock or a global RNG (ARCHITECTURE.md §3): the caller passes `now`, the
-//! datagrams and a randomness callback, and drains `poll_transmit` / `poll_event` / `poll_timeout`.
+//! datagrams and a randomness source, and drains `poll_transmit` / `poll_event` / `poll_timeout`. The
+//! no-ICE STUN helpers of RFC 5763 §6.7.2 are in [`ice::noice`].
 //!
 //! # Example: an ICE-lite agent answering a browser's check on the media port
 //!
@@ -53,9 +54,14 @@
 
 pub mod demux;
 pub mod ice;
+pub mod port;
 pub mod stun;
 
 pub use demux::{classify, Demux, DropCounters, DropReason, PacketKind};
+pub use port::{
+    dtls_role, AssocCounters, AssocId, AssocInfo, CloseReason, ForkId, MediaError, MediaEvent,
+    MediaPort, MediaPortConfig, PeerParams, PortCounters, ReceivedRtp, RemoteIce, Transmit,
+};
 
 /// Fuzz bodies (for `fuzz/fuzz_targets/*.rs` and for the unit tests that run them over a small corpus). Each must
 /// never panic on any input.

@@ -1,11 +1,13 @@
 //! Test support for dtlsrtp (dev-only, never a dependency of a library crate's normal build).
 //!
 //! - [`netsim`]: a seeded simulated network on virtual time (loss, reorder, duplication, NAT rewrites).
+//! - [`openssl_cli`]: the OpenSSL command line (`s_server`/`s_client`) as a DTLS-SRTP peer.
 //! - [`peers`]: real peers started on 127.0.0.1 and stopped by PID: baresip, Kamailio, headless Chromium.
 //! - [`require_peer`]: under `CI=true` a missing peer binary fails the test; elsewhere the test is skipped loudly.
 
 pub mod chromium;
 pub mod netsim;
+pub mod openssl_cli;
 pub mod peers;
 
 /// Whether the peer binary `bin` can be used. Under `CI=true` a missing binary panics (the interop test fails);
