@@ -29,30 +29,47 @@ pub(crate) struct Shared {
     pub(crate) cookie_binding: Vec<u8>,
     /// A failure our callbacks decided (more precise than OpenSSL's "callback failed").
     failure: OnceLock<DtlsError>,
+    /// The cookie, computed once (HMAC of `cookie_binding`).
+    cookie: OnceLock<[u8; 32]>,
 }
 
 impl Shared {
+    pub(crate) fn cookie(&self, key: &crate::config::CookieKey) -> [u8; 32] {
+        *self.cookie.get_or_init(|| key.cookie(&self.cookie_binding))
+    }
+
     pub(crate) fn set_failure(&self, e: DtlsError) {
         let _ = self.failure.set(e);
     }
 }
 
 /// The in-memory datagram link between OpenSSL and the caller: one whole datagram per read, one per write.
+/// The inbox buffer is reused across datagrams (no allocation per input).
 #[derive(Default)]
 struct Wire {
-    inbox: Option<Vec<u8>>,
+    inbox: Vec<u8>,
+    has_input: bool,
     outbox: VecDeque<Vec<u8>>,
+}
+
+impl Wire {
+    fn put(&mut self, datagram: &[u8]) {
+        self.inbox.clear();
+        self.inbox.extend_from_slice(datagram);
+        self.has_input = true;
+    }
 }
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(d) = self.inbox.take() else {
+        if !self.has_input {
             return Err(io::ErrorKind::WouldBlock.into());
-        };
+        }
+        self.has_input = false;
         // A datagram larger than OpenSSL's buffer is truncated, as a UDP socket would; the record layer then
         // drops the broken record.
-        let n = d.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), d.get(..n)) {
+        let n = self.inbox.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), self.inbox.get(..n)) {
             dst.copy_from_slice(src);
         }
         Ok(n)
@@ -90,6 +107,29 @@ pub struct Connected {
     pub cipher_suite: CipherSuite,
     /// The exported keys (label `EXTRACTOR-dtls_srtp`, once per handshake, D-4.2a).
     pub keys: SrtpKeyingMaterial,
+    /// Whether this was an abbreviated handshake resuming an earlier session (A-R-REUSE). The peer certificate
+    /// is then the one of the original handshake, still to be checked against this call's fingerprint.
+    pub resumed: bool,
+}
+
+/// A completed DTLS session that a client may resume in a later association with the same peer, through the
+/// same [`DtlsContext`] (A-R-REUSE). `Debug` shows nothing secret.
+#[derive(Clone)]
+pub struct Session {
+    inner: openssl::ssl::SslSession,
+    /// Identity of the SSL_CTX that made it (resuming through another context is refused).
+    ctx_id: usize,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Session(<redacted>)")
+    }
+}
+
+fn ctx_id(ctx: &DtlsContext) -> usize {
+    use foreign_types_shared::ForeignType;
+    ctx.ssl_ctx.as_ptr() as usize
 }
 
 /// What happened on an association. Drained with [`Association::poll_event`].
@@ -157,6 +197,8 @@ pub struct Association {
     /// The shortest valid body of an encrypted (epoch ≥ 1) record: 16 until the suite is known (ChaCha20's tag
     /// alone), then per suite.
     min_encrypted_len: usize,
+    ctx_id: usize,
+    cookie_key: Option<Arc<crate::config::CookieKey>>,
 }
 
 impl fmt::Debug for Association {
@@ -188,11 +230,50 @@ impl Association {
         peer: SocketAddr,
         now: Instant,
     ) -> Result<Self, DtlsError> {
+        Self::build(ctx, role, peer, now, None)
+    }
+
+    /// A client association that offers `session` (from [`Association::session`] of an earlier association
+    /// with the same peer, through the same context) for an abbreviated handshake (A-R-REUSE). A server that no
+    /// longer has it answers with a full handshake; either way the result is checked by fingerprint as usual.
+    pub fn resume(
+        ctx: &DtlsContext,
+        peer: SocketAddr,
+        session: &Session,
+        now: Instant,
+    ) -> Result<Self, DtlsError> {
+        if session.ctx_id != ctx_id(ctx) {
+            return Err(DtlsError::ForeignSession);
+        }
+        Self::build(ctx, DtlsRole::Client, peer, now, Some(session))
+    }
+
+    /// The session of a connected association, for [`Association::resume`] (client side; a server keeps its
+    /// sessions in its context's cache when `Config::session_resumption` is on).
+    pub fn session(&self) -> Option<Session> {
+        if self.state != State::Connected {
+            return None;
+        }
+        let inner = self.stream.ssl().session()?.to_owned();
+        Some(Session {
+            inner,
+            ctx_id: self.ctx_id,
+        })
+    }
+
+    fn build(
+        ctx: &DtlsContext,
+        role: DtlsRole,
+        peer: SocketAddr,
+        now: Instant,
+        session: Option<&Session>,
+    ) -> Result<Self, DtlsError> {
         let setup = |_: ErrorStack| DtlsError::Setup;
         let mut ssl = Ssl::new(&ctx.ssl_ctx).map_err(setup)?;
         let shared = Arc::new(Shared {
             cookie_binding: binding_of(peer),
             failure: OnceLock::new(),
+            cookie: OnceLock::new(),
         });
         let idx = shared_index().ok_or(DtlsError::Setup)?;
         ssl.set_ex_data(idx, shared.clone());
@@ -211,6 +292,11 @@ impl Association {
                 ssl.set_accept_state();
             }
         }
+        if let Some(session) = session {
+            if !ffi::set_session(&mut ssl, &session.inner) {
+                return Err(DtlsError::Setup);
+            }
+        }
         let stream = SslStream::new(ssl, Wire::default()).map_err(setup)?;
         let mut a = Self {
             role,
@@ -224,6 +310,8 @@ impl Association {
             app_data_dropped: 0,
             records_discarded: 0,
             min_encrypted_len: 16,
+            ctx_id: ctx_id(ctx),
+            cookie_key: ctx.cookie_key.clone(),
         };
         if role == DtlsRole::Client {
             a.drive();
@@ -263,9 +351,16 @@ impl Association {
             self.records_discarded += 1;
             return;
         }
-        self.stream.get_mut().inbox = Some(datagram.to_vec());
+        if self.state == State::Handshaking && self.has_wrong_cookie(datagram) {
+            // OpenSSL aborts the whole handshake on a ClientHello whose cookie does not verify (SSL_accept path,
+            // SSL_R_COOKIE_MISMATCH), so one forged or stale ClientHello would kill it. RFC 6347 §4.2.1 treats
+            // a bad cookie as no cookie; we drop the datagram and wait for the genuine one (A-R-DOS).
+            self.records_discarded += 1;
+            return;
+        }
+        self.stream.get_mut().put(datagram);
         self.drive();
-        self.stream.get_mut().inbox = None;
+        self.stream.get_mut().has_input = false;
         self.refresh_timer(now);
     }
 
@@ -328,6 +423,18 @@ impl Association {
     /// Datagrams dropped before OpenSSL saw them (an encrypted record too short to be valid).
     pub fn records_discarded(&self) -> u64 {
         self.records_discarded
+    }
+
+    /// Server with cookie exchange: whether the datagram holds the first fragment of a ClientHello echoing a
+    /// cookie other than ours.
+    fn has_wrong_cookie(&self, datagram: &[u8]) -> bool {
+        let Some(key) = self.cookie_key.as_deref() else {
+            return false;
+        };
+        if self.role != DtlsRole::Server {
+            return false;
+        }
+        client_hello_cookies(datagram).any(|c| c != self.shared.cookie(key))
     }
 
     fn is_finished(&self) -> bool {
@@ -457,11 +564,26 @@ impl Association {
         self.min_encrypted_len = min_encrypted_len(cipher_suite.name);
         self.state = State::Connected;
         self.events.push_back(Event::PeerCertificate(peer));
+        let resumed = self.stream.ssl().session_reused();
         self.events.push_back(Event::Connected(Connected {
             profile,
             cipher_suite,
             keys,
+            resumed,
         }));
+    }
+}
+
+impl Drop for Association {
+    /// An association dropped while connected ended normally (media stopped; no close_notify is required):
+    /// tell OpenSSL so, or it would remove the session from the server's cache and resumption (A-R-REUSE)
+    /// would never find it. Failed associations keep OpenSSL's default (their session is dropped).
+    fn drop(&mut self) {
+        if self.state == State::Connected {
+            self.stream.set_shutdown(
+                openssl::ssl::ShutdownState::SENT | openssl::ssl::ShutdownState::RECEIVED,
+            );
+        }
     }
 }
 
@@ -493,6 +615,36 @@ pub(crate) fn has_short_encrypted_record(datagram: &[u8], min: usize) -> bool {
         rest = next;
     }
     false
+}
+
+/// The non-empty cookies echoed by ClientHello first fragments (epoch 0, fragment offset 0) in a datagram
+/// (RFC 6347 §4.2.1 layout: version, random, session_id, cookie). Total: fragments too short to hold the cookie
+/// are skipped.
+fn client_hello_cookies(datagram: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = datagram;
+    core::iter::from_fn(move || loop {
+        let (hdr, body) = rest.split_first_chunk::<13>()?;
+        let len = usize::from(u16::from_be_bytes([hdr[11], hdr[12]]));
+        let record = body.get(..len)?;
+        rest = body.get(len..).unwrap_or_default();
+        if hdr[0] != 22 || hdr[3] != 0 || hdr[4] != 0 {
+            continue;
+        }
+        // Handshake header: type 1 (client_hello), length(3), message_seq(2), fragment_offset(3), length(3).
+        let Some((hs, frag)) = record.split_first_chunk::<12>() else {
+            continue;
+        };
+        if hs[0] != 1 || hs[6..9] != [0, 0, 0] {
+            continue;
+        }
+        let sid_len = usize::from(*frag.get(34)?);
+        let at = 35 + sid_len;
+        let cookie_len = usize::from(*frag.get(at)?);
+        match frag.get(at + 1..at + 1 + cookie_len) {
+            Some(cookie) if cookie_len > 0 => return Some(cookie),
+            _ => continue,
+        }
+    })
 }
 
 /// Overwrites a stack buffer that held key material; volatile so the compiler keeps the writes.

@@ -6,9 +6,6 @@ use std::sync::{Arc, OnceLock};
 
 use dtlsrtp_srtp::SrtpProfile;
 use openssl::ex_data::Index;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 use openssl::ssl::{
     ClientHelloResponse, SslAlert, SslContext, SslContextBuilder, SslMethod, SslOptions,
     SslSessionCacheMode, SslVerifyMode, SslVersion,
@@ -78,6 +75,10 @@ pub struct Config {
     pub cookie_secret: CookieSecret,
     /// Opt-in key log (SSLKEYLOGFILE format).
     pub key_log: Option<Arc<dyn KeyLog>>,
+    /// Session resumption (A-R-REUSE): a server keeps a session cache in its context (stateful, no tickets);
+    /// a client can start a new association with [`Association::resume`](crate::Association::resume).
+    /// Default off.
+    pub session_resumption: bool,
 }
 
 impl Config {
@@ -93,6 +94,7 @@ impl Config {
             cookie_exchange: true,
             cookie_secret,
             key_log: None,
+            session_resumption: false,
         }
     }
 }
@@ -107,6 +109,7 @@ impl fmt::Debug for Config {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("cookie_exchange", &self.cookie_exchange)
             .field("key_log", &self.key_log.is_some())
+            .field("session_resumption", &self.session_resumption)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +122,8 @@ pub struct DtlsContext {
     pub(crate) initial_retransmit: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) profiles: Arc<[SrtpProfile]>,
+    /// The cookie key when the cookie exchange is on (the association pre-checks echoed cookies).
+    pub(crate) cookie_key: Option<Arc<CookieKey>>,
 }
 
 impl fmt::Debug for DtlsContext {
@@ -136,11 +141,55 @@ pub(crate) fn shared_index() -> Option<Index<openssl::ssl::Ssl, Arc<Shared>>> {
     *INDEX.get_or_init(|| openssl::ssl::Ssl::new_ex_index().ok())
 }
 
-fn cookie_for(secret: &[u8; 32], binding: &[u8]) -> Option<Vec<u8>> {
-    let key = PKey::hmac(secret).ok()?;
-    let mut signer = Signer::new(MessageDigest::sha256(), &key).ok()?;
-    signer.update(binding).ok()?;
-    signer.sign_to_vec().ok()
+/// HMAC-SHA-256 (RFC 2104) keyed once per context: the padded-key states are precomputed, so a cookie costs a
+/// few SHA-256 compressions and no OpenSSL provider lookups (OpenSSL 3's EVP HMAC costs ~160k instructions).
+#[derive(Clone)]
+pub(crate) struct CookieKey {
+    inner: openssl::sha::Sha256,
+    outer: openssl::sha::Sha256,
+}
+
+impl CookieKey {
+    pub(crate) fn new(secret: &[u8; 32]) -> Self {
+        let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+        for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(secret) {
+            *i ^= k;
+            *o ^= k;
+        }
+        let mut inner = openssl::sha::Sha256::new();
+        inner.update(&ipad);
+        let mut outer = openssl::sha::Sha256::new();
+        outer.update(&opad);
+        Self { inner, outer }
+    }
+
+    /// The cookie for a peer: HMAC-SHA-256(secret, binding).
+    pub(crate) fn cookie(&self, binding: &[u8]) -> [u8; COOKIE_LEN] {
+        let mut inner = self.inner.clone();
+        inner.update(binding);
+        let mut outer = self.outer.clone();
+        outer.update(&inner.finish());
+        outer.finish()
+    }
+}
+
+/// Our whole certificate check, run where OpenSSL would verify the peer's chain: accept any certificate (the
+/// fingerprint gate decides trust later), but abort when use_srtp was not negotiated (D-4.1.1c): by the time
+/// the peer's certificate arrives use_srtp is settled, so a client whose server omitted it aborts here, with a
+/// handshake_failure alert.
+pub(crate) fn check_peer(x509ctx: &mut openssl::x509::X509StoreContextRef) -> bool {
+    let ssl = X509StoreContext::ssl_idx()
+        .ok()
+        .and_then(|idx| x509ctx.ex_data(idx));
+    let Some(ssl) = ssl else { return false };
+    if ssl.selected_srtp_profile().is_some() {
+        return true;
+    }
+    if let Some(shared) = shared_index().and_then(|i| ssl.ex_data(i)) {
+        shared.set_failure(DtlsError::NoCommonSrtpProfile);
+    }
+    x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+    false
 }
 
 /// Whether a ClientHello's use_srtp body offers any of `ours` (RFC 5764 §4.1.1 syntax; malformed → false).
@@ -190,31 +239,22 @@ impl DtlsContext {
             opts |= SslOptions::COOKIE_EXCHANGE;
         }
         b.set_options(opts);
-        b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        if config.session_resumption {
+            // Server-side cache of this context; the id context is required with client certificates.
+            b.set_session_cache_mode(SslSessionCacheMode::SERVER);
+            b.set_session_id_context(b"dtlsrtp-dtls").map_err(setup)?;
+            b.set_session_cache_size(4096);
+        } else {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
         let srtp: Vec<&str> = profiles.iter().map(|p| p.openssl_name()).collect();
         b.set_tlsext_use_srtp(&srtp.join(":")).map_err(setup)?;
 
-        // Trust is decided by fingerprint (FingerprintGate), never by a CA: accept any certificate here. The
-        // mode is set per SSL (the server requires a client certificate).
-        b.set_verify_callback(SslVerifyMode::PEER, |_, x509ctx| {
-            if x509ctx.error_depth() != 0 {
-                return true;
-            }
-            // D-4.1.1c: by the time the peer's certificate arrives use_srtp is settled. A client whose server
-            // omitted use_srtp (or a server that found no overlap) aborts here, with an alert.
-            let ssl = X509StoreContext::ssl_idx()
-                .ok()
-                .and_then(|idx| x509ctx.ex_data(idx));
-            let Some(ssl) = ssl else { return false };
-            if ssl.selected_srtp_profile().is_some() {
-                return true;
-            }
-            if let Some(shared) = shared_index().and_then(|i| ssl.ex_data(i)) {
-                shared.set_failure(DtlsError::NoCommonSrtpProfile);
-            }
-            x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
-            false
-        });
+        // Trust is decided by fingerprint (FingerprintGate), never by a CA: no chain verification at all
+        // (check_peer replaces X509_verify_cert). The verify mode is set per SSL (the server requires a client
+        // certificate).
+        b.set_verify(SslVerifyMode::PEER);
+        ffi::set_cert_verify(&mut b);
 
         // Server: refuse a ClientHello without a common use_srtp profile at once, with handshake_failure
         // (D-4.1.1c), instead of continuing as plain DTLS.
@@ -233,40 +273,39 @@ impl DtlsContext {
         });
 
         // Cookies: HMAC-SHA-256 of the peer's transport address under the caller's secret (A-R-DOS).
-        let secret = config.cookie_secret.0;
+        // One HMAC per association: the cookie depends only on the secret and the peer address.
+        let key = CookieKey::new(&config.cookie_secret.0);
         b.set_cookie_generate_cb(move |ssl, out| {
-            let binding = shared_index()
+            let cookie = shared_index()
                 .and_then(|i| ssl.ex_data(i))
-                .map(|s| s.cookie_binding.clone())
-                .unwrap_or_default();
-            let cookie =
-                cookie_for(&secret, &binding).ok_or_else(openssl::error::ErrorStack::get)?;
-            let n = cookie.len().min(out.len()).min(COOKIE_LEN);
+                .map(|s| s.cookie(&key))
+                .ok_or_else(openssl::error::ErrorStack::get)?;
+            let n = cookie.len().min(out.len());
             if let (Some(dst), Some(src)) = (out.get_mut(..n), cookie.get(..n)) {
                 dst.copy_from_slice(src);
             }
             Ok(n)
         });
-        let secret = config.cookie_secret.0;
+        let key = CookieKey::new(&config.cookie_secret.0);
         b.set_cookie_verify_cb(move |ssl, cookie| {
-            let binding = shared_index()
+            let Some(expected) = shared_index()
                 .and_then(|i| ssl.ex_data(i))
-                .map(|s| s.cookie_binding.clone())
-                .unwrap_or_default();
-            let Some(expected) = cookie_for(&secret, &binding) else {
+                .map(|s| s.cookie(&key))
+            else {
                 return false;
             };
-            let expected = expected
-                .get(..COOKIE_LEN.min(expected.len()))
-                .unwrap_or_default();
-            expected.len() == cookie.len() && openssl::memcmp::eq(expected, cookie)
+            expected.len() == cookie.len() && openssl::memcmp::eq(&expected, cookie)
         });
 
         if let Some(sink) = config.key_log.clone() {
             b.set_keylog_callback(move |_, line| sink.log_line(line));
         }
 
+        let cookie_key = config
+            .cookie_exchange
+            .then(|| Arc::new(CookieKey::new(&config.cookie_secret.0)));
         Ok(Self {
+            cookie_key,
             ssl_ctx: b.build(),
             mtu: config.mtu,
             initial_retransmit: config.initial_retransmit,
@@ -298,11 +337,21 @@ mod tests {
     }
 
     #[test]
-    fn cookie_depends_on_secret_and_binding() {
-        let a = cookie_for(&[1; 32], b"127.0.0.1:5000").unwrap();
-        assert_eq!(a.len(), COOKIE_LEN);
-        assert_eq!(a, cookie_for(&[1; 32], b"127.0.0.1:5000").unwrap());
-        assert_ne!(a, cookie_for(&[2; 32], b"127.0.0.1:5000").unwrap());
-        assert_ne!(a, cookie_for(&[1; 32], b"127.0.0.1:5001").unwrap());
+    fn cookie_is_hmac_sha256_of_binding_under_secret() {
+        use openssl::hash::MessageDigest;
+        use openssl::pkey::PKey;
+        use openssl::sign::Signer;
+        let hmac = |secret: &[u8], msg: &[u8]| {
+            let key = PKey::hmac(secret).unwrap();
+            let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
+            s.update(msg).unwrap();
+            s.sign_to_vec().unwrap()
+        };
+        let k1 = CookieKey::new(&[1; 32]);
+        let a = k1.cookie(b"127.0.0.1:5000");
+        assert_eq!(a.to_vec(), hmac(&[1; 32], b"127.0.0.1:5000"));
+        assert_eq!(a, k1.cookie(b"127.0.0.1:5000"));
+        assert_ne!(a, CookieKey::new(&[2; 32]).cookie(b"127.0.0.1:5000"));
+        assert_ne!(a, k1.cookie(b"127.0.0.1:5001"));
     }
 }

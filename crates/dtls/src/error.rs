@@ -128,6 +128,9 @@ pub enum DtlsError {
         /// `ERR_GET_REASON` of the first error.
         reason: i32,
     },
+    /// A session offered for resumption came from another context.
+    #[error("session belongs to another DTLS context")]
+    ForeignSession,
     /// We could not set up OpenSSL (out of memory, bad configuration).
     #[error("could not set up the DTLS context")]
     Setup,
@@ -140,6 +143,7 @@ impl DtlsError {
             Self::AlertReceived(_)
             | Self::HandshakeTimeout
             | Self::RetransmitLimit
+            | Self::ForeignSession
             | Self::Setup => None,
             Self::NoCommonSrtpProfile | Self::NoCommonCipherSuite | Self::NoCommonGroup => {
                 Some(Alert::HANDSHAKE_FAILURE)
@@ -178,11 +182,13 @@ impl DtlsError {
             193 => Self::NoCommonCipherSuite,
             410 | 118 => Self::NoCommonGroup,
             199 => Self::PeerCertificateMissing,
-            // SSL_R_UNEXPECTED_MESSAGE, SSL_R_NO_RENEGOTIATION
-            244 | 339 => Self::UnexpectedMessage,
+            // UNEXPECTED_MESSAGE, NO_RENEGOTIATION, UNKNOWN_ALERT_TYPE, BAD_CHANGE_CIPHER_SPEC,
+            // CANNOT_CHANGE_CIPHER, COOKIE_MISMATCH
+            244 | 339 | 246 | 103 | 109 | 308 => Self::UnexpectedMessage,
             // LENGTH_MISMATCH, BAD_PACKET_LENGTH, DECRYPTION_FAILED_OR_BAD_RECORD_MAC, DIGEST_CHECK_FAILED,
-            // BAD_SIGNATURE
-            159 | 115 | 281 | 149 | 123 => Self::BadHandshake,
+            // BAD_SIGNATURE, BAD_LENGTH, LENGTH_TOO_SHORT, ENCRYPTED_LENGTH_TOO_LONG, BAD_HANDSHAKE_LENGTH,
+            // EXCESSIVE_MESSAGE_SIZE
+            159 | 115 | 281 | 149 | 123 | 271 | 160 | 150 | 332 | 152 => Self::BadHandshake,
             312 => Self::RetransmitLimit,
             _ => Self::Other { library, reason },
         }

@@ -120,3 +120,47 @@ pub(crate) fn client_hello_ext(ssl: &SslRef, ext_type: c_uint) -> Option<&[u8]> 
     // SAFETY: OpenSSL reported `len` readable bytes at `ptr` (checked non-null), alive as described above.
     Some(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
+
+type CertVerifyCb = unsafe extern "C" fn(*mut openssl_sys::X509_STORE_CTX, *mut c_void) -> c_int;
+
+extern "C" {
+    // void SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, int (*cb)(X509_STORE_CTX *, void *), void *arg);
+    fn SSL_CTX_set_cert_verify_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        cb: Option<CertVerifyCb>,
+        arg: *mut c_void,
+    );
+}
+
+/// Replaces OpenSSL's certificate chain verification (`X509_verify_cert`) with [`crate::config::check_peer`]:
+/// trust is decided by the SDP fingerprint, so building and checking a chain for a self-signed certificate is
+/// wasted work (and it would fail anyway).
+pub(crate) fn set_cert_verify(ctx: &mut openssl::ssl::SslContextBuilder) {
+    // SAFETY: `ctx` is a live SSL_CTX being built; `cert_verify` has the required signature and lives for the
+    // whole program; the argument pointer is unused (null).
+    unsafe {
+        SSL_CTX_set_cert_verify_callback(ctx.as_ptr(), Some(cert_verify), core::ptr::null_mut())
+    };
+}
+
+unsafe extern "C" fn cert_verify(
+    x509_ctx: *mut openssl_sys::X509_STORE_CTX,
+    _arg: *mut c_void,
+) -> c_int {
+    if x509_ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: OpenSSL passes the live X509_STORE_CTX it set up for this handshake (checked non-null); we use it
+    // only for the duration of the call.
+    let ctx = unsafe { openssl::x509::X509StoreContextRef::from_ptr_mut(x509_ctx) };
+    c_int::from(crate::config::check_peer(ctx))
+}
+
+/// `SSL_set_session`: offer `session` for resumption. The caller guarantees (by checking the context identity
+/// recorded in [`crate::Session`]) that the session came from an SSL of the same `SSL_CTX`.
+pub(crate) fn set_session(ssl: &mut SslRef, session: &openssl::ssl::SslSessionRef) -> bool {
+    // SAFETY: the openssl crate marks this unsafe because a session must be used with the context that made
+    // it (same protocol and method); `Association::resume` only passes sessions whose recorded SSL_CTX is the
+    // one `ssl` was created from. OpenSSL takes its own reference to the session.
+    unsafe { ssl.set_session(session).is_ok() }
+}

@@ -8,6 +8,16 @@
 //!   authentication, use_srtp in a configurable order (D-4.1.1a), cookie exchange (A-R-DOS), keys exported once
 //!   per handshake (D-4.2a) and split for `dtlsrtp-srtp`.
 //! - [`FingerprintGate`]: keys are usable only once the SDP fingerprint vouched for the peer certificate.
+//! - Session resumption (A-R-REUSE, opt-in [`Config::session_resumption`]): [`Association::session`] and
+//!   [`Association::resume`] give a second association to the same peer an abbreviated handshake with fresh
+//!   keys; the peer certificate of the original handshake still goes through the gate.
+//!
+//! What OpenSSL decides and what we add: DTLS 1.2 only (a DTLS 1.0 peer is refused, a ClientHello offering 1.3
+//! and 1.2 is answered with 1.2); no renegotiation (a peer's attempt gets a `no_renegotiation` alert); the
+//! server refuses a ClientHello without a common use_srtp profile with `handshake_failure`, and the client
+//! aborts when the server omits use_srtp (D-4.1.1c); no certificate chain is built or checked (trust comes only
+//! from the fingerprint); datagrams holding an encrypted record too short to be valid are dropped before
+//! OpenSSL sees them (OpenSSL 3.0 stops reading after one). Every datagram stays within the configured MTU.
 //!
 //! The association never touches a socket, the Rust clock or a global RNG. OpenSSL keeps its own clock for
 //! retransmissions; [`Association::poll_timeout`] reports that deadline in the caller's `Instant` timeline.
@@ -72,7 +82,7 @@ mod error;
 mod ffi;
 mod gate;
 
-pub use assoc::{Association, CipherSuite, Connected, Event, State, EXPORTER_LABEL};
+pub use assoc::{Association, CipherSuite, Connected, Event, Session, State, EXPORTER_LABEL};
 pub use cert::{
     fingerprint_of_der, verify_fingerprint, Certificate, KeyType, VerifyError,
     ANONYMOUS_COMMON_NAME,

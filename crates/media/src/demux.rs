@@ -1,5 +1,8 @@
 //! First-byte demultiplexing of one media port (RFC 7983 §7, RFC 5761 §4; requirements.md §2.3).
 //!
+//! D-5.1.2a / F-6.7.1c: STUN, DTLS and SRTP share the port and are told apart by the first byte (ranges as
+//! updated by RFC 7983). A-R-RTP-VALID: a DTLS record (20–63) never reaches the RTP path (128–191).
+//!
 //! M-7a: 0–3 STUN, 16–19 ZRTP, 20–63 DTLS, 64–79 TURN ChannelData, 128–191 RTP/RTCP.
 //! M-7b: every other first byte is dropped (and counted) with no state change. 80–127 and 192–255 belong to QUIC
 //! in RFC 9443; this stack runs no QUIC, so they are dropped too.
@@ -173,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn m_7a_range_edges() {
+    fn m_7a_d_5_1_2a_range_edges_a_r_rtp_valid() {
         assert_eq!(classify(&[0x00, 0x01]), PacketKind::Stun);
         assert_eq!(classify(&[0x03]), PacketKind::Stun);
         assert_eq!(classify(&[0x04]), PacketKind::Drop(DropReason::Unknown));

@@ -1,10 +1,13 @@
 //! Test support for dtlsrtp (dev-only, never a dependency of a library crate's normal build).
 //!
 //! - [`netsim`]: a seeded simulated network on virtual time (loss, reorder, duplication, NAT rewrites).
+//! - [`openssl_cli`]: the OpenSSL command line (`s_server`/`s_client`) as a DTLS-SRTP peer.
 //! - [`peers`]: real peers started on 127.0.0.1 and stopped by PID: baresip, Kamailio, headless Chromium.
 //! - [`require_peer`]: under `CI=true` a missing peer binary fails the test; elsewhere the test is skipped loudly.
 
+pub mod chromium;
 pub mod netsim;
+pub mod openssl_cli;
 pub mod peers;
 
 /// Whether the peer binary `bin` can be used. Under `CI=true` a missing binary panics (the interop test fails);
@@ -17,7 +20,9 @@ pub fn require_peer(bin: &str, debian_package: &str) -> bool {
     if found {
         return true;
     }
-    let msg = format!("interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`");
+    let msg = format!(
+        "interop peer `{bin}` is missing: install it with `apt-get install -y {debian_package}`"
+    );
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: interop tests must run)");
     }

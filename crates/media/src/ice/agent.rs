@@ -4,14 +4,16 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+mod requests;
 mod timers;
 
 use super::{
     pair_priority, Candidate, CandidateKind, FillBytes, IceConfig, IceCredentials, IceError,
-    IceEvent, IceMode, IceRole, Nomination, Transmit,
+    IceEvent, IceMode, IceRole, IceState, Nomination, Transmit,
 };
 use crate::stun::{
-    error_code, Class, Message, MessageBuilder, MessageType, Method, StunError, TransactionId,
+    error_code, Class, IntegrityKey, Message, MessageBuilder, MessageType, Method, StunError,
+    TransactionId,
 };
 
 /// The check list limit (RFC 8445 §6.1.2.5 suggests 100): beyond it new pairs are not formed.
@@ -79,6 +81,9 @@ struct Transaction {
     retransmits: u32,
     rto: Duration,
     next_at: Instant,
+    /// Replaced by a triggered check (RFC 8445 §7.3.1.4): no more retransmissions, a late response still counts,
+    /// and its expiry does not fail the pair.
+    cancelled: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +99,8 @@ pub struct IceAgent {
     config: IceConfig,
     fill: FillBytes,
     local_creds: IceCredentials,
+    local_key: IntegrityKey,
+    remote_key: Option<IntegrityKey>,
     remote_creds: Option<IceCredentials>,
     role: IceRole,
     tie_breaker: u64,
@@ -103,6 +110,8 @@ pub struct IceAgent {
     triggered: VecDeque<usize>,
     txs: Vec<Transaction>,
     next_pace: Option<Instant>,
+    /// Controlling, regular nomination: nominate the best valid pair by then even if better ones are pending.
+    nominate_at: Option<Instant>,
     last_now: Instant,
     selected: Option<(SocketAddr, SocketAddr)>,
     consent: Option<Consent>,
@@ -124,10 +133,6 @@ impl std::fmt::Debug for IceAgent {
     }
 }
 
-fn ceil_div(d: Duration, n: u32) -> Duration {
-    d.checked_div(n).unwrap_or(d)
-}
-
 impl IceAgent {
     /// A new agent with local credentials, an initial role and a randomness source. The tie-breaker is drawn now.
     pub fn new(
@@ -140,8 +145,10 @@ impl IceAgent {
         let mut tb = [0u8; 8];
         fill(&mut tb);
         Self {
-            config,
+            config: config.sanitized(),
             fill,
+            local_key: IntegrityKey::new(local.pwd().as_bytes()),
+            remote_key: None,
             local_creds: local,
             remote_creds: None,
             role,
@@ -152,6 +159,7 @@ impl IceAgent {
             triggered: VecDeque::new(),
             txs: Vec::new(),
             next_pace: None,
+            nominate_at: None,
             last_now: now,
             selected: None,
             consent: None,
@@ -192,6 +200,22 @@ impl IceAgent {
     #[must_use]
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.selected
+    }
+
+    /// The overall state.
+    #[must_use]
+    pub fn state(&self) -> IceState {
+        if self.selected.is_some() {
+            IceState::Connected
+        } else if self.pairs.iter().any(|p| p.consent_lost) {
+            IceState::Disconnected
+        } else if self.failed_reported {
+            IceState::Failed
+        } else if self.pairs.is_empty() {
+            IceState::New
+        } else {
+            IceState::Checking
+        }
     }
 
     /// Counters.
@@ -239,6 +263,7 @@ impl IceAgent {
                 c.next_check = now;
             }
         }
+        self.remote_key = Some(IntegrityKey::new(creds.pwd().as_bytes()));
         self.remote_creds = Some(creds);
         self.schedule();
     }
@@ -248,7 +273,11 @@ impl IceAgent {
     pub fn add_remote_candidate(&mut self, cand: Candidate) {
         if let Some(r) = self.remotes.iter_mut().find(|r| r.addr == cand.addr) {
             // A signalled candidate replaces a peer-reflexive one learnt earlier (RFC 8445 §7.3.1.3).
-            if r.kind == CandidateKind::PeerReflexive {
+            if r.kind == CandidateKind::PeerReflexive && cand.kind != CandidateKind::PeerReflexive {
+                for p in self.pairs.iter_mut().filter(|p| p.remote == cand.addr) {
+                    p.remote_priority = cand.priority;
+                    p.foundation.1.clone_from(&cand.foundation);
+                }
                 *r = cand;
             }
             return;
@@ -269,13 +298,16 @@ impl IceAgent {
     /// and checks, and keeps the role, the tie-breaker and the selected pair (media keeps flowing on it until a new
     /// pair is selected). Nothing above ICE is touched: the DTLS association survives (T-3.3).
     pub fn restart(&mut self, new_local: IceCredentials) {
+        self.local_key = IntegrityKey::new(new_local.pwd().as_bytes());
         self.local_creds = new_local;
+        self.remote_key = None;
         self.remote_creds = None;
         self.remotes.clear();
         self.pairs.clear();
         self.triggered.clear();
         self.txs.clear();
         self.next_pace = None;
+        self.nominate_at = None;
         self.failed_reported = false;
     }
 
@@ -332,195 +364,10 @@ impl IceAgent {
             .consent
             .filter(|_| self.remote_creds.is_some())
             .map(|c| c.next_check.min(c.last_ok + self.config.consent_timeout));
-        [self.next_pace, tx, consent].into_iter().flatten().min()
-    }
-
-    // ---- requests ------------------------------------------------------------------------------------------
-
-    fn respond_error(
-        &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        m: &Message<'_>,
-        code: u16,
-        sign: bool,
-    ) {
-        let reason = match code {
-            error_code::BAD_REQUEST => "Bad Request",
-            error_code::UNAUTHENTICATED => "Unauthenticated",
-            error_code::UNKNOWN_ATTRIBUTE => "Unknown Attribute",
-            error_code::ROLE_CONFLICT => "Role Conflict",
-            _ => "Error",
-        };
-        let mut b = MessageBuilder::new(MessageType::BINDING_ERROR, m.transaction_id);
-        b.error_code(code, reason);
-        if code == error_code::UNKNOWN_ATTRIBUTE {
-            b.unknown_attributes(&m.unknown_required);
-        }
-        if sign {
-            b.message_integrity(self.local_creds.pwd().as_bytes());
-        }
-        b.fingerprint();
-        self.push_transmit(local, remote, b.finish());
-    }
-
-    fn push_transmit(
-        &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        bytes: Result<Vec<u8>, StunError>,
-    ) {
-        if let Ok(bytes) = bytes {
-            self.transmits.push_back(Transmit {
-                local,
-                remote,
-                bytes,
-            });
-        }
-    }
-
-    fn on_request(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, m: &Message<'_>) {
-        // RFC 8489 §9.1.3: short-term credentials need USERNAME and MESSAGE-INTEGRITY, else 400.
-        let Some(username) = m.username.filter(|_| m.has_integrity()) else {
-            self.stats.rejected_bad_request += 1;
-            self.respond_error(local, remote, m, error_code::BAD_REQUEST, false);
-            return;
-        };
-        // USERNAME is "<our ufrag>:<their ufrag>" (RFC 8445 §7.2.2); wrong ufrag or HMAC → 401 without integrity.
-        let ours = username.split(':').next().unwrap_or_default();
-        if ours != self.local_creds.ufrag()
-            || m.verify_integrity(self.local_creds.pwd().as_bytes())
-                .is_err()
-        {
-            self.stats.rejected_unauthenticated += 1;
-            self.respond_error(local, remote, m, error_code::UNAUTHENTICATED, false);
-            return;
-        }
-        if !m.unknown_required.is_empty() {
-            self.stats.rejected_unknown_attribute += 1;
-            self.respond_error(local, remote, m, error_code::UNKNOWN_ATTRIBUTE, true);
-            return;
-        }
-        // Role conflict (RFC 8445 §7.3.1.1).
-        match (self.role, m.ice_controlling, m.ice_controlled) {
-            (IceRole::Controlling, Some(theirs), _) => {
-                if self.tie_breaker >= theirs {
-                    self.stats.rejected_role_conflict += 1;
-                    self.respond_error(local, remote, m, error_code::ROLE_CONFLICT, true);
-                    return;
-                }
-                self.set_role(IceRole::Controlled);
-            }
-            (IceRole::Controlled, _, Some(theirs)) => {
-                // A lite agent never takes the controlling role against a full peer (RFC 8445 §6.1.1): 487 makes
-                // the full agent switch instead.
-                if self.tie_breaker >= theirs && self.config.mode == IceMode::Full {
-                    self.set_role(IceRole::Controlling);
-                } else {
-                    self.stats.rejected_role_conflict += 1;
-                    self.respond_error(local, remote, m, error_code::ROLE_CONFLICT, true);
-                    return;
-                }
-            }
-            _ => {}
-        }
-        self.stats.requests_accepted += 1;
-        let mut b = MessageBuilder::new(MessageType::BINDING_SUCCESS, m.transaction_id);
-        b.xor_mapped_address(remote)
-            .message_integrity(self.local_creds.pwd().as_bytes())
-            .fingerprint();
-        self.push_transmit(local, remote, b.finish());
-
-        let use_candidate = m.use_candidate && self.role == IceRole::Controlled;
-        match self.config.mode {
-            IceMode::Lite => self.lite_learn(local, remote, m.priority.unwrap_or(0), use_candidate),
-            IceMode::Full => {
-                self.full_triggered(local, remote, m.priority.unwrap_or(0), use_candidate)
-            }
-        }
-        self.update_selected(now);
-    }
-
-    /// ICE-lite: an authenticated check makes the pair valid; USE-CANDIDATE nominates it (RFC 8445 §7.3.1.5).
-    fn lite_learn(
-        &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        prio: u32,
-        use_candidate: bool,
-    ) {
-        let idx = match self.find_pair(local, remote) {
-            Some(i) => i,
-            None if self.pairs.len() >= MAX_PAIRS => return,
-            None => {
-                let local_priority = self.locals.iter().find(|c| c.addr == local).map_or(
-                    super::candidate_priority(CandidateKind::Host, u16::MAX),
-                    |c| c.priority,
-                );
-                self.pairs.push(Pair {
-                    local,
-                    remote,
-                    local_priority,
-                    remote_priority: prio,
-                    foundation: (String::new(), String::new()),
-                    state: PairState::Succeeded,
-                    nominate: false,
-                    nominate_on_success: false,
-                    nominated: false,
-                    consent_lost: false,
-                });
-                self.pairs.len() - 1
-            }
-        };
-        if let Some(p) = self.pairs.get_mut(idx).filter(|p| !p.consent_lost) {
-            p.state = PairState::Succeeded;
-            p.nominated |= use_candidate;
-        }
-    }
-
-    /// Full ICE: learn a peer-reflexive remote, then a triggered check (RFC 8445 §7.3.1.3, §7.3.1.4).
-    fn full_triggered(
-        &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        prio: u32,
-        use_candidate: bool,
-    ) {
-        if !self.remotes.iter().any(|r| r.addr == remote) {
-            self.add_remote_candidate(Candidate {
-                addr: remote,
-                kind: CandidateKind::PeerReflexive,
-                priority: prio,
-                foundation: format!("prflx-{remote}"),
-            });
-        }
-        let Some(idx) = self.find_pair(local, remote) else {
-            return; // not one of our candidates
-        };
-        let Some(p) = self.pairs.get_mut(idx).filter(|p| !p.consent_lost) else {
-            return;
-        };
-        match p.state {
-            PairState::Succeeded => {
-                p.nominated |= use_candidate;
-            }
-            PairState::InProgress => p.nominate_on_success |= use_candidate,
-            PairState::Frozen | PairState::Waiting | PairState::Failed => {
-                p.state = PairState::Waiting;
-                p.nominate_on_success |= use_candidate;
-                if !self.triggered.contains(&idx) {
-                    self.triggered.push_back(idx);
-                }
-                self.schedule();
-            }
-        }
-    }
-
-    fn set_role(&mut self, role: IceRole) {
-        if self.role != role {
-            self.role = role;
-            self.events.push_back(IceEvent::RoleChanged(role));
-        }
+        [self.next_pace, self.nominate_at, tx, consent]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- responses -----------------------------------------------------------------------------------------
@@ -536,17 +383,13 @@ impl IceAgent {
             self.stats.responses_dropped += 1;
             return Err(IceError::UnknownTransaction);
         };
-        let Some(remote_pwd) = self
-            .remote_creds
-            .as_ref()
-            .map(|c| c.pwd().as_bytes().to_vec())
-        else {
+        let Some(remote_key) = self.remote_key.clone() else {
             self.stats.responses_dropped += 1;
             return Err(IceError::UnknownTransaction);
         };
         // Success responses must carry valid integrity; error responses only if they carry any (401 cannot).
         if (m.class() == Class::Success || m.has_integrity())
-            && m.verify_integrity(&remote_pwd).is_err()
+            && m.verify_integrity_with(&remote_key).is_err()
         {
             self.stats.responses_dropped += 1;
             return Err(IceError::ResponseIntegrity);
@@ -598,7 +441,7 @@ impl IceAgent {
                 if let Some(p) = pair.and_then(|i| self.pairs.get_mut(i)) {
                     p.state = PairState::Failed;
                 }
-                self.maybe_nominate();
+                self.maybe_nominate(now);
                 self.check_failed_all();
             }
         }
@@ -630,13 +473,13 @@ impl IceAgent {
         {
             c.last_ok = now;
         }
-        self.maybe_nominate();
+        self.maybe_nominate(now);
         self.schedule();
     }
 
     /// Regular nomination (RFC 8445 §8.1.1): once the best valid pair can no longer be beaten by a pending check,
     /// the controlling agent repeats its check with USE-CANDIDATE.
-    fn maybe_nominate(&mut self) {
+    fn maybe_nominate(&mut self, now: Instant) {
         if self.role != IceRole::Controlling
             || self.config.mode == IceMode::Lite
             || self.config.nomination == Nomination::Aggressive
@@ -666,11 +509,16 @@ impl IceAgent {
             ) && prio(p) > best_prio
         });
         if pending_better {
-            return;
+            let at = *self
+                .nominate_at
+                .get_or_insert(now + self.config.nomination_delay);
+            if now < at {
+                return;
+            }
         }
+        self.nominate_at = None;
         if let Some(p) = self.pairs.get_mut(best) {
-            p.nominate = true;
-            p.state = PairState::Waiting;
+            p.nominate = true; // the pair stays Succeeded (valid) while the USE-CANDIDATE check runs
         }
         self.triggered.push_back(best);
         self.schedule();

@@ -68,6 +68,9 @@ pub struct IceConfig {
     pub consent_interval: Duration,
     /// Consent expires after this long without an authenticated response (default 30 s, RFC 7675 §5.1).
     pub consent_timeout: Duration,
+    /// Regular nomination waits for better pairs still being checked, but at most this long after a pair first
+    /// became valid (default 1 s): a silent higher-priority candidate cannot hold up the call for ~40 s.
+    pub nomination_delay: Duration,
 }
 
 impl Default for IceConfig {
@@ -80,6 +83,23 @@ impl Default for IceConfig {
             max_retransmits: 6,
             consent_interval: Duration::from_secs(5),
             consent_timeout: Duration::from_secs(30),
+            nomination_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl IceConfig {
+    /// Floors that keep every timer moving forward (a zero Ta or consent interval would let a driver spin):
+    /// Ta ≥ 5 ms, RTO ≥ 10 ms, consent interval ≥ 100 ms, consent timeout ≥ the interval.
+    #[must_use]
+    pub fn sanitized(self) -> Self {
+        let consent_interval = self.consent_interval.max(Duration::from_millis(100));
+        Self {
+            ta: self.ta.max(Duration::from_millis(5)),
+            initial_rto: self.initial_rto.max(Duration::from_millis(10)),
+            consent_interval,
+            consent_timeout: self.consent_timeout.max(consent_interval),
+            ..self
         }
     }
 }
@@ -233,6 +253,22 @@ pub struct Transmit {
     pub remote: SocketAddr,
     /// The STUN message.
     pub bytes: Vec<u8>,
+}
+
+/// The agent's overall state, for the layers above (e.g. to report `iceConnectionState`-like status).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IceState {
+    /// Nothing to check yet (no remote credentials or pairs).
+    New,
+    /// Checks are running; no pair selected.
+    Checking,
+    /// A pair is selected and consent holds.
+    Connected,
+    /// Consent was lost on the selected pair (RFC 7675): only an ICE restart recovers.
+    Disconnected,
+    /// Every pair failed.
+    Failed,
 }
 
 /// What the agent tells its owner.

@@ -73,9 +73,14 @@ pub struct Message<'a> {
     /// Unknown comprehension-required attribute types (< 0x8000) seen before MESSAGE-INTEGRITY: a request with any
     /// gets a 420 listing them (RFC 8489 §6.3.1.1).
     pub unknown_required: Vec<u16>,
+    /// More unknown comprehension-required types were present than [`MAX_UNKNOWN_REPORTED`] (or repeats).
+    pub unknown_overflow: bool,
     /// Offset of the MESSAGE-INTEGRITY attribute header, and its HMAC.
     integrity: Option<(usize, [u8; 20])>,
 }
+
+/// At most this many unknown comprehension-required types are listed in [`Message::unknown_required`].
+pub const MAX_UNKNOWN_REPORTED: usize = 16;
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
@@ -99,16 +104,47 @@ fn header_with_length(raw: &[u8], len: usize) -> Result<[u8; HEADER_LEN], StunEr
     Ok(h)
 }
 
+/// A short-term credential key (RFC 8489 §9.1.1: the password), with HMAC-SHA1 keyed once: reusing it saves two
+/// SHA-1 blocks per message. `Debug` is redacted.
+#[derive(Clone)]
+pub struct IntegrityKey(Hmac<Sha1>);
+
+impl IntegrityKey {
+    /// Key HMAC-SHA1 with `key`. Infallible: HMAC zero-pads keys up to the 64-byte block and hashes longer ones
+    /// first (RFC 2104 §2), which is done here explicitly.
+    #[must_use]
+    pub fn new(key: &[u8]) -> Self {
+        use sha1::Digest;
+        let mut block = [0u8; 64];
+        if key.len() > block.len() {
+            let h = Sha1::digest(key);
+            block.iter_mut().zip(h.iter()).for_each(|(b, k)| *b = *k);
+        } else {
+            block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+        }
+        Self(<Hmac<Sha1> as KeyInit>::new(&block.into()))
+    }
+}
+
+impl std::fmt::Debug for IntegrityKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntegrityKey(<redacted>)")
+    }
+}
+
 /// HMAC-SHA1 over `raw[..end]` with the length field covering a 24-byte MESSAGE-INTEGRITY at `end`.
-pub(super) fn integrity_hmac(raw: &[u8], end: usize, key: &[u8]) -> Result<Hmac<Sha1>, StunError> {
+pub(super) fn integrity_hmac(
+    raw: &[u8],
+    end: usize,
+    key: &IntegrityKey,
+) -> Result<Hmac<Sha1>, StunError> {
     let len = end
         .checked_add(24)
         .and_then(|e| e.checked_sub(HEADER_LEN))
         .ok_or(StunError::TooLarge)?;
     let h = header_with_length(raw, len)?;
     let body = raw.get(HEADER_LEN..end).ok_or(StunError::TooLarge)?;
-    let mut mac =
-        <Hmac<Sha1> as KeyInit>::new_from_slice(key).map_err(|_| StunError::IntegrityMismatch)?;
+    let mut mac = key.0.clone();
     mac.update(&h);
     mac.update(body);
     Ok(mac)
@@ -204,6 +240,7 @@ impl<'a> Message<'a> {
             has_integrity_sha256: false,
             has_fingerprint: false,
             unknown_required: Vec::new(),
+            unknown_overflow: false,
             integrity: None,
         };
         let mut pos = HEADER_LEN;
@@ -310,12 +347,16 @@ impl<'a> Message<'a> {
                 }
                 self.has_fingerprint = true;
             }
+            // Bounded so a 64 KiB datagram of distinct unknown types cannot cost quadratic time; a 420 listing
+            // the first few is enough for the client.
             other
                 if attr::is_comprehension_required(other)
+                    && self.unknown_required.len() < MAX_UNKNOWN_REPORTED
                     && !self.unknown_required.contains(&other) =>
             {
                 self.unknown_required.push(other);
             }
+            other if attr::is_comprehension_required(other) => self.unknown_overflow = true,
             _ => {} // unknown comprehension-optional (e.g. Chromium's 0xC057): ignored
         }
         Ok(())
@@ -342,6 +383,11 @@ impl<'a> Message<'a> {
     /// Verify MESSAGE-INTEGRITY (HMAC-SHA1) with a short-term credential key (the password's bytes; ICE passwords
     /// are ice-chars, which SASLprep leaves unchanged). Constant-time comparison.
     pub fn verify_integrity(&self, key: &[u8]) -> Result<(), StunError> {
+        self.verify_integrity_with(&IntegrityKey::new(key))
+    }
+
+    /// [`verify_integrity`](Self::verify_integrity) with a key prepared once.
+    pub fn verify_integrity_with(&self, key: &IntegrityKey) -> Result<(), StunError> {
         let (pos, tag) = self.integrity.ok_or(StunError::MissingIntegrity)?;
         integrity_hmac(self.raw, pos, key)?
             .verify_slice(&tag)

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hmac::Mac;
 
-use super::decode::{fingerprint_value, integrity_hmac};
+use super::decode::{fingerprint_value, integrity_hmac, IntegrityKey};
 use super::{attr, MessageType, StunError, TransactionId, HEADER_LEN, MAGIC_COOKIE};
 
 /// Builds one STUN message. Attributes go in call order; call [`message_integrity`](Self::message_integrity) and
@@ -164,6 +164,11 @@ impl MessageBuilder {
 
     /// MESSAGE-INTEGRITY (HMAC-SHA1) with a short-term credential key (RFC 8489 §14.5).
     pub fn message_integrity(&mut self, key: &[u8]) -> &mut Self {
+        self.message_integrity_with(&IntegrityKey::new(key))
+    }
+
+    /// [`message_integrity`](Self::message_integrity) with a key prepared once.
+    pub fn message_integrity_with(&mut self, key: &IntegrityKey) -> &mut Self {
         if self.too_large {
             return self;
         }

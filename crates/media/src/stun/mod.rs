@@ -10,9 +10,9 @@
 mod decode;
 mod encode;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-pub use decode::{ErrorCode, Message, UnknownAttributes};
+pub use decode::{ErrorCode, IntegrityKey, Message, UnknownAttributes, MAX_UNKNOWN_REPORTED};
 pub use encode::MessageBuilder;
 
 /// The magic cookie, bytes 4..8 of every RFC 5389/8489 message.

@@ -9,6 +9,13 @@ impl IceAgent {
 
     pub(super) fn drive(&mut self, now: Instant) {
         self.retransmit(now);
+        if self.nominate_at.is_some_and(|t| t <= now) {
+            self.maybe_nominate(now);
+            // Nothing to nominate any more (role changed, already nominated): drop the timer.
+            if self.nominate_at.is_some_and(|t| t <= now) {
+                self.nominate_at = None;
+            }
+        }
         self.pace(now);
         self.consent_tick(now);
     }
@@ -19,13 +26,19 @@ impl IceAgent {
             if t.next_at > now {
                 continue;
             }
-            if t.retransmits >= self.config.max_retransmits {
+            if t.retransmits >= self.config.max_retransmits || t.cancelled {
                 timed_out.push(t.tid);
                 continue;
             }
             t.retransmits += 1;
             t.rto = t.rto.saturating_mul(2);
-            t.next_at = now + t.rto;
+            // RFC 8489 §6.2.1: after the last request, wait Rm (16) × the initial RTO, not another doubling.
+            let wait = if t.retransmits >= self.config.max_retransmits {
+                self.config.initial_rto.saturating_mul(16)
+            } else {
+                t.rto
+            };
+            t.next_at = now + wait;
             self.transmits.push_back(Transmit {
                 local: t.local,
                 remote: t.remote,
@@ -37,14 +50,17 @@ impl IceAgent {
                 continue;
             };
             let t = self.txs.remove(i);
-            if let TxKind::Check { .. } = t.kind {
+            let replaced = self.txs.iter().any(|o| {
+                o.local == t.local && o.remote == t.remote && matches!(o.kind, TxKind::Check { .. })
+            });
+            if let (TxKind::Check { .. }, false, false) = (t.kind, t.cancelled, replaced) {
                 if let Some(p) = self
                     .find_pair(t.local, t.remote)
                     .and_then(|i| self.pairs.get_mut(i))
                 {
                     p.state = PairState::Failed;
                 }
-                self.maybe_nominate();
+                self.maybe_nominate(now);
                 self.check_failed_all();
             }
         }
@@ -68,16 +84,17 @@ impl IceAgent {
 
     pub(super) fn next_pair_to_check(&mut self) -> Option<usize> {
         while let Some(i) = self.triggered.pop_front() {
-            if self
-                .pairs
-                .get(i)
-                .is_some_and(|p| p.state == PairState::Waiting)
-            {
+            // Waiting pairs, and valid pairs the controlling agent is about to nominate (they stay valid meanwhile).
+            if self.pairs.get(i).is_some_and(|p| {
+                p.state == PairState::Waiting || p.nominate && p.state == PairState::Succeeded
+            }) {
                 return Some(i);
             }
         }
-        if self.selected.is_some() {
-            return None; // ordinary checks stop once a pair is selected
+        if self.pairs.iter().any(|p| p.nominated) {
+            // Ordinary checks stop once this generation nominated a pair (a pair kept across an ICE restart
+            // does not count: the new generation checks afresh).
+            return None;
         }
         let role = self.role;
         let waiting = self
@@ -110,7 +127,9 @@ impl IceAgent {
         let Some(p) = self.pairs.get_mut(idx) else {
             return;
         };
-        p.state = PairState::InProgress;
+        if p.state != PairState::Succeeded {
+            p.state = PairState::InProgress;
+        }
         let use_candidate = role == IceRole::Controlling && (aggressive || p.nominate);
         let (local, remote) = (p.local, p.remote);
         // PRIORITY: what a peer-reflexive candidate of ours would get (RFC 8445 §7.1.1).
@@ -131,8 +150,10 @@ impl IceAgent {
         if use_candidate {
             b.use_candidate();
         }
-        b.message_integrity(remote_creds.pwd().as_bytes())
-            .fingerprint();
+        let Some(key) = self.remote_key.as_ref() else {
+            return;
+        };
+        b.message_integrity_with(key).fingerprint();
         let Ok(bytes) = b.finish() else { return };
         self.start_tx(
             now,
@@ -171,6 +192,7 @@ impl IceAgent {
             retransmits: 0,
             rto,
             next_at: now + rto,
+            cancelled: false,
         });
     }
 
@@ -211,8 +233,10 @@ impl IceAgent {
             IceRole::Controlling => b.ice_controlling(self.tie_breaker),
             IceRole::Controlled => b.ice_controlled(self.tie_breaker),
         };
-        b.message_integrity(remote_creds.pwd().as_bytes())
-            .fingerprint();
+        let Some(key) = self.remote_key.as_ref() else {
+            return;
+        };
+        b.message_integrity_with(key).fingerprint();
         let Ok(bytes) = b.finish() else { return };
         // One consent transaction at a time; a new one replaces a stale one.
         self.txs.retain(|t| t.kind != TxKind::Consent);
@@ -244,6 +268,6 @@ impl IceAgent {
         (self.fill)(&mut r);
         // Uniform in [0.8, 1.2] × interval (RFC 7675 §5.1).
         let permille = 800 + u32::from(u16::from_be_bytes(r)) % 401;
-        ceil_div(self.config.consent_interval.saturating_mul(permille), 1000)
+        self.config.consent_interval.saturating_mul(permille) / 1000
     }
 }

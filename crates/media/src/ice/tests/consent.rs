@@ -112,6 +112,27 @@ fn t_3_3_ice_restart_keeps_the_selected_pair_until_a_new_one() {
     p.a.agent.add_remote_candidate(lb);
     p.b.agent.add_remote_candidate(la);
     p.a.agent.handle_timeout(p.now);
+    p.b.agent.handle_timeout(p.now);
+    // The new generation checks at once (not waiting for a consent check to trigger it).
+    let restart_at = p.elapsed();
+    let n = p.a.sent.len();
+    assert!(p.run(Duration::from_millis(300), |p| p
+        .a
+        .agent
+        .is_valid_pair(addr(A), addr(B))));
+    let first_new = p.a.sent[n..]
+        .iter()
+        .find(|(_, t)| t.bytes[0..2] == [0, 1])
+        .unwrap();
+    assert!(
+        first_new.0 - restart_at <= Duration::from_millis(50),
+        "{:?}",
+        first_new.0 - restart_at
+    );
+    assert_eq!(
+        Message::decode(&first_new.1.bytes).unwrap().username,
+        Some("bbb2:aaa2")
+    );
     // New checks with the new credentials succeed and nominate the same pair again: no selection change, no expiry.
     p.run(Duration::from_secs(60), |_| false);
     assert_eq!(p.a.agent.selected_pair(), Some((addr(A), addr(B))));
@@ -186,4 +207,35 @@ fn consent_revoked_by_403() {
     p.b.silent = false;
     p.run(Duration::from_secs(20), |_| false);
     assert_eq!(p.a.agent.selected_pair(), None);
+}
+
+#[test]
+fn t_3_3_restart_runs_connectivity_checks_not_only_consent() {
+    // After a restart the new generation sends its own connectivity check on every pair, besides the consent
+    // check on the kept selected pair: two distinct transactions toward a silent peer.
+    let now = t0();
+    let mut a = full(now, IceRole::Controlling, "aaaa", 131);
+    let mut b = full(now, IceRole::Controlled, "bbbb", 132);
+    introduce(&mut a, &[A], &mut b, &[B]);
+    let mut p = Pair::new(a, &[A], b, &[B]);
+    assert!(p.run(Duration::from_secs(5), Pair::both_selected));
+    p.a.agent.restart(creds("aaa2"));
+    p.a.agent.set_remote_credentials(creds("bbb2"));
+    p.a.agent
+        .add_remote_candidate(Candidate::host(addr(B), 65535));
+    p.b.silent = true;
+    let n = p.a.sent.len();
+    p.a.agent.handle_timeout(p.now);
+    p.run(Duration::from_millis(200), |_| false);
+    let tids: std::collections::HashSet<Vec<u8>> = p.a.sent[n..]
+        .iter()
+        .filter(|(_, t)| t.bytes[0..2] == [0, 1])
+        .map(|(_, t)| t.bytes[8..20].to_vec())
+        .collect();
+    assert_eq!(
+        tids.len(),
+        2,
+        "one connectivity check and one consent check"
+    );
+    assert_eq!(p.a.agent.selected_pair(), Some((addr(A), addr(B))));
 }

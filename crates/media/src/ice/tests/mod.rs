@@ -42,6 +42,9 @@ struct Side {
 
 /// Two agents joined by a lossless in-memory network, on a manual clock.
 struct Pair {
+    /// Percentage of datagrams lost (both ways), drawn from `loss_state` (xorshift).
+    loss_percent: u64,
+    loss_state: u64,
     start: Instant,
     now: Instant,
     a: Side,
@@ -60,6 +63,8 @@ impl Pair {
         };
         let now = Instant::now();
         let mut p = Self {
+            loss_percent: 0,
+            loss_state: 0x9e37_79b9_7f4a_7c15,
             start: now,
             now,
             a: side(a, a_addrs),
@@ -91,7 +96,13 @@ impl Pair {
                 while let Some(tx) = from.agent.poll_transmit() {
                     moved = true;
                     from.sent.push((t, tx.clone()));
-                    if from.silent || !to.addrs.contains(&tx.remote) {
+                    // xorshift64*, high bits (plain xorshift low bits gave periodic loss patterns).
+                    self.loss_state ^= self.loss_state >> 12;
+                    self.loss_state ^= self.loss_state << 25;
+                    self.loss_state ^= self.loss_state >> 27;
+                    let draw = self.loss_state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+                    let lost = draw % 100 < self.loss_percent;
+                    if lost || from.silent || !to.addrs.contains(&tx.remote) {
                         continue;
                     }
                     let _ = to

@@ -338,3 +338,61 @@ fn pairs_are_capped_under_a_flood_of_authenticated_sources() {
     }
     assert_eq!(dests.len(), 100);
 }
+
+#[test]
+fn fuzz_body_ice_agent_runs_over_a_corpus() {
+    use crate::fuzzing::{ice_agent, FUZZ_PWD, FUZZ_UFRAG};
+    let now = t0();
+    let mut check = MessageBuilder::new(MessageType::BINDING_REQUEST, TransactionId([3; 12]));
+    check
+        .username(&format!("{FUZZ_UFRAG}:peer"))
+        .ice_controlling(1)
+        .use_candidate()
+        .priority(7)
+        .message_integrity(FUZZ_PWD.as_bytes())
+        .fingerprint();
+    let check = check.finish().unwrap();
+    let mut seeds: Vec<Vec<u8>> = vec![
+        check.clone(),
+        noice::binding_request(TransactionId([4; 12])),
+    ];
+    for h in [
+        stun::tests::RFC5769_REQUEST,
+        stun::tests::RFC5769_RESPONSE_V4,
+    ] {
+        seeds.push(hex::decode(h).unwrap());
+    }
+    let frame = |d: &[u8], delay: u8| {
+        let mut v = vec![u8::try_from(d.len()).unwrap(), delay];
+        v.extend_from_slice(d);
+        v
+    };
+    let mut inputs = Vec::new();
+    for s in &seeds {
+        inputs.push([frame(s, 0), frame(s, 255), frame(&check, 100)].concat());
+        for i in (0..s.len()).step_by(3) {
+            let mut m = s.clone();
+            m[i] ^= 0x40;
+            inputs.push([frame(&check, 1), frame(&m, 3), frame(&m[..i], 200)].concat());
+        }
+    }
+    inputs.push(vec![255, 255, 1, 2, 3]);
+    inputs.push(Vec::new());
+    for input in &inputs {
+        ice_agent(now, input);
+    }
+    // The valid check alone gets a lite agent to select a pair: the body does reach deep states.
+    let cfg = IceConfig {
+        mode: IceMode::Lite,
+        ..IceConfig::default()
+    };
+    let mut lite = IceAgent::new(
+        now,
+        cfg,
+        IceCredentials::new(FUZZ_UFRAG, FUZZ_PWD).unwrap(),
+        IceRole::Controlled,
+        seeded(1),
+    );
+    lite.handle_stun(now, addr(A), addr(B), &check).unwrap();
+    assert!(lite.selected_pair().is_some());
+}

@@ -1,0 +1,267 @@
+//! The SRTP/SRTCP path of the port: SSRC routing with trial unprotect (D-5.1.2b–e), delivery with reception
+//! statistics, the T-5.5c switch-over, and periodic RTCP reports (RFC 3550).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use dtlsrtp_srtp::SrtpError;
+
+use super::rtp::{build_report, parse_report, parse_rtp, SenderInfo};
+use super::{be32, CloseReason, MediaEvent, MediaPort, ReceivedRtp, Transmit};
+
+impl MediaPort {
+    /// Unprotects with association `i`; `Ok(len)` of the clear packet in `buf`.
+    pub(super) fn try_unprotect(
+        &mut self,
+        i: usize,
+        buf: &mut [u8],
+        rtcp: bool,
+    ) -> Result<usize, SrtpError> {
+        let Some(srtp) = self.assocs.get_mut(i).and_then(|a| a.srtp.as_mut()) else {
+            return Err(SrtpError::AuthFailed);
+        };
+        if rtcp {
+            srtp.rx.unprotect_rtcp_in(buf)
+        } else {
+            srtp.rx.unprotect_rtp_in(buf)
+        }
+    }
+
+    pub(super) fn on_srtp(&mut self, now: Instant, remote: SocketAddr, bytes: &[u8], rtcp: bool) {
+        let ssrc_at = if rtcp { 4 } else { 8 };
+        let Some(ssrc) = be32(bytes, ssrc_at) else {
+            self.counters.malformed_media += 1;
+            return;
+        };
+        if !self.assocs.iter().any(|a| a.srtp.is_some() && !a.closed) {
+            // D-5.1: nothing is decrypted before a handshake completed and the fingerprint vouched for it.
+            self.counters.srtp_before_keys += 1;
+            if let Some(a) = self
+                .assocs
+                .iter_mut()
+                .find(|a| a.remote == remote && !a.closed)
+            {
+                a.counters.drops += 1;
+            }
+            return;
+        }
+        let mapped = self
+            .ssrc_map
+            .get(&ssrc)
+            .and_then(|id| self.assocs.iter().position(|a| a.id == *id && !a.closed));
+        let mut buf = bytes.to_vec();
+        if let Some(i) = mapped {
+            match self.try_unprotect(i, &mut buf, rtcp) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    self.deliver(now, i, remote, ssrc, bytes.len(), buf, rtcp);
+                    return;
+                }
+                Err(e) => {
+                    if let Some(a) = self.assocs.get_mut(i) {
+                        match e {
+                            SrtpError::ReplayDuplicate | SrtpError::ReplayTooOld => {
+                                a.counters.replays += 1;
+                                return;
+                            }
+                            SrtpError::AuthFailed => a.counters.auth_failures += 1,
+                            _ => {
+                                a.counters.drops += 1;
+                                return;
+                            }
+                        }
+                    }
+                    // The same SSRC may have moved to a newer association of the fork (T-5.5c): try the others.
+                    buf.copy_from_slice(bytes);
+                }
+            }
+        } else if let Some((n, _)) = self.failed_ssrcs.get(&ssrc) {
+            if *n >= self.ssrc_fail_limit {
+                self.counters.ssrc_refused += 1;
+                return;
+            }
+        }
+        // Trial: the association of the source address first, then the others, newest first (D-5.1.2b).
+        let mut order: Vec<usize> = (0..self.assocs.len())
+            .filter(|i| Some(*i) != mapped)
+            .filter(|i| {
+                self.assocs
+                    .get(*i)
+                    .is_some_and(|a| a.srtp.is_some() && !a.closed)
+            })
+            .collect();
+        order.sort_by_key(|i| {
+            self.assocs
+                .get(*i)
+                .map(|a| (a.remote != remote, u32::MAX - a.id.0))
+        });
+        for i in order {
+            match self.try_unprotect(i, &mut buf, rtcp) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    if let Some(id) = self.assocs.get(i).map(|a| a.id) {
+                        if self.ssrc_map.len() < self.max_ssrcs || self.ssrc_map.contains_key(&ssrc)
+                        {
+                            self.ssrc_map.insert(ssrc, id);
+                        }
+                    }
+                    self.failed_ssrcs.remove(&ssrc);
+                    self.deliver(now, i, remote, ssrc, bytes.len(), buf, rtcp);
+                    return;
+                }
+                Err(_) => buf.copy_from_slice(bytes),
+            }
+        }
+        if mapped.is_some() {
+            // Already counted as an authentication failure of its association.
+            return;
+        }
+        self.counters.unknown_ssrc_dropped += 1;
+        {
+            if let Some(e) = self.failed_ssrcs.get_mut(&ssrc) {
+                e.0 = e.0.saturating_add(1);
+            } else if self.failed_ssrcs.len() < 4096 {
+                self.failed_ssrcs.insert(ssrc, (1, now));
+            }
+        }
+    }
+
+    pub(super) fn now_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn ntp(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.start);
+        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+        self.ntp_at_start
+            .wrapping_add(d.as_secs() << 32)
+            .wrapping_add(frac)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn deliver(
+        &mut self,
+        now: Instant,
+        i: usize,
+        remote: SocketAddr,
+        ssrc: u32,
+        wire_len: usize,
+        clear: Vec<u8>,
+        rtcp: bool,
+    ) {
+        let now_ms = self.now_ms(now);
+        let arrival = u32::try_from(
+            (u128::from(now_ms) * u128::from(self.clock_rate) / 1000) & u128::from(u32::MAX),
+        )
+        .unwrap_or(0);
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
+        let (id, fork) = (a.id, a.fork);
+        if rtcp {
+            a.counters.rtcp_in += 1;
+            match parse_report(&clear) {
+                Some(report) => {
+                    if let Some(si) = report.sender_info {
+                        if let Some(s) = a.sources.get_mut(&report.sender_ssrc) {
+                            s.last_sr = Some(((si.ntp >> 16) as u32, now_ms));
+                        }
+                    }
+                    self.events.push_back(MediaEvent::Rtcp {
+                        assoc: id,
+                        fork,
+                        report,
+                    });
+                }
+                None => self.counters.malformed_media += 1,
+            }
+            return;
+        }
+        let Some(h) = parse_rtp(&clear) else {
+            a.counters.drops += 1;
+            self.counters.malformed_media += 1;
+            return;
+        };
+        a.counters.packets_in += 1;
+        a.counters.bytes_in += wire_len as u64;
+        if a.sources.len() < 64 || a.sources.contains_key(&ssrc) {
+            a.sources
+                .entry(ssrc)
+                .or_default()
+                .update(h.sequence, h.timestamp, arrival);
+        }
+        let first_traffic = !a.carried_traffic;
+        a.carried_traffic = true;
+        let end = clear.len().saturating_sub(h.padding);
+        // The payload reuses the decryption buffer (no second allocation per packet).
+        let mut payload = clear;
+        payload.truncate(end);
+        payload.drain(..h.header_len.min(payload.len()));
+        self.events.push_back(MediaEvent::Rtp(ReceivedRtp {
+            assoc: id,
+            fork,
+            remote,
+            ssrc,
+            sequence: h.sequence,
+            timestamp: h.timestamp,
+            payload_type: h.payload_type,
+            marker: h.marker,
+            payload,
+        }));
+        if first_traffic {
+            // T-5.5c: the new association carries traffic, so older ones of the same fork close now.
+            if let Some(f) = fork {
+                for j in 0..self.assocs.len() {
+                    if self
+                        .assocs
+                        .get(j)
+                        .is_some_and(|o| o.fork == Some(f) && !o.closed && o.id < id)
+                    {
+                        self.close_assoc(now, j, CloseReason::Superseded);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn send_reports(&mut self, now: Instant) {
+        let now_ms = self.now_ms(now);
+        let ntp = self.ntp(now);
+        let elapsed_ts = u32::try_from(
+            (u128::from(now_ms) * u128::from(self.clock_rate) / 1000) & u128::from(u32::MAX),
+        )
+        .unwrap_or(0);
+        for a in &mut self.assocs {
+            if a.closed {
+                continue;
+            }
+            let Some(srtp) = a.srtp.as_mut() else {
+                continue;
+            };
+            let last_ts = a
+                .fork
+                .and_then(|f| self.forks.iter().find(|k| k.id == f))
+                .map_or(elapsed_ts, |f| f.last_ts);
+            let sender = (a.counters.packets_out > 0).then_some(SenderInfo {
+                ntp,
+                rtp_timestamp: last_ts,
+                packet_count: a.counters.packets_out as u32,
+                octet_count: a.counters.payload_out as u32,
+            });
+            let mut blocks: Vec<_> = a
+                .sources
+                .iter_mut()
+                .map(|(ssrc, s)| s.report_block(*ssrc, now_ms))
+                .collect();
+            blocks.sort_by_key(|b| b.ssrc);
+            let mut pkt = build_report(self.local_ssrc, sender, &blocks, &self.cname);
+            if srtp.tx.protect_rtcp(&mut pkt).is_ok() {
+                a.counters.rtcp_out += 1;
+                self.transmits.push_back(Transmit {
+                    remote: a.remote,
+                    bytes: pkt,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The DTLS side of the port: which association a DTLS datagram belongs to (or starts), fingerprint binding per
+//! fork (F-6.3, F-5.15, T-8a), key installation behind the gate, closing, and following the ICE selection.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use dtlsrtp_dtls::{
+    verify_fingerprint, DtlsError, Event as DtlsEvent, GateState, State as DtlsState,
+};
+use dtlsrtp_srtp::{DtlsRole, SrtpContext};
+
+use super::{is_client_hello, CloseReason, ForkId, MediaEvent, MediaPort, Srtp, Transmit};
+use crate::ice::IceEvent;
+
+impl MediaPort {
+    pub(super) fn on_dtls(&mut self, now: Instant, remote: SocketAddr, bytes: &[u8]) {
+        let ice_valid = match self.ice.as_ref() {
+            Some(ice) => {
+                if !ice.is_valid_pair(self.local, remote) {
+                    self.counters.dtls_refused += 1;
+                    return;
+                }
+                true
+            }
+            None => false,
+        };
+        let current = self
+            .assocs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.remote == remote && !a.closed)
+            .max_by_key(|(_, a)| a.id)
+            .map(|(i, _)| i);
+        if let Some(i) = current {
+            let renew = self.assocs.get(i).is_some_and(|a| {
+                a.dtls.state() == DtlsState::Connected
+                    && a.fork.is_some_and(|f| {
+                        self.forks
+                            .iter()
+                            .any(|k| k.id == f && k.renew_pending && k.role == DtlsRole::Server)
+                    })
+            });
+            if !(renew && is_client_hello(bytes)) {
+                if let Some(a) = self.assocs.get_mut(i) {
+                    a.dtls.handle_datagram(now, bytes);
+                }
+                return;
+            }
+            // A fresh ClientHello on the 3-tuple of a connected association whose fork is being renewed:
+            // a new association; the old one keeps receiving (T-5.5c).
+            if let Some(f) = self
+                .assocs
+                .get(i)
+                .and_then(|a| a.fork)
+                .and_then(|f| self.forks.iter_mut().find(|k| k.id == f))
+            {
+                f.renew_pending = false;
+            }
+        } else if !(self.listening && is_client_hello(bytes)) {
+            self.counters.dtls_refused += 1;
+            return;
+        }
+        if self.live() >= self.max_associations {
+            // Full: make room by dropping the oldest handshake that no fork owns yet (a flood of ClientHellos
+            // from many addresses must not lock the port; a real peer retransmits and gets a fresh one).
+            let victim = self
+                .assocs
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| {
+                    !a.closed && a.fork.is_none() && a.dtls.state() == DtlsState::Handshaking
+                })
+                .min_by_key(|(_, a)| a.id)
+                .map(|(i, _)| i);
+            if let Some(v) = victim {
+                self.counters.handshakes_evicted += 1;
+                self.discard_assoc(v);
+            }
+        }
+        match self.new_assoc(now, DtlsRole::Server, remote, None, ice_valid) {
+            Ok(i) => {
+                if let Some(a) = self.assocs.get_mut(i) {
+                    a.dtls.handle_datagram(now, bytes);
+                }
+            }
+            Err(_) => self.counters.dtls_refused += 1,
+        }
+    }
+
+    /// Drops association `i` without a word on the wire (an unbound handshake evicted under load).
+    pub(super) fn discard_assoc(&mut self, i: usize) {
+        if let Some(a) = self.assocs.get_mut(i) {
+            a.closed = true;
+            while a.dtls.poll_transmit().is_some() {}
+            while a.dtls.poll_event().is_some() {}
+        }
+    }
+
+    /// Closes association `i`: close_notify, SSRC mappings removed (D-5.1.2c), keys dropped, event.
+    pub(super) fn close_assoc(&mut self, now: Instant, i: usize, reason: CloseReason) {
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
+        if a.closed {
+            return;
+        }
+        a.closed = true;
+        if !matches!(reason, CloseReason::PeerClosed | CloseReason::Failed(_)) {
+            a.dtls.close(now);
+        }
+        a.srtp = None;
+        while let Some(d) = a.dtls.poll_transmit() {
+            self.transmits.push_back(Transmit {
+                remote: a.remote,
+                bytes: d,
+            });
+        }
+        while a.dtls.poll_event().is_some() {}
+        let (id, fork) = (a.id, a.fork);
+        self.ssrc_map.retain(|_, v| *v != id);
+        self.events.push_back(MediaEvent::AssociationClosed {
+            assoc: id,
+            fork,
+            reason,
+        });
+    }
+
+    /// Binds waiting associations to forks by fingerprint (F-6.3) and declares mismatches (F-5.15, T-8a).
+    pub(super) fn bind_all(&mut self, now: Instant) {
+        for i in 0..self.assocs.len() {
+            self.bind(now, i);
+        }
+    }
+
+    pub(super) fn bind(&mut self, now: Instant, i: usize) {
+        let Some(a) = self.assocs.get(i) else {
+            return;
+        };
+        if a.closed || a.fork.is_some() || a.gate.state() != GateState::AwaitingFingerprint {
+            return;
+        }
+        let Some(cert) = a.peer_cert.as_deref() else {
+            return;
+        };
+        let remote = a.remote;
+        let candidates = self
+            .forks
+            .iter()
+            .filter(|f| f.role == DtlsRole::Server && !f.fingerprints.is_empty());
+        // Prefer the fork whose signalled address is where the ClientHello came from.
+        let mut matched = None;
+        let mut any = None;
+        for f in candidates {
+            any.get_or_insert(f.fingerprints.clone());
+            if verify_fingerprint(cert, &f.fingerprints).is_ok()
+                && (matched.is_none() || f.addr == Some(remote))
+            {
+                matched = Some((f.id, f.fingerprints.clone()));
+            }
+        }
+        match matched {
+            Some((fork, fps)) => {
+                if let Some(a) = self.assocs.get_mut(i) {
+                    a.fork = Some(fork);
+                    let _ = a.gate.verify(&fps);
+                }
+                self.on_gate(now, i);
+            }
+            None => {
+                if let (Some(fps), false) = (any, self.more_answers) {
+                    if let Some(a) = self.assocs.get_mut(i) {
+                        let _ = a.gate.verify(&fps);
+                    }
+                    self.on_gate(now, i);
+                }
+            }
+        }
+    }
+
+    /// Acts on the gate's state after a handshake or a verify.
+    pub(super) fn on_gate(&mut self, now: Instant, i: usize) {
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
+        if a.closed {
+            return;
+        }
+        match a.gate.state() {
+            GateState::Verified if a.srtp.is_none() => {
+                let Some(c) = a.gate.keys() else {
+                    return;
+                };
+                match SrtpContext::from_keying_material(&c.keys, a.role, &self.srtp_cfg) {
+                    Ok((tx, rx)) => {
+                        a.srtp = Some(Srtp { tx, rx });
+                        if let Some(fork) = a.fork {
+                            self.events.push_back(MediaEvent::FingerprintVerified {
+                                assoc: a.id,
+                                fork,
+                                remote: a.remote,
+                            });
+                        }
+                    }
+                    Err(_) => self.close_assoc(now, i, CloseReason::Failed(DtlsError::Setup)),
+                }
+            }
+            GateState::Rejected(_) => {
+                let (id, fork, remote) = (a.id, a.fork, a.remote);
+                self.events.push_back(MediaEvent::FingerprintMismatch {
+                    assoc: id,
+                    fork,
+                    remote,
+                });
+                self.close_assoc(now, i, CloseReason::FingerprintMismatch);
+            }
+            _ => {}
+        }
+    }
+
+    /// Drains what the associations and the ICE agent produced, and drops closed associations.
+    pub(super) fn after(&mut self, now: Instant) {
+        for i in 0..self.assocs.len() {
+            let Some(a) = self.assocs.get_mut(i) else {
+                continue;
+            };
+            while let Some(d) = a.dtls.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    remote: a.remote,
+                    bytes: d,
+                });
+            }
+            while let Some(ev) = self.assocs.get_mut(i).and_then(|a| a.dtls.poll_event()) {
+                self.on_dtls_event(now, i, ev);
+            }
+        }
+        self.assocs.retain(|a| !a.closed);
+        self.drain_ice(now);
+    }
+
+    pub(super) fn on_dtls_event(&mut self, now: Instant, i: usize, ev: DtlsEvent) {
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
+        match ev {
+            DtlsEvent::PeerCertificate(der) => a.peer_cert = Some(der),
+            DtlsEvent::Connected(c) => {
+                let cert = a.peer_cert.clone().unwrap_or_default();
+                self.events.push_back(MediaEvent::DtlsConnected {
+                    assoc: a.id,
+                    remote: a.remote,
+                    profile: c.profile,
+                });
+                a.gate.on_handshake(cert, c);
+                self.bind(now, i);
+                self.on_gate(now, i);
+            }
+            DtlsEvent::Closed => self.close_assoc(now, i, CloseReason::PeerClosed),
+            DtlsEvent::Failed(e) => self.close_assoc(now, i, CloseReason::Failed(e)),
+            _ => {}
+        }
+    }
+
+    pub(super) fn drain_ice(&mut self, now: Instant) {
+        let Some(ice) = self.ice.as_mut() else {
+            return;
+        };
+        let mut events = Vec::new();
+        while let Some(t) = ice.poll_transmit() {
+            self.transmits.push_back(Transmit {
+                remote: t.remote,
+                bytes: t.bytes,
+            });
+        }
+        while let Some(e) = ice.poll_event() {
+            events.push(e);
+        }
+        for e in events {
+            match e {
+                IceEvent::SelectedPair { remote, .. } => {
+                    self.ice_path_ok = true;
+                    self.events.push_back(MediaEvent::IceSelected { remote });
+                    // Media and DTLS follow the selected pair; the association is kept (T-3.3).
+                    let ice_forks: Vec<(ForkId, DtlsRole)> = self
+                        .forks
+                        .iter()
+                        .filter(|f| f.ice)
+                        .map(|f| (f.id, f.role))
+                        .collect();
+                    for (fork, role) in ice_forks {
+                        let mut has = false;
+                        for a in &mut self.assocs {
+                            if a.fork == Some(fork) && !a.closed {
+                                a.remote = remote;
+                                has = true;
+                            }
+                        }
+                        if !has && role == DtlsRole::Client {
+                            let _ = self.start_client(now, fork, remote);
+                        }
+                    }
+                }
+                IceEvent::ConsentExpired { remote, .. } => {
+                    self.ice_path_ok = false;
+                    self.events
+                        .push_back(MediaEvent::IceConsentExpired { remote });
+                }
+                IceEvent::Failed => {
+                    self.ice_path_ok = false;
+                    self.events.push_back(MediaEvent::IceFailed);
+                }
+                _ => {}
+            }
+        }
+        // A client association started above has a ClientHello to send.
+        for a in &mut self.assocs {
+            while let Some(d) = a.dtls.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    remote: a.remote,
+                    bytes: d,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The port's public value types: identifiers, configuration, peer parameters, events, counters, errors.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dtlsrtp_dtls::{DtlsError, GateState, State as DtlsState};
+use dtlsrtp_sdp::Fingerprint;
+use dtlsrtp_srtp::{DtlsRole, KeyError, SrtpError, SrtpProfile};
+
+use super::rtp::RtcpReport;
+use crate::demux::DropCounters;
+use crate::ice::{Candidate, IceCredentials, IceError};
+
+/// A fork (one remote party of a call: one answer, one early dialog), named by the signalling layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ForkId(pub u32);
+
+/// One DTLS association on the port (internal numbering, never reused within a port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssocId(pub(crate) u32);
+
+/// Configuration of a [`MediaPort`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MediaPortConfig {
+    /// The local transport address (the socket the driver bound).
+    pub local: SocketAddr,
+    /// DTLS configuration (certificate, profiles, timers). The port builds two contexts from it: with the
+    /// cookie exchange as configured, and without it for paths ICE has proved.
+    pub dtls: dtlsrtp_dtls::Config,
+    /// SRTP context configuration (replay window, stream limit).
+    pub srtp: dtlsrtp_srtp::Config,
+    /// Seed of the port's CSPRNG.
+    pub seed: [u8; 32],
+    /// RTCP report interval (RFC 3550 §6.2; default 5 s).
+    pub rtcp_interval: Duration,
+    /// RTP clock rate of the stream, for jitter (default 8000).
+    pub clock_rate: u32,
+    /// The wall clock at `now` of [`MediaPort::new`] as a 64-bit NTP timestamp (for SR; from the driver).
+    pub ntp_at_start: u64,
+    /// RTCP CNAME.
+    pub cname: String,
+    /// Most associations alive at once (bounds the state a flood of ClientHellos can create; default 16).
+    pub max_associations: usize,
+    /// Most SSRC mappings (default 1024).
+    pub max_ssrcs: usize,
+    /// An unmapped SSRC failing verification this many times is refused for `ssrc_block_time` (D-5.1.2e).
+    pub ssrc_fail_limit: u32,
+    /// How long a failing SSRC is refused (default 20 s, D-5.1.2e).
+    pub ssrc_block_time: Duration,
+}
+
+impl MediaPortConfig {
+    /// Defaults for a port at `local` with DTLS configuration `dtls` and CSPRNG seed `seed`.
+    pub fn new(local: SocketAddr, dtls: dtlsrtp_dtls::Config, seed: [u8; 32]) -> Self {
+        Self {
+            local,
+            dtls,
+            srtp: dtlsrtp_srtp::Config::default(),
+            seed,
+            rtcp_interval: Duration::from_secs(5),
+            clock_rate: 8000,
+            ntp_at_start: 0,
+            cname: "dtlsrtp".to_owned(),
+            max_associations: 16,
+            max_ssrcs: 1024,
+            ssrc_fail_limit: 16,
+            ssrc_block_time: Duration::from_secs(20),
+        }
+    }
+}
+
+/// ICE parameters of the remote side (from its SDP).
+#[derive(Clone, Debug)]
+pub struct RemoteIce {
+    /// `a=ice-ufrag` / `a=ice-pwd`.
+    pub credentials: IceCredentials,
+    /// `a=candidate` lines.
+    pub candidates: Vec<Candidate>,
+}
+
+/// What the signalling layer learnt about one fork from its SDP (an offer or answer).
+#[derive(Clone, Debug)]
+pub struct PeerParams {
+    /// The signalled media address (`c=` and `m=` port), if any.
+    pub addr: Option<SocketAddr>,
+    /// Our DTLS role for this fork (`a=setup:active` → client).
+    pub role: DtlsRole,
+    /// The peer's `a=fingerprint` set (P-5.1d selection happens in the gate).
+    pub fingerprints: Vec<Fingerprint>,
+    /// Keep the running association or start a new one (from the negotiator).
+    pub association: dtlsrtp_sdp::Association,
+    /// The peer's ICE parameters when ICE is in use.
+    pub ice: Option<RemoteIce>,
+}
+
+/// Our DTLS role from the negotiator's handshake role.
+#[must_use]
+pub fn dtls_role(role: dtlsrtp_sdp::HandshakeRole) -> DtlsRole {
+    match role {
+        dtlsrtp_sdp::HandshakeRole::Client => DtlsRole::Client,
+        dtlsrtp_sdp::HandshakeRole::Server => DtlsRole::Server,
+    }
+}
+
+/// A datagram to send from the port's socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub remote: SocketAddr,
+    /// Payload.
+    pub bytes: Vec<u8>,
+}
+
+/// An authenticated RTP packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRtp {
+    /// The association whose keys authenticated it.
+    pub assoc: AssocId,
+    /// Its fork.
+    pub fork: Option<ForkId>,
+    /// Source transport address.
+    pub remote: SocketAddr,
+    /// SSRC.
+    pub ssrc: u32,
+    /// Sequence number.
+    pub sequence: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// Payload type.
+    pub payload_type: u8,
+    /// Marker bit.
+    pub marker: bool,
+    /// Payload (padding removed).
+    pub payload: Vec<u8>,
+}
+
+/// Why an association closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer sent close_notify.
+    PeerClosed,
+    /// Closed by a command ([`MediaPort::close_fork`]).
+    Local,
+    /// A newer association of the same fork carries traffic (T-5.5c).
+    Superseded,
+    /// Its certificate matched no fingerprint (F-5.15, T-8a).
+    FingerprintMismatch,
+    /// The DTLS handshake or association failed.
+    Failed(DtlsError),
+}
+
+/// What the port tells its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// A DTLS handshake completed (keys exist but may still wait behind the fingerprint gate).
+    DtlsConnected {
+        /// Association.
+        assoc: AssocId,
+        /// Remote address (the 5-tuple the handshake ran on).
+        remote: SocketAddr,
+        /// Negotiated profile.
+        profile: SrtpProfile,
+    },
+    /// The association's certificate matched the fork's fingerprint: media flows (latched to `remote`).
+    FingerprintVerified {
+        /// Association.
+        assoc: AssocId,
+        /// Fork.
+        fork: ForkId,
+        /// Where media for the fork goes from now on.
+        remote: SocketAddr,
+    },
+    /// The certificate matched no fingerprint: the association is torn down (F-5.15).
+    FingerprintMismatch {
+        /// Association.
+        assoc: AssocId,
+        /// The fork it was checked against, when known.
+        fork: Option<ForkId>,
+        /// Remote address.
+        remote: SocketAddr,
+    },
+    /// An association closed; its SSRC mappings are gone.
+    AssociationClosed {
+        /// Association.
+        assoc: AssocId,
+        /// Its fork.
+        fork: Option<ForkId>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// An authenticated RTP packet.
+    Rtp(ReceivedRtp),
+    /// An authenticated RTCP SR or RR.
+    Rtcp {
+        /// Association.
+        assoc: AssocId,
+        /// Its fork.
+        fork: Option<ForkId>,
+        /// The report.
+        report: RtcpReport,
+    },
+    /// A rekey was requested: the signalling layer should send a re-offer that renews the association.
+    RekeyNeeded {
+        /// Fork.
+        fork: ForkId,
+    },
+    /// ICE selected (or moved to) a pair.
+    IceSelected {
+        /// Remote address of the pair.
+        remote: SocketAddr,
+    },
+    /// ICE consent expired (RFC 7675): no media is sent until a pair is selected again.
+    IceConsentExpired {
+        /// Remote address of the pair.
+        remote: SocketAddr,
+    },
+    /// ICE failed: no pair.
+    IceFailed,
+}
+
+/// Counters of one association.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AssocCounters {
+    /// SRTP packets authenticated and delivered.
+    pub packets_in: u64,
+    /// Their octets (as received, protected).
+    pub bytes_in: u64,
+    /// SRTP packets sent.
+    pub packets_out: u64,
+    /// Their octets (protected).
+    pub bytes_out: u64,
+    /// RTP payload octets sent (for the SR octet count).
+    pub payload_out: u64,
+    /// SRTCP packets authenticated.
+    pub rtcp_in: u64,
+    /// SRTCP packets sent.
+    pub rtcp_out: u64,
+    /// Packets mapped to this association that failed authentication.
+    pub auth_failures: u64,
+    /// Replayed or too old packets.
+    pub replays: u64,
+    /// Packets for this association dropped for another reason (no keys yet, malformed, limits).
+    pub drops: u64,
+}
+
+/// Counters of the port as a whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Demultiplexer drops (M-7b).
+    pub demux: DropCounters,
+    /// SRTP/SRTCP received while no association had keys (D-5.1).
+    pub srtp_before_keys: u64,
+    /// SRTP/SRTCP with an unmapped SSRC that no association authenticated (D-5.1.2b).
+    pub unknown_ssrc_dropped: u64,
+    /// SRTP/SRTCP refused without trying, its SSRC having failed too often (D-5.1.2e).
+    pub ssrc_refused: u64,
+    /// Malformed RTP/RTCP after decryption, or too short to carry an SSRC.
+    pub malformed_media: u64,
+    /// DTLS datagrams from an address with no association that could not start one (not a ClientHello, not
+    /// listening, limit reached, or not an ICE-valid pair).
+    pub dtls_refused: u64,
+    /// Unbound handshakes dropped to make room for a new ClientHello when the association limit was reached.
+    pub handshakes_evicted: u64,
+    /// STUN messages answered without ICE (F-6.7.2b).
+    pub stun_answered: u64,
+    /// STUN messages refused (bad encoding, integrity, fingerprint).
+    pub stun_bad: u64,
+    /// `send_rtp` calls refused because no keys exist (fail closed).
+    pub send_refused: u64,
+}
+
+/// Errors of the port's commands. A refused command leaves the port unchanged.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// No such fork.
+    #[error("unknown fork")]
+    UnknownFork,
+    /// No verified association for the fork: nothing is sent before keys exist (fail closed).
+    #[error("no keys for this fork yet")]
+    NotSecured,
+    /// ICE has no selected pair (or consent expired).
+    #[error("no ICE path")]
+    NoPath,
+    /// The association limit is reached.
+    #[error("too many associations")]
+    TooManyAssociations,
+    /// The fork has no remote address to start a DTLS client towards.
+    #[error("no remote address")]
+    NoRemoteAddress,
+    /// ICE is not enabled on this port.
+    #[error("ICE is not enabled")]
+    IceNotEnabled,
+    /// DTLS setup failed.
+    #[error("DTLS: {0}")]
+    Dtls(#[from] DtlsError),
+    /// SRTP refused the packet (e.g. key exhausted).
+    #[error("SRTP: {0}")]
+    Srtp(#[from] SrtpError),
+    /// SRTP key setup failed.
+    #[error("SRTP keys: {0}")]
+    Key(#[from] KeyError),
+    /// ICE refused the parameters.
+    #[error("ICE: {0}")]
+    Ice(#[from] IceError),
+}
+
+/// A snapshot of one association, for diagnostics and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssocInfo {
+    /// Id.
+    pub id: AssocId,
+    /// Fork it is bound to (None until a fingerprint matched).
+    pub fork: Option<ForkId>,
+    /// Remote transport address.
+    pub remote: SocketAddr,
+    /// Our DTLS role.
+    pub role: DtlsRole,
+    /// DTLS state.
+    pub dtls: DtlsState,
+    /// Gate state.
+    pub gate: GateState,
+    /// Remote SSRCs mapped to it.
+    pub ssrcs: Vec<u32>,
+    /// Counters.
+    pub counters: AssocCounters,
+}
