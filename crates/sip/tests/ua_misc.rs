@@ -164,7 +164,8 @@ fn registrar_reply(req: &[u8], alg: &str, nonce: &str, password: &str) -> Vec<u8
     resp.to_bytes()
 }
 
-fn register_flow(alg: &str, password: &str) -> (Net, Vec<Event>) {
+/// `fresh`: the registrar sends a new nonce in every challenge (as Kamailio does).
+fn register_flow(alg: &str, password: &str, fresh: bool) -> (Net, Vec<Event>) {
     let mut net = Net::new();
     let a = net.add(Net::config("alice", 5001), 1);
     let reg_addr = addr(5070);
@@ -194,7 +195,12 @@ fn register_flow(alg: &str, password: &str) -> (Net, Vec<Event>) {
             .collect();
         let answered = net.log.iter().filter(|w| w.from == reg_addr).count();
         for req in reqs.iter().skip(answered) {
-            let reply = registrar_reply(req, alg, "nonce-1", password);
+            let nonce = if fresh {
+                format!("nonce-{}", net.log.len())
+            } else {
+                "nonce-1".to_owned()
+            };
+            let reply = registrar_reply(req, alg, &nonce, password);
             net.inject(reg_addr, a, &reply);
         }
     }
@@ -205,7 +211,7 @@ fn register_flow(alg: &str, password: &str) -> (Net, Vec<Event>) {
 #[test]
 fn register_with_401_digest_sha256_and_md5_then_refresh() {
     for alg in ["SHA-256", "MD5"] {
-        let (mut net, ev) = register_flow(alg, "Circle of Life");
+        let (mut net, ev) = register_flow(alg, "Circle of Life", false);
         assert!(
             has(&ev, |e| matches!(e, Event::Registered { expires: 60, .. })),
             "{alg}: {ev:?}"
@@ -244,19 +250,21 @@ fn register_with_401_digest_sha256_and_md5_then_refresh() {
 
 #[test]
 fn register_with_wrong_password_fails_after_one_retry() {
-    let (net, ev) = register_flow("SHA-256", "another password");
-    assert!(
-        has(&ev, |e| matches!(
-            e,
-            Event::RegistrationFailed { status: 401, .. }
-        )),
-        "{ev:?}"
-    );
-    assert_eq!(
-        net.sent(addr(5001), "REGISTER").len(),
-        2,
-        "same nonce is not answered twice"
-    );
+    for fresh in [false, true] {
+        let (net, ev) = register_flow("SHA-256", "another password", fresh);
+        assert!(
+            has(&ev, |e| matches!(
+                e,
+                Event::RegistrationFailed { status: 401, .. }
+            )),
+            "{ev:?}"
+        );
+        assert_eq!(
+            net.sent(addr(5001), "REGISTER").len(),
+            2,
+            "same nonce is not answered twice"
+        );
+    }
 }
 
 #[test]

@@ -326,8 +326,8 @@ fn retry_with_auth(
         Challenge::best(r.headers.www_authenticate())
     }
     .ok_or(UaError::WrongState)?;
-    if c.auth_nonce.as_deref() == Some(ch.nonce.as_str()) && !ch.stale {
-        return Err(UaError::WrongState); // the same nonce again: wrong credentials
+    if c.auth_nonce.is_some() && !ch.stale {
+        return Err(UaError::WrongState); // challenged again after our credentials: refused
     }
     let mut req = c.invite.clone().ok_or(UaError::WrongState)?;
     let seq = req.headers.cseq().map_or(0, |s| s.seq).wrapping_add(1) & crate::header::CSEQ_MAX;

@@ -170,10 +170,10 @@ pub(super) fn on_event(
                 Challenge::best(r.headers.www_authenticate())
             };
             match ch {
-                // Answer each nonce once: a second challenge with the same nonce (not stale) means bad credentials.
+                // Credentials go once per challenge: a new challenge right after ours (not stale=true) means they
+                // were refused, whatever its nonce (servers often send a fresh one), so no endless retry.
                 Some(ch)
-                    if reg.cfg.credentials.is_some()
-                        && (reg.tried_nonce.as_deref() != Some(ch.nonce.as_str()) || ch.stale) =>
+                    if reg.cfg.credentials.is_some() && (reg.tried_nonce.is_none() || ch.stale) =>
                 {
                     reg.tried_nonce = Some(ch.nonce.clone());
                     reg.challenge = Some((ch, proxy));
