@@ -1,0 +1,304 @@
+//! The UserAgent over real UDP sockets against real peers (Debian `kamailio`, `baresip`) on 127.0.0.1:
+//! REGISTER with digest at Kamailio (and a wrong password refused), and a call to an AoR that Kamailio forks in
+//! parallel to baresip and to one of our UAs: baresip answers first, Kamailio CANCELs our fork (487), the caller
+//! sees two forks, ACKs and BYEs through the Record-Route (F-6.3 at the SIP level).
+//!
+//! Under `CI=true` a missing peer fails these tests; elsewhere they skip loudly. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use dtlsrtp_sip::digest::Credentials;
+use dtlsrtp_sip::ua::{Config, EndReason, Event, RegisterConfig, UserAgent};
+use dtlsrtp_sip::SipUri;
+use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+use dtlsrtp_testkit::peers::kamailio::Kamailio;
+use dtlsrtp_testkit::require_peer;
+
+const WAIT: Duration = Duration::from_secs(8);
+
+/// One UA on its own UDP socket, driven by [`Live::pump`].
+struct Live {
+    ua: UserAgent,
+    sock: UdpSocket,
+    events: Vec<Event>,
+}
+
+impl Live {
+    #[allow(clippy::disallowed_methods)] // interop test: a real socket
+    fn new(user: &str, domain: &str, seed: u8, creds: Option<Credentials>) -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let mut cfg = Config::new(user, domain, sock.local_addr().unwrap());
+        cfg.credentials = creds;
+        Self {
+            ua: UserAgent::new(cfg, [seed; 32]),
+            sock,
+            events: Vec::new(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    /// Sends what the UA queued, feeds what arrived, fires due timers, collects events.
+    fn pump(&mut self, now: Instant) {
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..64 {
+            while let Some(t) = self.ua.poll_transmit() {
+                let _ = self.sock.send_to(&t.bytes, t.remote);
+            }
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, from)) => self.ua.handle_datagram(now, from, &buf[..n]),
+                Err(_) => break,
+            }
+        }
+        if self.ua.poll_timeout().is_some_and(|t| t <= now) {
+            self.ua.handle_timeout(now);
+        }
+        while let Some(t) = self.ua.poll_transmit() {
+            let _ = self.sock.send_to(&t.bytes, t.remote);
+        }
+        while let Some(e) = self.ua.poll_event() {
+            self.events.push(e);
+        }
+    }
+}
+
+/// Pumps all UAs until `done` holds or `WAIT` passes; returns whether it held.
+#[allow(clippy::disallowed_methods)] // interop test: the wall clock drives real peers
+fn run_until(lives: &mut [&mut Live], mut done: impl FnMut(&mut [&mut Live]) -> bool) -> bool {
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        let now = Instant::now();
+        for l in lives.iter_mut() {
+            l.pump(now);
+        }
+        if done(lives) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[allow(clippy::disallowed_methods)] // interop test: the wall clock
+fn now() -> Instant {
+    Instant::now()
+}
+
+#[allow(clippy::disallowed_methods)] // interop test: a real socket for the offered media port
+fn media_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+fn reg_cfg(k: &Kamailio, user: &str, password: Option<&str>) -> RegisterConfig {
+    RegisterConfig {
+        registrar: SipUri::parse(&format!("sip:{}", k.domain())).unwrap(),
+        aor: SipUri::parse(&k.aor(user)).unwrap(),
+        expires: 60,
+        credentials: password.map(|p| Credentials {
+            username: user.into(),
+            password: p.into(),
+        }),
+    }
+}
+
+#[test]
+fn kamailio_register_with_digest_and_wrong_password_refused() {
+    if !require_peer("kamailio", "kamailio") {
+        return;
+    }
+    let mut k = Kamailio::builder().user("alice", "s3cret").start().unwrap();
+    let mut good = Live::new("alice", &k.domain(), 1, None);
+    let mut bad = Live::new("alice", &k.domain(), 2, None);
+    good.ua
+        .register(now(), reg_cfg(&k, "alice", Some("s3cret")))
+        .unwrap();
+    bad.ua
+        .register(now(), reg_cfg(&k, "alice", Some("wrong")))
+        .unwrap();
+    let ok = run_until(&mut [&mut good, &mut bad], |l| {
+        l[0].events
+            .iter()
+            .any(|e| matches!(e, Event::Registered { .. }))
+            && l[1]
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::RegistrationFailed { .. }))
+    });
+    assert!(
+        ok,
+        "good {:?} bad {:?}\n{}",
+        good.events,
+        bad.events,
+        k.log().tail()
+    );
+    assert!(good
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Registered { expires: 60, .. })));
+    assert!(bad
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RegistrationFailed { status: 401, .. })));
+    // Kamailio bound our contact to the AoR (its own log line), after one challenge
+    let line = k.wait_registrations(&k.aor("alice"), 1, WAIT).unwrap();
+    assert!(line.contains(&good.addr().to_string()), "{line}");
+    assert!(k.log().count("dtlsrtp: challenge REGISTER") >= 2);
+}
+
+#[test]
+fn kamailio_forks_to_baresip_and_our_ua_first_answer_wins_other_cancelled() {
+    if !require_peer("kamailio", "kamailio") || !require_peer("baresip", "baresip") {
+        return;
+    }
+    let mut k = Kamailio::builder().start().unwrap();
+    let aor = k.aor("bob");
+    let mut baresip = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .answermode(AnswerMode::Manual)
+        .mediaenc(MediaEnc::None)
+        .start()
+        .unwrap();
+    baresip.wait_registered(WAIT).unwrap();
+    let mut ours = Live::new("bob", &k.domain(), 3, None);
+    ours.ua.register(now(), reg_cfg(&k, "bob", None)).unwrap();
+    assert!(run_until(&mut [&mut ours], |l| l[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Registered { .. }))));
+    k.wait_registrations(&aor, 2, WAIT).unwrap();
+
+    // a plain RTP offer baresip accepts (media is not the point here)
+    let media = media_socket();
+    let port = media.local_addr().unwrap().port();
+    let offer = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    );
+    let mut alice = Live::new("alice", &k.domain(), 4, None);
+    let call = alice
+        .ua
+        .call(
+            now(),
+            &SipUri::parse(&aor).unwrap(),
+            Some(offer.into_bytes()),
+        )
+        .unwrap();
+    // both forks ring: two early dialogs at alice
+    let mut rang = false;
+    let two_forks = |l: &mut [&mut Live]| {
+        let mut forks: Vec<_> = l[0]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Provisional {
+                    fork: Some(f),
+                    status: 180,
+                    ..
+                } => Some(*f),
+                _ => None,
+            })
+            .collect();
+        forks.sort();
+        forks.dedup();
+        forks.len() == 2
+    };
+    let ok = run_until(&mut [&mut alice, &mut ours], |l| {
+        if !rang {
+            let incoming = l[1].events.iter().find_map(|e| match e {
+                Event::IncomingCall { call, .. } => Some(*call),
+                _ => None,
+            });
+            if let Some(c) = incoming {
+                rang = true;
+                let _ = l[1].ua.ring(now(), c, 180, None);
+            }
+        }
+        two_forks(l)
+    });
+    assert!(
+        ok,
+        "alice {:?}\nours {:?}\n{}",
+        alice.events,
+        ours.events,
+        k.log().tail()
+    );
+    // baresip answers; Kamailio cancels our fork
+    baresip.accept().unwrap();
+    let ok = run_until(&mut [&mut alice, &mut ours], |l| {
+        l[0].events
+            .iter()
+            .any(|e| matches!(e, Event::Answered { .. }))
+            && l[1].events.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Terminated {
+                        reason: EndReason::Cancelled,
+                        ..
+                    }
+                )
+            })
+    });
+    assert!(
+        ok,
+        "alice {:?}\nours {:?}\n{}",
+        alice.events,
+        ours.events,
+        k.log().tail()
+    );
+    let answered = alice
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Answered { fork, body, .. } => Some((*fork, body.clone())),
+            _ => None,
+        })
+        .unwrap();
+    let answer = String::from_utf8(answered.1.unwrap()).unwrap();
+    assert!(
+        answer.contains("m=audio ") && answer.contains("RTP/AVP"),
+        "{answer}"
+    );
+    // our fork's 180 reached alice as its own early dialog, distinct from the winner
+    let ringing: Vec<_> = alice
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Provisional {
+                fork: Some(f),
+                status: 180,
+                ..
+            } => Some(*f),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        ringing.iter().any(|f| *f != answered.0),
+        "{:?}",
+        alice.events
+    );
+    k.wait_reply(487, WAIT).unwrap();
+    baresip.wait_established(WAIT).unwrap();
+    // the dialog goes through Kamailio (Record-Route), and so does the BYE
+    let d = alice.ua.dialog(call, answered.0).unwrap();
+    assert!(
+        d.route_set
+            .iter()
+            .any(|r| r.uri.to_string().contains(&k.domain())),
+        "{:?}",
+        d.route_set
+    );
+    alice.ua.hangup(now(), call).unwrap();
+    assert!(run_until(&mut [&mut alice], |l| l[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Terminated { .. }))));
+    baresip.wait_terminated(WAIT).unwrap();
+    assert!(baresip.received().iter().any(|m| m.is_request("BYE")));
+    drop(media);
+}
