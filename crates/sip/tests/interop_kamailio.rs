@@ -6,93 +6,16 @@
 //! Under `CI=true` a missing peer fails these tests; elsewhere they skip loudly. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+mod live;
 
 use dtlsrtp_sip::digest::Credentials;
-use dtlsrtp_sip::ua::{Config, EndReason, Event, RegisterConfig, UserAgent};
+use dtlsrtp_sip::ua::{EndReason, Event, RegisterConfig};
 use dtlsrtp_sip::SipUri;
 use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
 use dtlsrtp_testkit::peers::kamailio::Kamailio;
 use dtlsrtp_testkit::require_peer;
 
-const WAIT: Duration = Duration::from_secs(8);
-
-/// One UA on its own UDP socket, driven by [`Live::pump`].
-struct Live {
-    ua: UserAgent,
-    sock: UdpSocket,
-    events: Vec<Event>,
-}
-
-impl Live {
-    #[allow(clippy::disallowed_methods)] // interop test: a real socket
-    fn new(user: &str, domain: &str, seed: u8, creds: Option<Credentials>) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_nonblocking(true).unwrap();
-        let mut cfg = Config::new(user, domain, sock.local_addr().unwrap());
-        cfg.credentials = creds;
-        Self {
-            ua: UserAgent::new(cfg, [seed; 32]),
-            sock,
-            events: Vec::new(),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.sock.local_addr().unwrap()
-    }
-
-    /// Sends what the UA queued, feeds what arrived, fires due timers, collects events.
-    fn pump(&mut self, now: Instant) {
-        let mut buf = vec![0u8; 65_536];
-        for _ in 0..64 {
-            while let Some(t) = self.ua.poll_transmit() {
-                let _ = self.sock.send_to(&t.bytes, t.remote);
-            }
-            match self.sock.recv_from(&mut buf) {
-                Ok((n, from)) => self.ua.handle_datagram(now, from, &buf[..n]),
-                Err(_) => break,
-            }
-        }
-        if self.ua.poll_timeout().is_some_and(|t| t <= now) {
-            self.ua.handle_timeout(now);
-        }
-        while let Some(t) = self.ua.poll_transmit() {
-            let _ = self.sock.send_to(&t.bytes, t.remote);
-        }
-        while let Some(e) = self.ua.poll_event() {
-            self.events.push(e);
-        }
-    }
-}
-
-/// Pumps all UAs until `done` holds or `WAIT` passes; returns whether it held.
-#[allow(clippy::disallowed_methods)] // interop test: the wall clock drives real peers
-fn run_until(lives: &mut [&mut Live], mut done: impl FnMut(&mut [&mut Live]) -> bool) -> bool {
-    let end = Instant::now() + WAIT;
-    while Instant::now() < end {
-        let now = Instant::now();
-        for l in lives.iter_mut() {
-            l.pump(now);
-        }
-        if done(lives) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
-#[allow(clippy::disallowed_methods)] // interop test: the wall clock
-fn now() -> Instant {
-    Instant::now()
-}
-
-#[allow(clippy::disallowed_methods)] // interop test: a real socket for the offered media port
-fn media_socket() -> UdpSocket {
-    UdpSocket::bind("127.0.0.1:0").unwrap()
-}
+use live::*;
 
 fn reg_cfg(k: &Kamailio, user: &str, password: Option<&str>) -> RegisterConfig {
     RegisterConfig {
