@@ -186,3 +186,46 @@ fn f_6_2_baresip_early_media_183_with_sdp_then_200() {
     bob.wait_terminated(WAIT).unwrap();
     drop(media);
 }
+
+#[test]
+fn we_call_baresip_over_tcp_framed_by_content_length() {
+    if !require_peer("baresip", "baresip") {
+        return;
+    }
+    let mut bob = Baresip::builder("bob")
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::None)
+        .transport("tcp")
+        .start()
+        .unwrap();
+    let mut alice = LiveTcp::new("alice", 14);
+    let media = media_socket();
+    let port = media.local_addr().unwrap().port();
+    let call = alice
+        .ua
+        .call(
+            now(),
+            &SipUri::parse(&format!("{};transport=tcp", bob.uri())).unwrap(),
+            Some(plain_sdp(port, 1)),
+        )
+        .unwrap();
+    assert!(
+        run_until_tcp(&mut alice, |l| l
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Answered { body: Some(_), .. }))),
+        "{:?}",
+        alice.events
+    );
+    bob.wait_established(WAIT).unwrap();
+    assert!(bob.received().iter().all(|m| m.transport == "TCP"));
+    assert!(bob.received().iter().any(|m| m.is_request("ACK")));
+    alice.ua.hangup(now(), call).unwrap();
+    alice.pump(now());
+    bob.wait_terminated(WAIT).unwrap();
+    assert!(bob
+        .received()
+        .iter()
+        .any(|m| m.is_request("BYE") && m.transport == "TCP"));
+    drop(media);
+}
