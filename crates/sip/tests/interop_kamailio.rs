@@ -1,7 +1,8 @@
 //! The UserAgent over real UDP sockets against real peers (Debian `kamailio`, `baresip`) on 127.0.0.1:
 //! REGISTER with digest at Kamailio (and a wrong password refused), and a call to an AoR that Kamailio forks in
-//! parallel to baresip and to one of our UAs: baresip answers first, Kamailio CANCELs our fork (487), the caller
-//! sees two forks, ACKs and BYEs through the Record-Route (F-6.3 at the SIP level).
+//! parallel to baresip and to one of our UAs: both send 183 with their own SDP (ours reliably, PRACKed through
+//! Kamailio), the caller holds two early dialogs, baresip answers, Kamailio CANCELs our fork (487), the caller
+//! ACKs and BYEs through the Record-Route (F-6.3, T-8a at the SIP level).
 //!
 //! Under `CI=true` a missing peer fails these tests; elsewhere they skip loudly. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
@@ -83,7 +84,7 @@ fn kamailio_forks_to_baresip_and_our_ua_first_answer_wins_other_cancelled() {
     let mut baresip = Baresip::builder("bob")
         .domain(&k.domain())
         .register(60)
-        .answermode(AnswerMode::Manual)
+        .answermode(AnswerMode::Early)
         .mediaenc(MediaEnc::None)
         .start()
         .unwrap();
@@ -112,7 +113,7 @@ m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
             Some(offer.into_bytes()),
         )
         .unwrap();
-    // both forks ring: two early dialogs at alice
+    // both forks send 183 with their own SDP (ours reliably, PRACKed through Kamailio): two early dialogs
     let mut rang = false;
     let two_forks = |l: &mut [&mut Live]| {
         let mut forks: Vec<_> = l[0]
@@ -121,7 +122,8 @@ m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
             .filter_map(|e| match e {
                 Event::Provisional {
                     fork: Some(f),
-                    status: 180,
+                    status: 183,
+                    body: Some(_),
                     ..
                 } => Some(*f),
                 _ => None,
@@ -139,7 +141,7 @@ m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
             });
             if let Some(c) = incoming {
                 rang = true;
-                let _ = l[1].ua.ring(now(), c, 180, None);
+                let _ = l[1].ua.ring(now(), c, 183, Some(plain_sdp(40_000, 1)));
             }
         }
         two_forks(l)
@@ -150,6 +152,35 @@ m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         alice.events,
         ours.events,
         k.log().tail()
+    );
+    let bodies: Vec<String> = alice
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Provisional {
+                status: 183,
+                body: Some(b),
+                ..
+            } => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("m=audio 40000 ")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.iter().any(|b| !b.contains("m=audio 40000 ")),
+        "{bodies:?}"
+    );
+    // our reliable 183 was PRACKed by alice through Kamailio (RFC 3262)
+    assert!(
+        run_until(&mut [&mut alice, &mut ours], |l| seen(l[1], |e| matches!(
+            e,
+            Event::PrackReceived { .. }
+        ))),
+        "{:?}",
+        ours.events
     );
     // baresip answers; Kamailio cancels our fork
     baresip.accept().unwrap();
@@ -187,24 +218,22 @@ m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         answer.contains("m=audio ") && answer.contains("RTP/AVP"),
         "{answer}"
     );
-    // our fork's 180 reached alice as its own early dialog, distinct from the winner
-    let ringing: Vec<_> = alice
+    // the other fork's early dialog (ours) stays distinct from the winner; it ends with the INVITE transaction
+    // (Timer M, 64*T1), not waited for here
+    let early: Vec<_> = alice
         .events
         .iter()
         .filter_map(|e| match e {
             Event::Provisional {
                 fork: Some(f),
-                status: 180,
+                status: 183,
                 ..
             } => Some(*f),
             _ => None,
         })
         .collect();
-    assert!(
-        ringing.iter().any(|f| *f != answered.0),
-        "{:?}",
-        alice.events
-    );
+    assert!(early.iter().any(|f| *f != answered.0), "{:?}", alice.events);
+    assert!(early.contains(&answered.0), "{:?}", alice.events);
     k.wait_reply(487, WAIT).unwrap();
     baresip.wait_established(WAIT).unwrap();
     // the dialog goes through Kamailio (Record-Route), and so does the BYE
