@@ -663,3 +663,27 @@ fn f_6_2_answer_before_prack_of_183_with_sdp_waits_for_the_prack() {
         Event::AckReceived { .. }
     )));
 }
+
+#[test]
+fn no_answer_at_all_times_out_after_64_t1_with_no_more_answers() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5001), 1);
+    let now = net.now;
+    let ca = net
+        .ua(a)
+        .call(now, &uri("sip:bob@127.0.0.1:5099"), Some(OFFER.to_vec()))
+        .unwrap();
+    net.run();
+    net.advance_by(Duration::from_secs(33), Duration::from_millis(250));
+    // Timer A: 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s; Timer B at 32 s
+    assert_eq!(net.sent(a, "INVITE").len(), 7);
+    let ev = net.take(a);
+    assert!(has(
+        &ev,
+        |e| matches!(e, Event::NoMoreAnswers { call } if *call == ca)
+    ));
+    assert!(has(
+        &ev,
+        |e| matches!(e, Event::Terminated { call, reason: EndReason::Timeout } if *call == ca)
+    ));
+}
