@@ -1,0 +1,319 @@
+//! Interop with headless Chromium (issue 5; M-7, F-5.10, T-6, F-6.7.x): a page offers audio from the fake
+//! microphone, our endpoint (the `dtlsrtp-sdp` negotiator and a `MediaPort` run by the tokio driver, ICE-lite)
+//! answers once with `a=setup:active` and once with `passive`. Chromium's getStats must show DTLS 1.2
+//! connected, an SRTP cipher, a succeeded candidate pair and our packets received; we must verify Chromium's
+//! fingerprint and authenticate its SRTP (PCMU from the fake microphone).
+//!
+//! Each test re-runs itself in a private network namespace with only `lo` (`chromium::in_private_netns`), so
+//! Chromium gathers 127.0.0.1 only and everything stays on loopback.
+#![allow(clippy::disallowed_methods)] // tests: real sockets and clock
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use dtlsrtp_dtls::{Certificate, Config, CookieSecret, HashFunction, KeyType};
+use dtlsrtp_media::ice::{Candidate, CandidateKind, IceConfig, IceCredentials, IceMode, IceRole};
+use dtlsrtp_media::{dtls_role, ForkId, MediaEvent, MediaPortConfig, PeerParams, RemoteIce};
+use dtlsrtp_sdp::attr::Direction;
+use dtlsrtp_sdp::negotiate::{self, AnswerSetup, Codec, LocalMedia, Negotiator, Profile};
+use dtlsrtp_sdp::{Sdp, Setup};
+use dtlsrtp_testkit::chromium::{self, ChromiumPeer, Mode, Options, Stats, CONNECT_TIMEOUT};
+use dtlsrtp_tokio::MediaHandle;
+
+const FORK: ForkId = ForkId(1);
+/// PCMU packets we send: 20 ms each, 3 s in all.
+const PACKETS_OUT: u32 = 150;
+/// Authenticated packets from Chromium we require (it sends 50 per second once connected).
+const PACKETS_IN_MIN: usize = 50;
+/// Bound on the media phase on our side (handshake, sending, receiving).
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What our side saw while media ran.
+#[derive(Debug, Default)]
+struct OurSide {
+    verified_from: Option<SocketAddr>,
+    ice_selected: Option<SocketAddr>,
+    sent: u32,
+    rtp_from_chromium: usize,
+    other_ssrcs: Vec<u32>,
+    wrong_pt: usize,
+    events: Vec<String>,
+}
+
+fn ssrc_of(offer: &Sdp) -> u32 {
+    let text = offer.to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("a=ssrc:"))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("Chromium's offer has a=ssrc")
+}
+
+/// An `a=candidate` value of the SDP model, as the ICE agent's candidate (UDP host/srflx/relay/prflx).
+fn ice_candidate(c: &dtlsrtp_sdp::attr::Candidate) -> Option<Candidate> {
+    if !c.transport.eq_ignore_ascii_case("udp") || c.component != 1 {
+        return None;
+    }
+    let ip: IpAddr = c.address.parse().ok()?;
+    let kind = match c.kind.as_str() {
+        "host" => CandidateKind::Host,
+        "srflx" => CandidateKind::ServerReflexive,
+        "prflx" => CandidateKind::PeerReflexive,
+        "relay" => CandidateKind::Relayed,
+        _ => return None,
+    };
+    Some(Candidate {
+        addr: SocketAddr::new(ip, c.port),
+        kind,
+        priority: c.priority,
+        foundation: c.foundation.clone(),
+    })
+}
+
+fn run_chromium_offers_we_answer(setup: AnswerSetup) {
+    let t0 = Instant::now();
+    let mut browser = ChromiumPeer::start(
+        Mode::Offer,
+        &Options {
+            stats_seconds: 30,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
+    let offer_text = browser.local_offer().unwrap();
+    let offer = Sdp::parse(offer_text.as_bytes()).unwrap();
+    let chromium_ssrc = ssrc_of(&offer);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cert = Certificate::generate(KeyType::EcdsaP256, "dtlsrtp", 1).unwrap();
+    let our_fp = cert.fingerprint(HashFunction::Sha256).unwrap();
+    let mut cookie = [0u8; 32];
+    getrandom::fill(&mut cookie).unwrap();
+    let (handle, creds, cand) = rt.block_on(async {
+        let h = MediaHandle::bind(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            move |local, seed| {
+                let mut c =
+                    MediaPortConfig::new(local, Config::new(cert, CookieSecret::new(cookie)), seed);
+                c.rtcp_interval = Duration::from_secs(1);
+                c
+            },
+        )
+        .await
+        .unwrap();
+        // ICE-lite (RFC 8445 §2.5): Chromium, the full agent, is controlling and sends the checks.
+        let (creds, cand) = h
+            .enable_ice(
+                IceConfig {
+                    mode: IceMode::Lite,
+                    ..IceConfig::default()
+                },
+                None,
+                IceRole::Controlled,
+            )
+            .await
+            .unwrap();
+        (h, creds, cand)
+    });
+    let local = handle.local_addr();
+
+    // The answer: ICE-lite with our one host candidate, PCMU/PCMA only (so Chromium sends PCMU), SAVPF.
+    let mut cfg = negotiate::Config::new(local.ip(), vec![our_fp]);
+    cfg.profile = Profile::Savpf;
+    cfg.answer_setup = setup;
+    cfg.ice = Some(negotiate::IceConfig {
+        ufrag: creds.ufrag().to_owned(),
+        pwd: creds.pwd().to_owned(),
+        lite: true,
+        options: vec![],
+        candidates: vec![format!(
+            "{} 1 udp {} {} {} typ host",
+            cand.foundation,
+            cand.priority,
+            cand.addr.ip(),
+            cand.addr.port()
+        )],
+        end_of_candidates: true,
+    });
+    let mut neg = Negotiator::new(cfg, &mut |b| getrandom::fill(b).unwrap()).unwrap();
+    let media = LocalMedia {
+        kind: "audio".to_owned(),
+        port: local.port(),
+        codecs: vec![
+            Codec::new(0, "PCMU", 8000, None),
+            Codec::new(8, "PCMA", 8000, None),
+        ],
+        direction: Direction::SendRecv,
+        mid: Some("0".to_owned()),
+    };
+    let answer = neg
+        .answer(&offer, &[media], &mut |b| getrandom::fill(b).unwrap())
+        .unwrap();
+    let d = answer.media[0]
+        .dtls()
+        .expect("DTLS-SRTP negotiated")
+        .clone();
+    let expected_setup = match setup {
+        AnswerSetup::Active => Setup::Active,
+        AnswerSetup::Passive => Setup::Passive,
+    };
+    assert_eq!(d.local_setup, expected_setup);
+    assert_eq!(d.codecs.first().map(|c| c.pt), Some(0), "{:?}", d.codecs);
+    let remote_ice = d.remote_ice.as_ref().expect("Chromium offers ICE");
+    let peer = PeerParams {
+        addr: d
+            .remote_address
+            .as_deref()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, d.remote_port)),
+        role: dtls_role(d.local_role),
+        fingerprints: d.remote_fingerprints.clone(),
+        association: d.association,
+        ice: Some(RemoteIce {
+            credentials: IceCredentials::new(&remote_ice.ufrag, &remote_ice.pwd).unwrap(),
+            candidates: remote_ice
+                .candidates
+                .iter()
+                .filter_map(ice_candidate)
+                .collect(),
+        }),
+    };
+    let answer_text = answer.sdp.to_string();
+    eprintln!("our answer:\n{answer_text}");
+    rt.block_on(handle.set_peer(FORK, peer)).unwrap();
+    browser.apply_answer(&answer_text).unwrap();
+
+    // Our side: wait for the fingerprint gate to open, then send PCMU every 20 ms while counting Chromium's
+    // authenticated packets; all bounded by MEDIA_TIMEOUT.
+    let ours = rt.spawn(async move {
+        let mut h = handle;
+        let mut s = OurSide::default();
+        let deadline = tokio::time::Instant::now() + MEDIA_TIMEOUT;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let payload = vec![0xFFu8; 160]; // PCMU silence
+        loop {
+            let done = s.sent >= PACKETS_OUT && s.rtp_from_chromium >= PACKETS_IN_MIN;
+            if done || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tick.tick(), if s.verified_from.is_some() && s.sent < PACKETS_OUT => {
+                    h.send_rtp(FORK, 0, s.sent == 0, s.sent * 160, payload.clone()).await.unwrap();
+                    s.sent += 1;
+                }
+                ev = h.next_event() => {
+                    let Some(ev) = ev else { break };
+                    match &ev {
+                        MediaEvent::FingerprintVerified { remote, fork, .. } if *fork == FORK => {
+                            s.verified_from = Some(*remote);
+                        }
+                        MediaEvent::IceSelected { remote } => s.ice_selected = Some(*remote),
+                        MediaEvent::Rtp(r) if r.ssrc == chromium_ssrc => {
+                            s.rtp_from_chromium += 1;
+                            if r.payload_type != 0 {
+                                s.wrong_pt += 1;
+                            }
+                        }
+                        MediaEvent::Rtp(r) => s.other_ssrcs.push(r.ssrc),
+                        _ => {}
+                    }
+                    if !matches!(ev, MediaEvent::Rtp(_) | MediaEvent::Rtcp { .. }) && s.events.len() < 50 {
+                        s.events.push(format!("{:?} {ev:?}", t0.elapsed()));
+                    }
+                }
+            }
+        }
+        let counters = h.counters().await.unwrap();
+        let assocs = h.associations().await.unwrap();
+        h.shutdown().await.unwrap();
+        (s, counters, assocs)
+    });
+
+    // Chromium's side, meanwhile (blocking reads of its stats lines, bounded).
+    let want = |s: &Stats| s.media_flowing() && s.inbound_packets_received >= 25;
+    let stats = browser.wait_stats(CONNECT_TIMEOUT, want);
+    let (s, counters, assocs) = rt.block_on(ours).unwrap();
+    eprintln!(
+        "our side after {:?}: {s:?}\n{counters:?}\n{assocs:?}",
+        t0.elapsed()
+    );
+    let stats = stats.unwrap_or_else(|e| panic!("Chromium: {e}; our side: {s:?}"));
+    eprintln!("chromium: {stats:?}");
+
+    assert_eq!(stats.dtls_state.as_deref(), Some("connected"));
+    assert!(
+        stats
+            .srtp_cipher
+            .as_deref()
+            .is_some_and(|c| c.starts_with("SRTP_") || c.starts_with("AEAD_")),
+        "{stats:?}"
+    );
+    assert_eq!(stats.tls_version.as_deref(), Some("FEFD"), "DTLS 1.2");
+    let (our_role, their_role) = match setup {
+        AnswerSetup::Active => ("client", "server"),
+        AnswerSetup::Passive => ("server", "client"),
+    };
+    assert_eq!(
+        stats.dtls_role.as_deref(),
+        Some(their_role),
+        "we are the DTLS {our_role}"
+    );
+    let pair = stats.selected_pair.as_ref().expect("a selected pair");
+    assert_eq!(pair.state, "succeeded");
+    assert_eq!(pair.remote, local.to_string(), "the pair ends at our port");
+    assert!(stats.inbound_packets_received > 0, "{stats:?}");
+
+    let from = s
+        .verified_from
+        .expect("FingerprintVerified for Chromium's certificate");
+    assert!(from.ip().is_loopback(), "{from}");
+    assert_eq!(s.ice_selected, Some(from), "media latched to the ICE pair");
+    assert!(
+        s.rtp_from_chromium >= PACKETS_IN_MIN,
+        "authenticated RTP from Chromium's SSRC {chromium_ssrc}: {} (events: {:?})",
+        s.rtp_from_chromium,
+        s.events
+    );
+    assert_eq!(
+        s.wrong_pt, 0,
+        "Chromium sends PCMU, the first codec of our answer"
+    );
+    assert_eq!(s.sent, PACKETS_OUT);
+    assert_eq!(assocs.len(), 1, "{assocs:?}");
+    assert_eq!(assocs[0].counters.auth_failures, 0, "{assocs:?}");
+
+    let fin = browser.finish().unwrap();
+    assert!(fin.inbound_packets_received >= stats.inbound_packets_received);
+    eprintln!("final: {fin:?}\nwhole run: {:?}", t0.elapsed());
+}
+
+/// M-7 / F-5.10: Chromium offers `actpass`, we answer `a=setup:active` (we send the ClientHello; Chromium's
+/// DTLS server answers 1.2) with ICE-lite.
+#[test]
+fn m_7_chromium_offers_we_answer_active_ice_lite() {
+    if !chromium::available()
+        || !chromium::in_private_netns("m_7_chromium_offers_we_answer_active_ice_lite")
+    {
+        return;
+    }
+    run_chromium_offers_we_answer(AnswerSetup::Active);
+}
+
+/// M-7 / F-5.10: we answer `a=setup:passive`: Chromium sends its DTLS 1.3+1.2 ClientHello (two fragments, a
+/// post-quantum key share) and our DTLS 1.2 server answers.
+#[test]
+fn m_7_chromium_offers_we_answer_passive_ice_lite() {
+    if !chromium::available()
+        || !chromium::in_private_netns("m_7_chromium_offers_we_answer_passive_ice_lite")
+    {
+        return;
+    }
+    run_chromium_offers_we_answer(AnswerSetup::Passive);
+}
