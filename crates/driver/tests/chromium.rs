@@ -16,7 +16,9 @@ use dtlsrtp_dtls::{Certificate, Config, CookieSecret, HashFunction, KeyType};
 use dtlsrtp_media::ice::{Candidate, CandidateKind, IceConfig, IceCredentials, IceMode, IceRole};
 use dtlsrtp_media::{dtls_role, ForkId, MediaEvent, MediaPortConfig, PeerParams, RemoteIce};
 use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{self, AnswerSetup, Codec, LocalMedia, Negotiator, Profile};
+use dtlsrtp_sdp::negotiate::{
+    self, AnswerSetup, Codec, DtlsMedia, LocalMedia, Negotiator, Profile, Renew,
+};
 use dtlsrtp_sdp::{Sdp, Setup};
 use dtlsrtp_testkit::chromium::{self, ChromiumPeer, Mode, Options, Stats, CONNECT_TIMEOUT};
 use dtlsrtp_tokio::MediaHandle;
@@ -71,28 +73,23 @@ fn ice_candidate(c: &dtlsrtp_sdp::attr::Candidate) -> Option<Candidate> {
     })
 }
 
-fn run_chromium_offers_we_answer(setup: AnswerSetup) {
-    let t0 = Instant::now();
-    let mut browser = ChromiumPeer::start(
-        Mode::Offer,
-        &Options {
-            stats_seconds: 30,
-            ..Options::default()
-        },
-    )
-    .unwrap();
-    eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
-    let offer_text = browser.local_offer().unwrap();
-    let offer = Sdp::parse(offer_text.as_bytes()).unwrap();
-    let chromium_ssrc = ssrc_of(&offer);
+/// Our endpoint: a media port on 127.0.0.1 run by the tokio driver, ICE enabled.
+struct Endpoint {
+    rt: tokio::runtime::Runtime,
+    handle: MediaHandle,
+    creds: IceCredentials,
+    cand: Candidate,
+    fingerprint: dtlsrtp_sdp::Fingerprint,
+}
 
+fn endpoint(mode: IceMode, role: IceRole) -> Endpoint {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let cert = Certificate::generate(KeyType::EcdsaP256, "dtlsrtp", 1).unwrap();
-    let our_fp = cert.fingerprint(HashFunction::Sha256).unwrap();
+    let fingerprint = cert.fingerprint(HashFunction::Sha256).unwrap();
     let mut cookie = [0u8; 32];
     getrandom::fill(&mut cookie).unwrap();
     let (handle, creds, cand) = rt.block_on(async {
@@ -107,66 +104,73 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
         )
         .await
         .unwrap();
-        // ICE-lite (RFC 8445 §2.5): Chromium, the full agent, is controlling and sends the checks.
         let (creds, cand) = h
             .enable_ice(
                 IceConfig {
-                    mode: IceMode::Lite,
+                    mode,
                     ..IceConfig::default()
                 },
                 None,
-                IceRole::Controlled,
+                role,
             )
             .await
             .unwrap();
         (h, creds, cand)
     });
-    let local = handle.local_addr();
+    Endpoint {
+        rt,
+        handle,
+        creds,
+        cand,
+        fingerprint,
+    }
+}
 
-    // The answer: ICE-lite with our one host candidate, PCMU/PCMA only (so Chromium sends PCMU), SAVPF.
-    let mut cfg = negotiate::Config::new(local.ip(), vec![our_fp]);
-    cfg.profile = Profile::Savpf;
-    cfg.answer_setup = setup;
-    cfg.ice = Some(negotiate::IceConfig {
-        ufrag: creds.ufrag().to_owned(),
-        pwd: creds.pwd().to_owned(),
-        lite: true,
-        options: vec![],
-        candidates: vec![format!(
-            "{} 1 udp {} {} {} typ host",
-            cand.foundation,
-            cand.priority,
-            cand.addr.ip(),
-            cand.addr.port()
-        )],
-        end_of_candidates: true,
-    });
-    let mut neg = Negotiator::new(cfg, &mut |b| getrandom::fill(b).unwrap()).unwrap();
-    let media = LocalMedia {
+impl Endpoint {
+    /// The negotiator's configuration: our ICE credentials and one host candidate, SAVPF.
+    fn negotiator(&self, lite: bool, setup: AnswerSetup) -> Negotiator {
+        let mut cfg = negotiate::Config::new(
+            self.handle.local_addr().ip(),
+            vec![self.fingerprint.clone()],
+        );
+        cfg.profile = Profile::Savpf;
+        cfg.answer_setup = setup;
+        cfg.ice = Some(negotiate::IceConfig {
+            ufrag: self.creds.ufrag().to_owned(),
+            pwd: self.creds.pwd().to_owned(),
+            lite,
+            options: vec![],
+            candidates: vec![format!(
+                "{} 1 udp {} {} {} typ host",
+                self.cand.foundation,
+                self.cand.priority,
+                self.cand.addr.ip(),
+                self.cand.addr.port()
+            )],
+            end_of_candidates: true,
+        });
+        Negotiator::new(cfg, &mut |b| getrandom::fill(b).unwrap()).unwrap()
+    }
+}
+
+/// PCMU and PCMA only, so that Chromium sends PCMU (the first codec in common).
+fn audio(port: u16) -> LocalMedia {
+    LocalMedia {
         kind: "audio".to_owned(),
-        port: local.port(),
+        port,
         codecs: vec![
             Codec::new(0, "PCMU", 8000, None),
             Codec::new(8, "PCMA", 8000, None),
         ],
         direction: Direction::SendRecv,
         mid: Some("0".to_owned()),
-    };
-    let answer = neg
-        .answer(&offer, &[media], &mut |b| getrandom::fill(b).unwrap())
-        .unwrap();
-    let d = answer.media[0]
-        .dtls()
-        .expect("DTLS-SRTP negotiated")
-        .clone();
-    let expected_setup = match setup {
-        AnswerSetup::Active => Setup::Active,
-        AnswerSetup::Passive => Setup::Passive,
-    };
-    assert_eq!(d.local_setup, expected_setup);
-    assert_eq!(d.codecs.first().map(|c| c.pt), Some(0), "{:?}", d.codecs);
-    let remote_ice = d.remote_ice.as_ref().expect("Chromium offers ICE");
-    let peer = PeerParams {
+    }
+}
+
+/// The port's view of the peer, from the negotiated m-line (role, fingerprints, ICE).
+fn peer_params(d: &DtlsMedia) -> PeerParams {
+    let remote_ice = d.remote_ice.as_ref().expect("Chromium uses ICE");
+    PeerParams {
         addr: d
             .remote_address
             .as_deref()
@@ -183,14 +187,29 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
                 .filter_map(ice_candidate)
                 .collect(),
         }),
-    };
-    let answer_text = answer.sdp.to_string();
-    eprintln!("our answer:\n{answer_text}");
-    rt.block_on(handle.set_peer(FORK, peer)).unwrap();
-    browser.apply_answer(&answer_text).unwrap();
+    }
+}
 
-    // Our side: wait for the fingerprint gate to open, then send PCMU every 20 ms while counting Chromium's
-    // authenticated packets; all bounded by MEDIA_TIMEOUT.
+/// What both sides must show.
+struct Expect {
+    /// Chromium's DTLS role in its stats.
+    chromium_dtls_role: &'static str,
+    /// Chromium's ICE role in its stats.
+    chromium_ice_role: &'static str,
+}
+
+/// Once both sides have the SDP: we send PCMU every 20 ms after the fingerprint gate opens and count Chromium's
+/// authenticated packets (bounded by MEDIA_TIMEOUT) while Chromium's stats are read (bounded by
+/// CONNECT_TIMEOUT); then both views are checked.
+fn media_phase(
+    ep: Endpoint,
+    mut browser: ChromiumPeer,
+    chromium_ssrc: u32,
+    expect: &Expect,
+    t0: Instant,
+) {
+    let Endpoint { rt, handle, .. } = ep;
+    let local = handle.local_addr();
     let ours = rt.spawn(async move {
         let mut h = handle;
         let mut s = OurSide::default();
@@ -256,15 +275,8 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
         "{stats:?}"
     );
     assert_eq!(stats.tls_version.as_deref(), Some("FEFD"), "DTLS 1.2");
-    let (our_role, their_role) = match setup {
-        AnswerSetup::Active => ("client", "server"),
-        AnswerSetup::Passive => ("server", "client"),
-    };
-    assert_eq!(
-        stats.dtls_role.as_deref(),
-        Some(their_role),
-        "we are the DTLS {our_role}"
-    );
+    assert_eq!(stats.dtls_role.as_deref(), Some(expect.chromium_dtls_role));
+    assert_eq!(stats.ice_role.as_deref(), Some(expect.chromium_ice_role));
     let pair = stats.selected_pair.as_ref().expect("a selected pair");
     assert_eq!(pair.state, "succeeded");
     assert_eq!(pair.remote, local.to_string(), "the pair ends at our port");
@@ -274,6 +286,7 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
         .verified_from
         .expect("FingerprintVerified for Chromium's certificate");
     assert!(from.ip().is_loopback(), "{from}");
+    assert_eq!(pair.local, from.to_string(), "the pair Chromium selected");
     assert_eq!(s.ice_selected, Some(from), "media latched to the ICE pair");
     assert!(
         s.rtp_from_chromium >= PACKETS_IN_MIN,
@@ -281,9 +294,10 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
         s.rtp_from_chromium,
         s.events
     );
+    assert!(s.other_ssrcs.is_empty(), "{:?}", s.other_ssrcs);
     assert_eq!(
         s.wrong_pt, 0,
-        "Chromium sends PCMU, the first codec of our answer"
+        "Chromium sends PCMU, the first codec in common"
     );
     assert_eq!(s.sent, PACKETS_OUT);
     assert_eq!(assocs.len(), 1, "{assocs:?}");
@@ -292,6 +306,56 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup) {
     let fin = browser.finish().unwrap();
     assert!(fin.inbound_packets_received >= stats.inbound_packets_received);
     eprintln!("final: {fin:?}\nwhole run: {:?}", t0.elapsed());
+}
+
+fn options() -> Options {
+    Options {
+        stats_seconds: 30,
+        ..Options::default()
+    }
+}
+
+/// Chromium offers; we answer with ICE-lite (controlled; Chromium, the full agent, controls and checks).
+fn run_chromium_offers_we_answer(setup: AnswerSetup) {
+    let t0 = Instant::now();
+    let mut browser = ChromiumPeer::start(Mode::Offer, &options()).unwrap();
+    eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
+    let offer = Sdp::parse(browser.local_offer().unwrap().as_bytes()).unwrap();
+    let chromium_ssrc = ssrc_of(&offer);
+
+    // ICE-lite (RFC 8445 §2.5): Chromium, the full agent, is controlling and sends the checks.
+    let ep = endpoint(IceMode::Lite, IceRole::Controlled);
+    let mut neg = ep.negotiator(true, setup);
+    let answer = neg
+        .answer(&offer, &[audio(ep.handle.local_addr().port())], &mut |b| {
+            getrandom::fill(b).unwrap()
+        })
+        .unwrap();
+    let d = answer.media[0]
+        .dtls()
+        .expect("DTLS-SRTP negotiated")
+        .clone();
+    let expected_setup = match setup {
+        AnswerSetup::Active => Setup::Active,
+        AnswerSetup::Passive => Setup::Passive,
+    };
+    assert_eq!(d.local_setup, expected_setup);
+    assert_eq!(d.codecs.first().map(|c| c.pt), Some(0), "{:?}", d.codecs);
+    let answer_text = answer.sdp.to_string();
+    eprintln!("our answer:\n{answer_text}");
+    ep.rt
+        .block_on(ep.handle.set_peer(FORK, peer_params(&d)))
+        .unwrap();
+    browser.apply_answer(&answer_text).unwrap();
+
+    let expect = Expect {
+        chromium_dtls_role: match setup {
+            AnswerSetup::Active => "server",
+            AnswerSetup::Passive => "client",
+        },
+        chromium_ice_role: "controlling",
+    };
+    media_phase(ep, browser, chromium_ssrc, &expect, t0);
 }
 
 /// M-7 / F-5.10: Chromium offers `actpass`, we answer `a=setup:active` (we send the ClientHello; Chromium's
@@ -316,4 +380,48 @@ fn m_7_chromium_offers_we_answer_passive_ice_lite() {
         return;
     }
     run_chromium_offers_we_answer(AnswerSetup::Passive);
+}
+
+/// Optional part of issue 5: Chromium answers. We offer `actpass` with full ICE as the controlling agent (regular
+/// nomination); Chromium answers `a=setup:active` (it is the DTLS client, we the server) and is controlled.
+#[test]
+fn m_7_we_offer_full_ice_controlling_chromium_answers() {
+    if !chromium::available()
+        || !chromium::in_private_netns("m_7_we_offer_full_ice_controlling_chromium_answers")
+    {
+        return;
+    }
+    let t0 = Instant::now();
+    let mut browser = ChromiumPeer::start(Mode::Answer, &options()).unwrap();
+    eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
+    let ep = endpoint(IceMode::Full, IceRole::Controlling);
+    let mut neg = ep.negotiator(false, AnswerSetup::Active);
+    let (offer, pending) = neg
+        .create_offer(
+            &[audio(ep.handle.local_addr().port())],
+            Renew::Keep,
+            &mut |b| getrandom::fill(b).unwrap(),
+        )
+        .unwrap();
+    let offer_text = offer.to_string();
+    eprintln!("our offer:\n{offer_text}");
+    // ClientHellos from Chromium may arrive as soon as it has our offer (actpass: we may become the server).
+    ep.rt.block_on(ep.handle.listen(true)).unwrap();
+    let answer_text = browser.answer_offer(&offer_text).unwrap();
+    let answer = Sdp::parse(answer_text.as_bytes()).unwrap();
+    let chromium_ssrc = ssrc_of(&answer);
+    let out = neg.apply_answer(pending, &answer).unwrap();
+    let d = out[0].dtls().expect("DTLS-SRTP negotiated").clone();
+    assert_eq!(d.remote_setup, Setup::Active, "Chromium answers active");
+    assert_eq!(d.local_role, negotiate::HandshakeRole::Server);
+    assert_eq!(d.codecs.first().map(|c| c.pt), Some(0), "{:?}", d.codecs);
+    ep.rt
+        .block_on(ep.handle.set_peer(FORK, peer_params(&d)))
+        .unwrap();
+
+    let expect = Expect {
+        chromium_dtls_role: "client",
+        chromium_ice_role: "controlled",
+    };
+    media_phase(ep, browser, chromium_ssrc, &expect, t0);
 }
