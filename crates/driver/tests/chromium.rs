@@ -28,6 +28,11 @@ const FORK: ForkId = ForkId(1);
 const PACKETS_OUT: u32 = 150;
 /// Authenticated packets from Chromium we require (it sends 50 per second once connected).
 const PACKETS_IN_MIN: usize = 50;
+/// Consent freshness (RFC 7675) compressed into the test: a check every ~250 ms, expiry after 1.5 s without an
+/// authenticated answer from Chromium. Media runs for 3 s, so every test also proves that Chromium answers our
+/// consent checks (the lite agent sends them too, and its consent is refreshed by nothing else).
+const CONSENT_INTERVAL: Duration = Duration::from_millis(250);
+const CONSENT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Bound on the media phase on our side (handshake, sending, receiving).
 const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -36,6 +41,7 @@ const MEDIA_TIMEOUT: Duration = Duration::from_secs(20);
 struct OurSide {
     verified_from: Option<SocketAddr>,
     ice_selected: Option<SocketAddr>,
+    ice_lost: usize,
     sent: u32,
     rtp_from_chromium: usize,
     other_ssrcs: Vec<u32>,
@@ -108,6 +114,8 @@ fn endpoint(mode: IceMode, role: IceRole) -> Endpoint {
             .enable_ice(
                 IceConfig {
                     mode,
+                    consent_interval: CONSENT_INTERVAL,
+                    consent_timeout: CONSENT_TIMEOUT,
                     ..IceConfig::default()
                 },
                 None,
@@ -234,6 +242,7 @@ fn media_phase(
                             s.verified_from = Some(*remote);
                         }
                         MediaEvent::IceSelected { remote } => s.ice_selected = Some(*remote),
+                        MediaEvent::IceConsentExpired { .. } | MediaEvent::IceFailed => s.ice_lost += 1,
                         MediaEvent::Rtp(r) if r.ssrc == chromium_ssrc => {
                             s.rtp_from_chromium += 1;
                             if r.payload_type != 0 {
@@ -288,6 +297,11 @@ fn media_phase(
     assert!(from.ip().is_loopback(), "{from}");
     assert_eq!(pair.local, from.to_string(), "the pair Chromium selected");
     assert_eq!(s.ice_selected, Some(from), "media latched to the ICE pair");
+    assert_eq!(
+        s.ice_lost, 0,
+        "consent held (Chromium answered our consent checks): {:?}",
+        s.events
+    );
     assert!(
         s.rtp_from_chromium >= PACKETS_IN_MIN,
         "authenticated RTP from Chromium's SSRC {chromium_ssrc}: {} (events: {:?})",
@@ -303,8 +317,21 @@ fn media_phase(
     assert_eq!(assocs.len(), 1, "{assocs:?}");
     assert_eq!(assocs[0].counters.auth_failures, 0, "{assocs:?}");
 
+    // The last sample (after our side stopped): still connected, and (loopback, no loss) nearly everything we
+    // sent was received.
     let fin = browser.finish().unwrap();
-    assert!(fin.inbound_packets_received >= stats.inbound_packets_received);
+    assert_eq!(
+        fin.ice_connection_state.as_deref(),
+        Some("connected"),
+        "{fin:?}"
+    );
+    assert_eq!(fin.dtls_state.as_deref(), Some("connected"), "{fin:?}");
+    let ours_out = assocs[0].counters.packets_out;
+    assert!(
+        fin.inbound_packets_received * 10 >= ours_out * 9,
+        "Chromium received {} of our {ours_out} packets",
+        fin.inbound_packets_received
+    );
     eprintln!("final: {fin:?}\nwhole run: {:?}", t0.elapsed());
 }
 
