@@ -316,6 +316,10 @@ fn media_phase(
     assert_eq!(s.sent, PACKETS_OUT);
     assert_eq!(assocs.len(), 1, "{assocs:?}");
     assert_eq!(assocs[0].counters.auth_failures, 0, "{assocs:?}");
+    assert!(
+        assocs[0].counters.rtcp_in >= 1,
+        "Chromium's SRTCP authenticated: {assocs:?}"
+    );
 
     // The last sample (after our side stopped): still connected, and (loopback, no loss) nearly everything we
     // sent was received.
