@@ -339,17 +339,10 @@ fn media_phase(
     eprintln!("final: {fin:?}\nwhole run: {:?}", t0.elapsed());
 }
 
-fn options() -> Options {
-    Options {
-        stats_seconds: 30,
-        ..Options::default()
-    }
-}
-
 /// Chromium offers; we answer with ICE-lite (controlled; Chromium, the full agent, controls and checks).
-fn run_chromium_offers_we_answer(setup: AnswerSetup) {
+fn run_chromium_offers_we_answer(setup: AnswerSetup, opts: &Options) {
     let t0 = Instant::now();
-    let mut browser = ChromiumPeer::start(Mode::Offer, &options()).unwrap();
+    let mut browser = ChromiumPeer::start(Mode::Offer, opts).unwrap();
     eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
     let offer = Sdp::parse(browser.local_offer().unwrap().as_bytes()).unwrap();
     let chromium_ssrc = ssrc_of(&offer);
@@ -398,7 +391,7 @@ fn m_7_chromium_offers_we_answer_active_ice_lite() {
     {
         return;
     }
-    run_chromium_offers_we_answer(AnswerSetup::Active);
+    run_chromium_offers_we_answer(AnswerSetup::Active, &Options::default());
 }
 
 /// M-7 / F-5.10: we answer `a=setup:passive`: Chromium sends its DTLS 1.3+1.2 ClientHello (two fragments, a
@@ -410,7 +403,26 @@ fn m_7_chromium_offers_we_answer_passive_ice_lite() {
     {
         return;
     }
-    run_chromium_offers_we_answer(AnswerSetup::Passive);
+    run_chromium_offers_we_answer(AnswerSetup::Passive, &Options::default());
+}
+
+/// Chromium offers audio and video (fake camera) with the max-bundle policy; we only have audio: the video
+/// m-line is rejected (port 0, out of the BUNDLE group), Chromium accepts that, and audio flows as above.
+#[test]
+fn m_7_chromium_offers_audio_and_video_max_bundle_we_accept_audio_only() {
+    if !chromium::available()
+        || !chromium::in_private_netns(
+            "m_7_chromium_offers_audio_and_video_max_bundle_we_accept_audio_only",
+        )
+    {
+        return;
+    }
+    let opts = Options {
+        bundle_policy: chromium::BundlePolicy::MaxBundle,
+        audio_only: false,
+        ..Options::default()
+    };
+    run_chromium_offers_we_answer(AnswerSetup::Active, &opts);
 }
 
 /// Optional part of issue 5: Chromium answers. We offer `actpass` with full ICE as the controlling agent (regular
@@ -423,7 +435,7 @@ fn m_7_we_offer_full_ice_controlling_chromium_answers() {
         return;
     }
     let t0 = Instant::now();
-    let mut browser = ChromiumPeer::start(Mode::Answer, &options()).unwrap();
+    let mut browser = ChromiumPeer::start(Mode::Answer, &Options::default()).unwrap();
     eprintln!("chromium {} up after {:?}", browser.version(), t0.elapsed());
     let ep = endpoint(IceMode::Full, IceRole::Controlling);
     let mut neg = ep.negotiator(false, AnswerSetup::Active);
