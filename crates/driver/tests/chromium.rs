@@ -2,7 +2,9 @@
 //! microphone, our endpoint (the `dtlsrtp-sdp` negotiator and a `MediaPort` run by the tokio driver, ICE-lite)
 //! answers once with `a=setup:active` and once with `passive`. Chromium's getStats must show DTLS 1.2
 //! connected, an SRTP cipher, a succeeded candidate pair and our packets received; we must verify Chromium's
-//! fingerprint and authenticate its SRTP (PCMU from the fake microphone).
+//! fingerprint and authenticate its SRTP and SRTCP (PCMU from the fake microphone), and consent freshness (with
+//! compressed timers) must hold. Also: an audio+video max-bundle offer (we reject the video m-line), and the
+//! reverse direction: we offer `actpass` with full ICE as the controlling agent and Chromium answers.
 //!
 //! Each test re-runs itself in a private network namespace with only `lo` (`chromium::in_private_netns`), so
 //! Chromium gathers 127.0.0.1 only and everything stays on loopback.
