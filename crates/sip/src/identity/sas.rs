@@ -88,7 +88,11 @@ mod tests {
         assert!(shown
             .split(' ')
             .all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_digit())));
-        assert!(Sas::BITS >= 64);
+        // all 64 bits are used: over 64 inputs every bit position is set at least once
+        let or = (0..64u8)
+            .map(|i| Sas::new(("sha-256", &[i; 32]), ("sha-256", &b)).value())
+            .fold(0u64, |acc, v| acc | v);
+        assert_eq!(or.count_ones(), Sas::BITS);
         // the displayed digits carry the whole 64-bit value
         assert_eq!(shown.replace(' ', "").parse::<u64>().unwrap(), s1.value());
         // any change to either fingerprint changes it

@@ -270,7 +270,7 @@ impl TrustAnchors {
         }
         let mut p = X509VerifyParam::new().ok()?;
         // validity is checked at the injected time, not OpenSSL's clock (sans-IO)
-        p.set_time(i64::try_from(now_unix).ok()?.try_into().ok()?);
+        p.set_time(now_unix.try_into().ok()?);
         b.set_param(&p).ok()?;
         Some(b.build())
     }
