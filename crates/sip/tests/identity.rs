@@ -898,3 +898,30 @@ fn i_1_info_over_http_on_loopback() {
     );
     drop(server);
 }
+
+/// RFC 8225 §8: a `ppt` the verifier does not support fails; the header field's `ppt` must be the
+/// PASSporT's.
+#[test]
+fn i_1_ppt_extension_must_be_supported_and_consistent() {
+    let pki = Pki::new();
+    let call = Call::alice_to_bob();
+    let svc = pki.alice().with_ppt("foo");
+    let h = svc.sign(&call.facts(), NOW).unwrap();
+    assert!(h.to_string().ends_with(";alg=ES256;ppt=foo"), "{h}");
+    let e = failed(&verify(&pki, &h.to_string(), &call, NOW));
+    assert_eq!(e, IdentityError::UnsupportedPpt);
+    assert_eq!(e.status_code(), 438);
+    let v = pki.verifier().with_supported_ppt("foo").verify_request(
+        &[&h.to_string()],
+        &call.facts(),
+        NOW,
+        &mut FileResolver,
+    );
+    assert!(v.verified().is_some(), "{v:?}");
+    let mut stripped = h.clone();
+    stripped.ppt = None;
+    assert_eq!(
+        failed(&verify(&pki, &stripped.to_string(), &call, NOW)),
+        IdentityError::PptMismatch
+    );
+}

@@ -60,6 +60,12 @@ pub enum IdentityError {
     /// The PASSporT's `x5u` differs from the header's `info` (438).
     #[error("x5u differs from info")]
     X5uMismatch,
+    /// The PASSporT's `ppt` differs from the header's `ppt` parameter (438).
+    #[error("ppt differs between header field and PASSporT")]
+    PptMismatch,
+    /// A `ppt` extension this verifier does not support (RFC 8225 §8: fail; 438).
+    #[error("unsupported ppt extension")]
+    UnsupportedPpt,
     /// The certificate at `info` could not be fetched (436 Bad Identity Info).
     #[error("certificate not fetched: {0}")]
     InfoUnreachable(ResolveError),
@@ -109,6 +115,8 @@ impl IdentityError {
             Self::Stale { .. } => 403,
             Self::Passport(_)
             | Self::X5uMismatch
+            | Self::PptMismatch
+            | Self::UnsupportedPpt
             | Self::BadSignature
             | Self::OrigMismatch
             | Self::DestMismatch

@@ -10,9 +10,18 @@
 //! # `mky`
 //! One `{"alg": hash, "dig": digest}` per `a=fingerprint` of the SDP, `alg` the lower-case hash function name
 //! (`sha-256`), `dig` the digest as upper-case hex bytes separated by colons (the RFC 8122 fingerprint
-//! form). The array is sorted lexicographically by `alg`, then `dig`, and a fingerprint repeated in the SDP
-//! (session and media level) is listed once. The verifier compares the received `mky` as a set against the
-//! fingerprints of the SDP it received, so the order of `a=fingerprint` lines in the SDP does not matter.
+//! form). The array is sorted lexicographically by `alg`, then `dig`, each object with `alg` before `dig`,
+//! and a fingerprint repeated in the SDP (session and media level) is listed once. The verifier compares the
+//! received `mky` as a set against the fingerprints of the SDP it received, so the order of `a=fingerprint`
+//! lines in the SDP does not matter.
+//!
+//! Provenance of these rules: the ordering (alg, then dig; alg first inside each object) is the text of
+//! draft-ietf-stir-passport-08 §4.2.2, read for this work; the full text of the published RFC 8225 §5.2.2
+//! could not be retrieved here. That draft wrote `dig` as hex *without* colons; the colon form we emit
+//! follows the project brief and RFC 8225's example as remembered, not a re-read text. Because of that
+//! doubt the verifier accepts `dig` with or without colons (it compares the digest bytes), so a full-form
+//! PASSporT from either kind of signer verifies; only the compact form, whose payload we rebuild, depends on
+//! the choice.
 
 use openssl::bn::BigNum;
 use openssl::ec::EcKeyRef;
@@ -46,12 +55,34 @@ impl MediaKey {
         }
     }
 
-    /// The same key written as received in a claim: `alg` lower-cased, `dig` upper-cased, so that only the
-    /// bytes named compare (RFC 8122 §5 hex is case-insensitive).
+    /// The same key as received in a claim, rewritten so that only the bytes named compare: `alg` in lower
+    /// case, `dig` as upper-case colon hex whether it came with colons or without (module docs).
     fn normalised(&self) -> Self {
+        let bare: String = self.dig.chars().filter(|&c| c != ':').collect();
+        let dig = if !bare.is_empty()
+            && bare.len() % 2 == 0
+            && bare.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            let bytes: Vec<u8> = bare
+                .as_bytes()
+                .chunks(2)
+                .map(|p| {
+                    let hi = char::from(p.first().copied().unwrap_or(b'0'))
+                        .to_digit(16)
+                        .unwrap_or(0);
+                    let lo = char::from(p.get(1).copied().unwrap_or(b'0'))
+                        .to_digit(16)
+                        .unwrap_or(0);
+                    u8::try_from(hi * 16 + lo).unwrap_or(0)
+                })
+                .collect();
+            colon_hex(&bytes)
+        } else {
+            self.dig.to_ascii_uppercase()
+        };
         Self {
             alg: self.alg.to_ascii_lowercase(),
-            dig: self.dig.to_ascii_uppercase(),
+            dig,
         }
     }
 }
@@ -248,7 +279,7 @@ impl PassportClaims {
     /// Deterministic JSON of the payload (module docs). `mky` is sorted here, whatever order it is in.
     pub fn to_json(&self) -> String {
         let mut s = String::from("{\"dest\":{");
-        let tns: Vec<&str> = self
+        let mut tns: Vec<&str> = self
             .dest
             .iter()
             .filter_map(|p| match p {
@@ -256,7 +287,7 @@ impl PassportClaims {
                 Party::Uri(_) => None,
             })
             .collect();
-        let uris: Vec<&str> = self
+        let mut uris: Vec<&str> = self
             .dest
             .iter()
             .filter_map(|p| match p {
@@ -264,6 +295,9 @@ impl PassportClaims {
                 Party::Tn(_) => None,
             })
             .collect();
+        // RFC 8225 §5.2.1: "tn" before "uri", identities within each array in lexicographic order
+        tns.sort_unstable();
+        uris.sort_unstable();
         let mut first = true;
         for (name, list) in [("tn", &tns), ("uri", &uris)] {
             if list.is_empty() {
@@ -344,10 +378,16 @@ impl PassportClaims {
         if dest.is_empty() {
             return Err(PassportError::Dest);
         }
-        let iat = obj
-            .get("iat")
-            .and_then(Value::as_u64)
-            .ok_or(PassportError::Iat)?;
+        // a NumericDate is a number; RFC 8225's own §7.1 example quoted it (erratum 5985), so a string of
+        // digits is read too (the signature covers the received text either way)
+        let iat = match obj.get("iat") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok()
+            }
+            _ => None,
+        }
+        .ok_or(PassportError::Iat)?;
         let mky = match obj.get("mky") {
             None => Vec::new(),
             Some(Value::Array(a)) => {
@@ -527,6 +567,32 @@ mod tests {
         );
         assert_eq!(b64::encode(json.as_bytes()), MKY_KAT_B64);
         assert_eq!(PassportClaims::from_json(json.as_bytes()).unwrap(), c);
+    }
+
+    /// draft-ietf-stir-passport-08 wrote `dig` without colons; such a claim names the same keys.
+    #[test]
+    fn i_2_received_dig_without_colons_or_lower_case_compares_equal() {
+        let json = concat!(
+            r#"{"dest":{"uri":["sip:alice@example.com"]},"iat":"1443208345","mky":["#,
+            r#"{"alg":"SHA-256","dig":"4aadb9b13f82183b540212df3e5d496b19e57cab3e4b652e7d463f5442cd54f1"},"#,
+            r#"{"alg":"sha-256","dig":"021ACC5427ABEB9C533F3E4B652E7D463F5442CD54F17A03A27DF9B07F4619B2"}],"#,
+            r#""orig":{"tn":"12155551212"}}"#
+        );
+        let c = PassportClaims::from_json(json.as_bytes()).unwrap();
+        let fp1 = hex_colon("4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1");
+        let fp2 = hex_colon("02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2");
+        assert_eq!(
+            c.mky,
+            mky_for(&[("sha-256".into(), fp1), ("sha-256".into(), fp2)])
+        );
+        assert_eq!(c.iat, 1_443_208_345);
+        // a digest that is not hex stays as it was (upper-cased) and matches nothing
+        let odd = MediaKey {
+            alg: "sha-256".into(),
+            dig: "xyz".into(),
+        }
+        .normalised();
+        assert_eq!(odd.dig, "XYZ");
     }
 
     const MKY_KAT_B64: &str = concat!(

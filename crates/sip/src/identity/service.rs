@@ -385,6 +385,7 @@ impl Verdict {
 pub struct Verifier {
     anchors: TrustAnchors,
     freshness_secs: u64,
+    supported_ppt: Vec<String>,
 }
 
 /// The default `iat` window: 60 s either way (RFC 8224 §6.2.2 step 3 suggests a minute).
@@ -396,7 +397,16 @@ impl Verifier {
         Self {
             anchors,
             freshness_secs: DEFAULT_FRESHNESS_SECS,
+            supported_ppt: Vec::new(),
         }
+    }
+
+    /// Accepts PASSporTs with this `ppt` extension (RFC 8225 §8: relying parties MUST fail a PASSporT whose
+    /// `ppt` they do not support; none is supported by default). The extension's own claims are not checked
+    /// here.
+    pub fn with_supported_ppt(mut self, ppt: &str) -> Self {
+        self.supported_ppt.push(ppt.to_owned());
+        self
     }
 
     /// Sets the freshness window: `iat` may be at most this many seconds before or after `now`.
@@ -430,8 +440,8 @@ impl Verifier {
     }
 
     /// Verifies one Identity header field value. The checks, in order: syntax (438/436), `alg` (437),
-    /// certificate fetch (436) and chain to an anchor at `now` (437), PASSporT header (`typ`, `alg`, `x5u`
-    /// equal to `info`), the ES256 signature (438), `iat` within the window (403 Stale Date), orig = From and
+    /// PASSporT header (`typ`, `alg`, `x5u` equal to `info`, `ppt` equal to the header's and supported: 438),
+    /// certificate fetch (436) and chain to an anchor at `now` (437), the ES256 signature (438), `iat` within the window (403 Stale Date), orig = From and
     /// To ∈ dest after normalisation (438), `mky` = the SDP's fingerprints (438; a request with fingerprints
     /// and no `mky` also fails, I-2).
     pub fn verify_one(
@@ -456,6 +466,14 @@ impl Verifier {
         }
         if pheader.x5u != h.info {
             return Err(IdentityError::X5uMismatch);
+        }
+        if pheader.ppt != h.ppt {
+            return Err(IdentityError::PptMismatch);
+        }
+        if let Some(ppt) = &pheader.ppt {
+            if !self.supported_ppt.iter().any(|p| p == ppt) {
+                return Err(IdentityError::UnsupportedPpt);
+            }
         }
         let sig = b64::decode(jws.signature_b64).map_err(|e| IdentityError::Passport(e.into()))?;
         if sig.len() != 64 {
