@@ -119,6 +119,11 @@ impl Pki {
         a
     }
 
+    /// A file resolver confined to this PKI's directory.
+    fn files(&self) -> FileResolver {
+        FileResolver::under(self.dir.path())
+    }
+
     fn verifier(&self) -> Verifier {
         Verifier::new(self.anchors())
     }
@@ -183,7 +188,7 @@ impl Call {
 
 fn verify(pki: &Pki, header: &str, call: &Call, now: u64) -> Verdict {
     pki.verifier()
-        .verify_request(&[header], &call.facts(), now, &mut FileResolver)
+        .verify_request(&[header], &call.facts(), now, &mut pki.files())
 }
 
 fn failed(v: &Verdict) -> IdentityError {
@@ -257,7 +262,7 @@ Content-Length: 0\r\n\r\n"
     };
     let v = pki
         .verifier()
-        .verify_request(&refs, &facts, NOW, &mut FileResolver);
+        .verify_request(&refs, &facts, NOW, &mut pki.files());
     assert!(v.verified().is_some(), "{v:?}");
 }
 
@@ -275,7 +280,7 @@ fn i_2_compact_form_round_trip_and_needs_date() {
     facts.date = None;
     let v = pki
         .verifier()
-        .verify_request(&[&h.to_string()], &facts, NOW, &mut FileResolver);
+        .verify_request(&[&h.to_string()], &facts, NOW, &mut pki.files());
     assert_eq!(failed(&v), IdentityError::CompactWithoutDate);
     assert_eq!(failed(&v).status_code(), 438);
     // a rewritten fingerprint changes the rebuilt payload: the signature fails (438)
@@ -392,7 +397,7 @@ fn i_1_replayed_stale_passport_rejected() {
         &[&h],
         &call.facts(),
         NOW + 6,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert!(matches!(failed(&v), IdentityError::Stale { .. }));
 }
@@ -487,7 +492,7 @@ fn i_1_certificate_not_under_trust_anchor() {
         &[&pki.alice().sign(&call.facts(), NOW).unwrap().to_string()],
         &call.facts(),
         NOW,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert_eq!(failed(&v), IdentityError::UntrustedCertificate);
     // an expired certificate (checked at the injected time, not OpenSSL's clock)
@@ -656,7 +661,7 @@ fn f_8_6a_stripped_identity_is_unverified_never_verified() {
     let call = Call::alice_to_bob();
     let v = pki
         .verifier()
-        .verify_request(&[], &call.facts(), NOW, &mut FileResolver);
+        .verify_request(&[], &call.facts(), NOW, &mut pki.files());
     assert_eq!(v, Verdict::Absent);
     assert_eq!(
         call_security_state(true, &v, None),
@@ -678,7 +683,7 @@ fn f_8_6a_stripped_identity_is_unverified_never_verified() {
         &["eyJhbGciOiJFUzI1NiJ9.e30.AAAA;info=<file:///nonexistent>;alg=ES256"],
         &call.facts(),
         NOW,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert!(matches!(v, Verdict::Failed(_)));
     assert!(!matches!(
@@ -697,14 +702,14 @@ fn i_1_one_valid_identity_among_several() {
         &["garbage", "a.b.c;info=<ftp://x>", &good],
         &call.facts(),
         NOW,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert!(v.verified().is_some());
     let v = pki.verifier().verify_request(
         &["garbage", "a.b.c;info=<ftp://x>"],
         &call.facts(),
         NOW,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert_eq!(
         failed(&v).status_code(),
@@ -891,7 +896,7 @@ fn i_1_info_over_http_on_loopback() {
     // the file resolver does not do http
     let v = pki
         .verifier()
-        .verify_request(&[&h.to_string()], &call.facts(), NOW, &mut FileResolver);
+        .verify_request(&[&h.to_string()], &call.facts(), NOW, &mut pki.files());
     assert_eq!(
         failed(&v),
         IdentityError::InfoUnreachable(ResolveError::Unsupported)
@@ -915,7 +920,7 @@ fn i_1_ppt_extension_must_be_supported_and_consistent() {
         &[&h.to_string()],
         &call.facts(),
         NOW,
-        &mut FileResolver,
+        &mut pki.files(),
     );
     assert!(v.verified().is_some(), "{v:?}");
     let mut stripped = h.clone();
@@ -924,4 +929,77 @@ fn i_1_ppt_extension_must_be_supported_and_consistent() {
         failed(&verify(&pki, &stripped.to_string(), &call, NOW)),
         IdentityError::PptMismatch
     );
+}
+
+/// Counts fetches and answers with fixed bytes.
+struct CountingResolver {
+    fetches: usize,
+    answer: Result<Vec<u8>, ResolveError>,
+}
+
+impl CertResolver for CountingResolver {
+    fn fetch(&mut self, _url: &str) -> Result<Vec<u8>, ResolveError> {
+        self.fetches += 1;
+        self.answer.clone()
+    }
+}
+
+/// A replayed or mis-addressed PASSporT is refused before anything is fetched: `info` comes from the
+/// network, and every fetch is work an attacker could otherwise ask for at will.
+#[test]
+fn i_1_stale_or_misaddressed_passport_fetches_nothing() {
+    let pki = Pki::new();
+    let call = Call::alice_to_bob();
+    let h = pki.alice().sign(&call.facts(), NOW).unwrap().to_string();
+    let mut r = CountingResolver {
+        fetches: 0,
+        answer: Ok(pki.alice_cert.to_pem().unwrap()),
+    };
+    let v = pki
+        .verifier()
+        .verify_request(&[&h], &call.facts(), NOW + 3600, &mut r);
+    assert!(matches!(failed(&v), IdentityError::Stale { .. }));
+    let mitm = Call {
+        fps: fps(0x66),
+        ..Call::alice_to_bob()
+    };
+    let v = pki
+        .verifier()
+        .verify_request(&[&h], &mitm.facts(), NOW, &mut r);
+    assert_eq!(failed(&v), IdentityError::MkyMismatch);
+    assert_eq!(r.fetches, 0);
+    let v = pki
+        .verifier()
+        .verify_request(&[&h], &call.facts(), NOW, &mut r);
+    assert!(v.verified().is_some());
+    assert_eq!(r.fetches, 1);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Garbage Identity values and garbage certificates never panic the verifier, and never verify.
+    #[test]
+    fn i_1_verifier_never_panics_on_garbage(
+        header in "\\PC{0,160}",
+        payload in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+        cert in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+    ) {
+        use dtlsrtp_sip::identity::b64;
+        let from = uri("sip:alice@example.com");
+        let to = uri("sip:bob@example.com");
+        let f = fps(1);
+        let facts = RequestFacts { from: &from, to: &to, date: Some(NOW), fingerprints: &f };
+        let mut r = CountingResolver { fetches: 0, answer: Ok(cert) };
+        let v = Verifier::new(TrustAnchors::new()).verify_request(&[&header], &facts, NOW, &mut r);
+        proptest::prop_assert!(v.verified().is_none());
+        // a well-formed header around an arbitrary payload
+        let crafted = format!(
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiZmlsZTovLy94In0.{}.{};info=<file:///x>;alg=ES256",
+            b64::encode(&payload),
+            b64::encode(&[7u8; 64]),
+        );
+        let v = Verifier::new(TrustAnchors::new()).verify_request(&[&crafted], &facts, NOW, &mut r);
+        proptest::prop_assert!(v.verified().is_none());
+    }
 }

@@ -207,9 +207,22 @@ pub trait CertResolver {
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError>;
 }
 
-/// Resolves `file:///path` URLs from the local file system (at most 64 KiB).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FileResolver;
+/// Resolves `file:///path` URLs from the local file system (at most 64 KiB), only under one directory:
+/// `info` comes from the network, and a resolver that opened any path would let a caller probe the
+/// verifier's file system (436 vs 437 tells whether a file exists).
+#[derive(Debug, Clone)]
+pub struct FileResolver {
+    root: std::path::PathBuf,
+}
+
+impl FileResolver {
+    /// Serves files under `root` (symbolic links and `..` are resolved before the check).
+    pub fn under(root: &std::path::Path) -> Self {
+        Self {
+            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        }
+    }
+}
 
 impl CertResolver for FileResolver {
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
@@ -217,11 +230,20 @@ impl CertResolver for FileResolver {
             .strip_prefix("file://")
             .filter(|p| p.starts_with('/'))
             .ok_or(ResolveError::Unsupported)?;
-        let meta = std::fs::metadata(path).map_err(|_| ResolveError::Unreachable)?;
+        let path = std::path::Path::new(path)
+            .canonicalize()
+            .map_err(|_| ResolveError::Unreachable)?;
+        if !path.starts_with(&self.root) {
+            return Err(ResolveError::Unsupported);
+        }
+        let meta = std::fs::metadata(&path).map_err(|_| ResolveError::Unreachable)?;
+        if !meta.is_file() {
+            return Err(ResolveError::Unreachable);
+        }
         if meta.len() > 64 * 1024 {
             return Err(ResolveError::TooLarge);
         }
-        std::fs::read(path).map_err(|_| ResolveError::Unreachable)
+        std::fs::read(&path).map_err(|_| ResolveError::Unreachable)
     }
 }
 
@@ -441,9 +463,9 @@ impl Verifier {
 
     /// Verifies one Identity header field value. The checks, in order: syntax (438/436), `alg` (437),
     /// PASSporT header (`typ`, `alg`, `x5u` equal to `info`, `ppt` equal to the header's and supported: 438),
-    /// certificate fetch (436) and chain to an anchor at `now` (437), the ES256 signature (438), `iat` within the window (403 Stale Date), orig = From and
-    /// To ∈ dest after normalisation (438), `mky` = the SDP's fingerprints (438; a request with fingerprints
-    /// and no `mky` also fails, I-2).
+    /// `iat` within the window (403 Stale Date), orig = From and To in dest after normalisation (438), `mky`
+    /// = the SDP's fingerprints (438; a request with fingerprints and no `mky` also fails, I-2), then the
+    /// certificate fetch (436), its chain to an anchor at `now` (437) and the ES256 signature (438).
     pub fn verify_one(
         &self,
         value: &str,
@@ -479,20 +501,6 @@ impl Verifier {
         if sig.len() != 64 {
             return Err(IdentityError::Passport(PassportError::SignatureLength));
         }
-        // the certificate
-        let bytes = resolver
-            .fetch(&h.info)
-            .map_err(IdentityError::InfoUnreachable)?;
-        let chain = read_certs(&bytes).ok_or(IdentityError::BadCertificate)?;
-        if !self.anchors.verify(&chain, now_unix) {
-            return Err(IdentityError::UntrustedCertificate);
-        }
-        let key: EcKey<Public> = chain
-            .first()
-            .and_then(|c| c.public_key().ok())
-            .and_then(|k| k.ec_key().ok())
-            .filter(|k| k.group().curve_name() == Some(Nid::X9_62_PRIME256V1))
-            .ok_or(IdentityError::UnsupportedAlg)?;
         // the payload: as received (full form) or rebuilt from the request (compact form)
         let (claims, input) = if jws.is_compact() {
             let iat = req.date.ok_or(IdentityError::CompactWithoutDate)?;
@@ -514,9 +522,8 @@ impl Verifier {
             let claims = PassportClaims::from_json(&payload).map_err(IdentityError::Passport)?;
             (claims, format!("{}.{}", jws.header_b64, jws.payload_b64))
         };
-        if !es256_verify(input.as_bytes(), &sig, &key) {
-            return Err(IdentityError::BadSignature);
-        }
+        // The claim checks come before the certificate fetch: they are cheap, and a replayed or mis-addressed
+        // PASSporT then never makes us fetch anything. Passing them means nothing until the signature does.
         if claims.iat.abs_diff(now_unix) > self.freshness_secs {
             return Err(IdentityError::Stale {
                 iat: claims.iat,
@@ -536,6 +543,23 @@ impl Verifier {
         }
         if claims.mky != sdp_keys {
             return Err(IdentityError::MkyMismatch);
+        }
+        // the certificate, its chain to an anchor at `now`, and the signature
+        let bytes = resolver
+            .fetch(&h.info)
+            .map_err(IdentityError::InfoUnreachable)?;
+        let chain = read_certs(&bytes).ok_or(IdentityError::BadCertificate)?;
+        if !self.anchors.verify(&chain, now_unix) {
+            return Err(IdentityError::UntrustedCertificate);
+        }
+        let key: EcKey<Public> = chain
+            .first()
+            .and_then(|c| c.public_key().ok())
+            .and_then(|k| k.ec_key().ok())
+            .filter(|k| k.group().curve_name() == Some(Nid::X9_62_PRIME256V1))
+            .ok_or(IdentityError::UnsupportedAlg)?;
+        if !es256_verify(input.as_bytes(), &sig, &key) {
+            return Err(IdentityError::BadSignature);
         }
         Ok(VerifiedIdentity {
             orig: claims.orig,
@@ -587,16 +611,31 @@ mod tests {
     }
 
     #[test]
-    fn file_resolver_refuses_other_schemes() {
-        let mut r = FileResolver;
+    fn file_resolver_stays_under_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("c.pem");
+        std::fs::write(&inside, b"x").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let mut r = FileResolver::under(&sub);
         assert_eq!(
             r.fetch("http://127.0.0.1/x"),
             Err(ResolveError::Unsupported)
         );
         assert_eq!(r.fetch("file://relative"), Err(ResolveError::Unsupported));
+        // outside the root, also through `..`
+        let url = format!("file://{}", inside.display());
+        assert_eq!(r.fetch(&url), Err(ResolveError::Unsupported));
+        let dotdot = format!("file://{}/../c.pem", sub.display());
+        assert_eq!(r.fetch(&dotdot), Err(ResolveError::Unsupported));
         assert_eq!(
             r.fetch("file:///nonexistent/dtlsrtp-no-such-cert.pem"),
             Err(ResolveError::Unreachable)
         );
+        let mut r = FileResolver::under(dir.path());
+        assert_eq!(r.fetch(&url).unwrap(), b"x");
+        assert_eq!(r.fetch(&dotdot).unwrap(), b"x");
+        let dir_url = format!("file://{}", sub.display());
+        assert_eq!(r.fetch(&dir_url), Err(ResolveError::Unreachable));
     }
 }
