@@ -13,9 +13,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dtlsrtp_sip::identity::{
-    call_security_state, AuthService, CallSecurityState, CertResolver, Disposition, FileResolver,
-    IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError, SetupError,
-    TrustAnchors, Verdict, Verifier,
+    call_security_state, AuthService, Authority, CallSecurityState, CertResolver, Disposition,
+    FileResolver, IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError,
+    SetupError, TrustAnchors, Verdict, Verifier,
 };
 use dtlsrtp_sip::{HeaderName, Message, Uri};
 use openssl::asn1::Asn1Time;
@@ -24,7 +24,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{BasicConstraints, KeyUsage};
+use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
 /// The verifier's wall clock in these tests (2027-01-15); certificates are valid a day before to a year after.
@@ -41,6 +41,19 @@ fn cert(
     issuer: Option<(&X509, &PKey<Private>)>,
     serial: u32,
     not_after: u64,
+) -> X509 {
+    cert_with_san(cn, key, issuer, serial, not_after, &["example.com"], &[])
+}
+
+/// A certificate; a leaf (with an issuer) gets the given dNSName and URI subjectAltNames.
+fn cert_with_san(
+    cn: &str,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    serial: u32,
+    not_after: u64,
+    dns: &[&str],
+    uris: &[&str],
 ) -> X509 {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
@@ -68,6 +81,17 @@ fn cert(
             b.set_issuer_name(ca.subject_name()).unwrap();
             b.append_extension(BasicConstraints::new().build().unwrap())
                 .unwrap();
+            if !dns.is_empty() || !uris.is_empty() {
+                let mut san = SubjectAlternativeName::new();
+                for d in dns {
+                    san.dns(d);
+                }
+                for u in uris {
+                    san.uri(u);
+                }
+                let ext = san.build(&b.x509v3_context(Some(ca), None)).unwrap();
+                b.append_extension(ext).unwrap();
+            }
             b.sign(ca_key, MessageDigest::sha256()).unwrap();
         }
     }
@@ -431,9 +455,10 @@ fn i_1_wrong_orig_or_dest_rejected() {
     assert!(verify(&pki, &h, &same, NOW).verified().is_some());
 }
 
-/// Telephone-number identities (RFC 8224 §8.3): From sip:+1-215-555-1212@..;user=phone signs as tn.
+/// Telephone-number identities (RFC 8224 §8.3): From sip:+1-215-555-1212@..;user=phone signs as tn. F-8.6c:
+/// a number is shown as verified only under a policy that trusts the signer for numbers.
 #[test]
-fn i_1_telephone_number_orig() {
+fn i_1_f_8_6c_telephone_number_orig_needs_trust_policy() {
     let pki = Pki::new();
     let call = Call {
         from: uri("sip:+1-215-555-1212@example.com;user=phone"),
@@ -441,10 +466,71 @@ fn i_1_telephone_number_orig() {
         fps: fps(3),
     };
     let h = pki.alice().sign(&call.facts(), NOW).unwrap().to_string();
-    let v = verify(&pki, &h, &call, NOW);
+    let e = failed(&verify(&pki, &h, &call, NOW));
+    assert_eq!(e, IdentityError::NotAuthoritative);
+    assert_eq!(e.status_code(), 438);
+    let v = pki
+        .verifier()
+        .with_authority(Authority::SubjectAltName { trust_tn: true })
+        .verify_request(&[&h], &call.facts(), NOW, &mut pki.files());
     assert_eq!(
         v.verified().map(|i| i.orig.clone()),
         Some(Party::Tn("12155551212".into()))
+    );
+}
+
+/// RFC 8224 §6.2: a certificate under the anchors speaks only for the identities it names. Alice's
+/// certificate (subjectAltName DNS:example.com) cannot sign for sip:mallory@evil.example, and a certificate
+/// naming one SIP URI speaks for that URI only; `Authority::AnyTrusted` lifts the check (closed deployment).
+#[test]
+fn i_1_certificate_must_be_authoritative_for_orig() {
+    let pki = Pki::new();
+    let evil = Call {
+        from: uri("sip:mallory@evil.example"),
+        ..Call::alice_to_bob()
+    };
+    let h = pki.alice().sign(&evil.facts(), NOW).unwrap().to_string();
+    assert_eq!(
+        failed(&verify(&pki, &h, &evil, NOW)),
+        IdentityError::NotAuthoritative
+    );
+    let v = pki
+        .verifier()
+        .with_authority(Authority::AnyTrusted)
+        .verify_request(&[&h], &evil.facts(), NOW, &mut pki.files());
+    assert!(v.verified().is_some());
+    // a certificate naming exactly sip:carol@example.org (URI SAN, no DNS name)
+    let key = ec_key(Nid::X9_62_PRIME256V1);
+    let c = cert_with_san(
+        "carol",
+        &key,
+        Some((&pki.ca, &pki.ca_key)),
+        20,
+        NOW + YEAR,
+        &[],
+        &["sip:carol@example.org"],
+    );
+    let p = pki.write("carol.pem", &c.to_pem().unwrap());
+    let carol = AuthService::new(
+        &key.private_key_to_pem_pkcs8().unwrap(),
+        &c.to_pem().unwrap(),
+        &file_url(&p),
+    )
+    .unwrap();
+    let as_carol = Call {
+        from: uri("sip:carol@EXAMPLE.org;transport=tls"),
+        ..Call::alice_to_bob()
+    };
+    let h = carol.sign(&as_carol.facts(), NOW).unwrap().to_string();
+    assert!(verify(&pki, &h, &as_carol, NOW).verified().is_some());
+    let as_dave = Call {
+        from: uri("sip:dave@example.org"),
+        ..Call::alice_to_bob()
+    };
+    let h = carol.sign(&as_dave.facts(), NOW).unwrap().to_string();
+    assert_eq!(
+        failed(&verify(&pki, &h, &as_dave, NOW)),
+        IdentityError::NotAuthoritative
     );
 }
 

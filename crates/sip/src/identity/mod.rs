@@ -33,7 +33,7 @@ pub use header::{IdentityHeader, IdentityHeaderError};
 pub use passport::{MediaKey, Party};
 pub use sas::Sas;
 pub use service::{
-    AuthService, CertResolver, Disposition, FileResolver, IdentityPolicy, RequestFacts,
+    AuthService, Authority, CertResolver, Disposition, FileResolver, IdentityPolicy, RequestFacts,
     ResolveError, SetupError, TrustAnchors, Verdict, VerifiedIdentity, Verifier,
     DEFAULT_FRESHNESS_SECS,
 };
@@ -87,6 +87,10 @@ pub enum IdentityError {
         /// The verifier's time.
         now: u64,
     },
+    /// The certificate may not assert the orig identity: no subjectAltName names it, or a telephone number
+    /// without a policy that trusts the signer for numbers (438, RFC 8224 §6.2, F-8.6c).
+    #[error("certificate not authoritative for orig")]
+    NotAuthoritative,
     /// `orig` is not the From identity (438).
     #[error("orig does not match From")]
     OrigMismatch,
@@ -119,6 +123,7 @@ impl IdentityError {
             | Self::UnsupportedPpt
             | Self::BadSignature
             | Self::OrigMismatch
+            | Self::NotAuthoritative
             | Self::DestMismatch
             | Self::MkyMissing
             | Self::MkyMismatch

@@ -408,6 +408,30 @@ pub struct Verifier {
     anchors: TrustAnchors,
     freshness_secs: u64,
     supported_ppt: Vec<String>,
+    authority: Authority,
+}
+
+/// Which identities a certificate under the trust anchors may assert (RFC 8224 §6.2: the verifier checks that
+/// the credential is authoritative for the identity in orig).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// A URI identity needs the certificate to name it: a subjectAltName URI equal to it, or a dNSName equal
+    /// (case-insensitively, no wildcards) to its host. A telephone number is refused unless
+    /// `trust_tn` (F-8.6c: no E.164 number is shown as verified unless policy trusts the signer for numbers;
+    /// RFC 8226 TNAuthList is not implemented).
+    SubjectAltName {
+        /// Let any trusted certificate assert telephone numbers.
+        trust_tn: bool,
+    },
+    /// Any certificate under the anchors may assert any identity (a closed deployment with its own CA,
+    /// F-8.7).
+    AnyTrusted,
+}
+
+impl Default for Authority {
+    fn default() -> Self {
+        Self::SubjectAltName { trust_tn: false }
+    }
 }
 
 /// The default `iat` window: 60 s either way (RFC 8224 §6.2.2 step 3 suggests a minute).
@@ -420,7 +444,14 @@ impl Verifier {
             anchors,
             freshness_secs: DEFAULT_FRESHNESS_SECS,
             supported_ppt: Vec::new(),
+            authority: Authority::default(),
         }
+    }
+
+    /// Sets which identities a trusted certificate may assert (default: what its subjectAltName names).
+    pub fn with_authority(mut self, authority: Authority) -> Self {
+        self.authority = authority;
+        self
     }
 
     /// Accepts PASSporTs with this `ppt` extension (RFC 8225 §8: relying parties MUST fail a PASSporT whose
@@ -561,6 +592,10 @@ impl Verifier {
         if !es256_verify(input.as_bytes(), &sig, &key) {
             return Err(IdentityError::BadSignature);
         }
+        let leaf = chain.first().ok_or(IdentityError::BadCertificate)?;
+        if !authoritative(self.authority, leaf, &claims.orig) {
+            return Err(IdentityError::NotAuthoritative);
+        }
         Ok(VerifiedIdentity {
             orig: claims.orig,
             iat: claims.iat,
@@ -568,6 +603,33 @@ impl Verifier {
             info: h.info,
         })
     }
+}
+
+/// Whether `leaf` may assert `orig` under `policy` ([`Authority`]).
+fn authoritative(policy: Authority, leaf: &X509, orig: &Party) -> bool {
+    let trust_tn = match policy {
+        Authority::AnyTrusted => return true,
+        Authority::SubjectAltName { trust_tn } => trust_tn,
+    };
+    let uri = match orig {
+        Party::Tn(_) => return trust_tn,
+        Party::Uri(u) => u,
+    };
+    let host = Uri::parse(uri)
+        .ok()
+        .and_then(|u| match u.as_sip().map(|s| s.host()) {
+            Some(crate::uri::Host::Domain(d)) => Some(d.to_string()),
+            _ => None,
+        });
+    let Some(names) = leaf.subject_alt_names() else {
+        return false;
+    };
+    names.iter().any(|n| {
+        n.uri().is_some_and(|u| u.eq_ignore_ascii_case(uri))
+            || n.dnsname()
+                .zip(host.as_deref())
+                .is_some_and(|(d, h)| d.eq_ignore_ascii_case(h))
+    })
 }
 
 /// Compares a claimed party with one derived from a header: telephone numbers digit for digit (after the
