@@ -17,6 +17,30 @@
 //! - [`anonymize`]: `Privacy: id` and no identifying header fields (F-6.1d).
 //!
 //! Nothing here reads a clock or a socket: `now_unix` (seconds since the Unix epoch) is an argument.
+//!
+//! ```
+//! use dtlsrtp_sip::identity::{call_security_state, CallSecurityState, IdentityHeader, Sas, Verdict};
+//!
+//! // an Identity header field value, compact form, certificate on loopback HTTP
+//! let h = IdentityHeader::parse(
+//!     "eyJhbGciOiJFUzI1NiJ9..c2ln;info=<http://127.0.0.1:8080/alice.pem>;alg=ES256",
+//! )
+//! .unwrap();
+//! assert!(h.is_compact());
+//! assert_eq!(h.info, "http://127.0.0.1:8080/alice.pem");
+//!
+//! // a call whose media matched the SDP fingerprint but whose Identity was stripped: encrypted, and
+//! // never shown as verified (F-8.0, F-8.6a)
+//! let state = call_security_state(true, &Verdict::Absent, None);
+//! assert_eq!(state, CallSecurityState::EncryptedUnauthenticated);
+//!
+//! // the SAS both users read aloud: the same on both ends
+//! let (ours, theirs) = ([0x11u8; 32], [0x22u8; 32]);
+//! let a = Sas::new(("sha-256", &ours), ("sha-256", &theirs));
+//! let b = Sas::new(("sha-256", &theirs), ("sha-256", &ours));
+//! assert_eq!(a.to_string(), b.to_string());
+//! assert_eq!(a.to_string().len(), 24); // "dddd dddd dddd dddd dddd"
+//! ```
 
 mod anon;
 pub mod b64;
