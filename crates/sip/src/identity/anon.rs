@@ -29,7 +29,8 @@ const IDENTIFYING: &[&str] = &[
 
 /// Makes a request anonymous in place: From becomes `"Anonymous" <sip:anonymous@anonymous.invalid>` with the
 /// same tag, the identifying header fields above are removed (the compact `y`/`s` forms too), and
-/// `Privacy: id` is added. Contact and Via stay: the dialog needs them.
+/// `Privacy: id` is added. Contact and Via stay: the dialog needs them, so the caller builds them (and the
+/// Call-ID) without a user name or host name for an anonymous call (RFC 3323 §4.1).
 pub fn anonymize(headers: &mut Headers) -> Result<(), HeaderError> {
     let tag = headers.from().and_then(|f| f.tag()).map(str::to_owned);
     let uri = Uri::parse(ANONYMOUS_FROM_URI).map_err(HeaderError::Uri)?;
@@ -39,14 +40,11 @@ pub fn anonymize(headers: &mut Headers) -> Result<(), HeaderError> {
     }
     let kept: Vec<_> = headers
         .iter()
+        // known names (Identity, Subject) map to their long form whatever was written (y, s)
         .filter(|f| {
-            let n = f.name();
-            let name = match n {
-                HeaderName::Identity => "Identity",
-                HeaderName::Subject => "Subject",
-                other => other.as_str(),
-            };
-            !IDENTIFYING.iter().any(|i| i.eq_ignore_ascii_case(name))
+            !IDENTIFYING
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(f.name().as_str()))
         })
         .cloned()
         .collect();

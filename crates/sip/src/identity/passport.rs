@@ -624,6 +624,42 @@ mod tests {
         assert!(!es256_verify(b"a.b", &bad, &k));
     }
 
+    /// The JWS form (RFC 7518 §3.4: r || s, 32 bytes each, SHA-256 of the ASCII signing input) checked
+    /// against OpenSSL's EVP signer/verifier, which speak DER: ours converts to DER and verifies there, and
+    /// an EVP signature converted to r || s verifies with ours.
+    #[test]
+    fn i_1_es256_jws_form_matches_evp_der() {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::hash::MessageDigest;
+        use openssl::nid::Nid;
+        use openssl::pkey::PKey;
+        use openssl::sign::{Signer, Verifier};
+        let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let ec = EcKey::generate(&g).unwrap();
+        let pkey = PKey::from_ec_key(ec.clone()).unwrap();
+        let input = b"eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjF9";
+        let raw = es256_sign(input, &ec).unwrap();
+        let (r, s) = raw.split_at(32);
+        let der = EcdsaSig::from_private_components(
+            BigNum::from_slice(r).unwrap(),
+            BigNum::from_slice(s).unwrap(),
+        )
+        .unwrap()
+        .to_der()
+        .unwrap();
+        let mut v = Verifier::new(MessageDigest::sha256(), &pkey).unwrap();
+        v.update(input).unwrap();
+        assert!(v.verify(&der).unwrap());
+        let mut signer = Signer::new(MessageDigest::sha256(), &pkey).unwrap();
+        signer.update(input).unwrap();
+        let der = signer.sign_to_vec().unwrap();
+        let sig = EcdsaSig::from_der(&der).unwrap();
+        let mut raw2 = sig.r().to_vec_padded(32).unwrap();
+        raw2.extend(sig.s().to_vec_padded(32).unwrap());
+        assert!(es256_verify(input, &raw2, &ec));
+        assert!(!es256_verify(input, &der, &ec), "DER is not the JWS form");
+    }
+
     #[test]
     fn split_shapes() {
         assert!(SplitJws::split("a.b.c").is_ok());
