@@ -870,9 +870,16 @@ impl HttpCertServer {
                 }
                 let Ok(mut c) = conn else { continue };
                 let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut req = [0u8; 1024];
-                let n = c.read(&mut req).unwrap_or(0);
-                let head = String::from_utf8_lossy(&req[..n]).to_string();
+                // read up to the end of the request head (bounded: 4 KiB, 2 s per read)
+                let mut req = Vec::new();
+                let mut buf = [0u8; 512];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 4096 {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&req).to_string();
                 let resp = if head.starts_with("GET /alice.pem ") {
                     let mut r = format!(
                         "HTTP/1.0 200 OK\r\nContent-Type: application/pem-certificate-chain\r\nContent-Length: {}\r\n\r\n",
@@ -919,7 +926,8 @@ impl CertResolver for LoopbackHttpResolver {
         let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
             .map_err(|_| ResolveError::Unreachable)?;
         c.set_read_timeout(Some(Duration::from_secs(2))).ok();
-        write!(c, "GET /{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        // one write: the server reads the head until its blank line, but one segment is kinder
+        c.write_all(format!("GET /{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
             .map_err(|_| ResolveError::Unreachable)?;
         let mut resp = Vec::new();
         c.take(64 * 1024 + 1)
