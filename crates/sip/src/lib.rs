@@ -61,6 +61,7 @@ pub mod dialog;
 pub mod digest;
 pub mod error;
 pub mod header;
+pub mod identity;
 mod message;
 mod method;
 pub mod transaction;
