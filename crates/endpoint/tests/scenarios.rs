@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use dtlsrtp::{CallOptions, EndReason, Endpoint, Event};
 

@@ -3,6 +3,7 @@
 #![allow(
     dead_code,
     unreachable_pub,
+    clippy::type_complexity,
     clippy::unwrap_used,
     clippy::panic,
     clippy::expect_used
