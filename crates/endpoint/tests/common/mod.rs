@@ -39,6 +39,8 @@ pub struct Net {
     /// Every datagram delivered (local, remote, first byte) for assertions.
     pub log: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     pub drop_filter: Option<Box<dyn FnMut(&Transmit) -> bool>>,
+    /// Rewrites a datagram in flight (e.g. a wrong fingerprint in an answer).
+    pub mangle: Option<Box<dyn FnMut(&mut Transmit)>>,
 }
 
 impl Net {
@@ -50,6 +52,7 @@ impl Net {
             proxy: None,
             log: Vec::new(),
             drop_filter: None,
+            mangle: None,
         }
     }
 
@@ -155,7 +158,10 @@ impl Net {
             for (from, to, bytes) in proxied {
                 self.deliver(now, from, to, &bytes);
             }
-            while let Some((_, t)) = queue.pop_front() {
+            while let Some((_, mut t)) = queue.pop_front() {
+                if let Some(m) = self.mangle.as_mut() {
+                    m(&mut t);
+                }
                 if let Some(f) = self.drop_filter.as_mut() {
                     if f(&t) {
                         continue;
