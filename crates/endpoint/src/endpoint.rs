@@ -798,6 +798,16 @@ impl Endpoint {
                 return;
             }
         };
+        let delayed = offer.as_ref().is_none_or(|b| b.is_empty());
+        // A body that is not SDP is refused before any media state exists (floods stay cheap).
+        let offer = match offer.filter(|b| !b.is_empty()).map(|b| Sdp::parse(&b)) {
+            Some(Err(_)) => {
+                let _ = self.ua.reject(now, call, 488);
+                return;
+            }
+            Some(Ok(sdp)) => Some(sdp),
+            None => None,
+        };
         let port = match self.new_port(now) {
             Ok(p) => p,
             Err(_) => {
@@ -806,15 +816,14 @@ impl Endpoint {
             }
         };
         let local = port.local_addr();
-        let delayed = offer.as_ref().is_none_or(|b| b.is_empty());
         let mut answer = None;
-        if let Some(body) = offer.filter(|b| !b.is_empty()) {
+        if let Some(sdp) = offer {
             let media = self.local_media(local.port());
-            let result = Sdp::parse(&body).map_err(|_| 400u16).and_then(|sdp| {
+            let result = {
                 let mut fill = fill_from(&mut self.rng);
                 neg.answer(&sdp, &media, &mut fill)
                     .map_err(|e| e.sip_status())
-            });
+            };
             let ok = result.ok().and_then(|a| {
                 let o = a.media.iter().find(|m| m.dtls().is_some())?.clone();
                 Some((a.sdp.write().into_bytes(), o))
