@@ -25,9 +25,10 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn endpoint(user: &str) -> EndpointHandle {
     let cert = Certificate::generate(KeyType::EcdsaP256, user, 1).unwrap();
     let user = user.to_owned();
-    EndpointHandle::start(DriverOptions::new("127.0.0.1:0".parse().unwrap()), move |sip, seed| {
-        dtlsrtp::Config::new(&user, "127.0.0.1", sip, cert, seed)
-    })
+    EndpointHandle::start(
+        DriverOptions::new("127.0.0.1:0".parse().unwrap()),
+        move |sip, seed| dtlsrtp::Config::new(&user, "127.0.0.1", sip, cert, seed),
+    )
     .await
     .unwrap()
 }
@@ -57,7 +58,12 @@ async fn one_call(caller: &mut EndpointHandle, target: &str) -> Duration {
     let call = caller.dial(target, CallOptions::default()).await.unwrap();
     let took = timeout(WAIT, async {
         while let Some(e) = caller.next_event().await {
-            if let Event::Rtp { verified: true, call: c, .. } = e {
+            if let Event::Rtp {
+                verified: true,
+                call: c,
+                ..
+            } = e
+            {
                 if c == call {
                     return t0.elapsed();
                 }
@@ -109,7 +115,10 @@ fn have(bin: &str) -> bool {
 
 async fn run(bench: bool) {
     let n: usize = if bench {
-        std::env::var("CALL_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+        std::env::var("CALL_BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20)
     } else {
         1
     };
