@@ -29,6 +29,8 @@ struct Fork {
     /// UAC: this fork's negotiator after its answer was applied (F-6.3).
     neg: Option<Negotiator>,
     verified: bool,
+    /// This fork's answer kept RTCP on the RTP port (RFC 5761).
+    rtcp_mux: bool,
 }
 
 /// Our outstanding re-offer.
@@ -53,6 +55,9 @@ struct Call {
     port: MediaPort,
     /// A renewed association's port until it is verified.
     next_port: Option<MediaPort>,
+    /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
+    /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
+    rtcp: Option<MediaPort>,
     winner: Option<ForkId>,
     established: bool,
     /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
@@ -84,12 +89,14 @@ impl Call {
             media,
             neg: None,
             verified: false,
+            rtcp_mux: true,
         });
         media
     }
     fn ports_mut(&mut self) -> impl Iterator<Item = &mut MediaPort> {
         std::iter::once(&mut self.port)
             .chain(self.next_port.as_mut())
+            .chain(self.rtcp.as_mut())
             .chain(self.reoffer.as_mut().and_then(|r| r.port.as_mut()))
     }
 }
@@ -229,6 +236,28 @@ impl Endpoint {
         }
     }
 
+    /// D-3b: a second port for the RTCP component, announced as `a=rtcp:PORT` on the audio m-line.
+    fn rtcp_port(&mut self, now: Instant, sdp: &mut Sdp) -> Option<MediaPort> {
+        let mut p = self.new_port(now).ok()?;
+        let line = dtlsrtp_sdp::Line::new('a', &format!("rtcp:{}", p.local_addr().port())).ok();
+        match (line, sdp.media_mut().first_mut()) {
+            (Some(l), Some(m)) => {
+                m.push(l);
+                p.listen(true);
+                Some(p)
+            }
+            _ => {
+                self.free_sockets.push_front(p.local_addr());
+                None
+            }
+        }
+    }
+
+    fn rtcp_addr(d: &DtlsMedia) -> Option<SocketAddr> {
+        let ip = d.remote_address.as_deref()?.parse::<IpAddr>().ok()?;
+        Some(SocketAddr::new(ip, d.remote_rtcp_port?))
+    }
+
     fn release_port(&mut self, port: &MediaPort) {
         let local = port.local_addr();
         self.owners.remove(&local);
@@ -331,6 +360,7 @@ impl Endpoint {
         for c in self.calls.values() {
             let ports = std::iter::once(&c.port)
                 .chain(c.next_port.as_ref())
+                .chain(c.rtcp.as_ref())
                 .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()));
             for p in ports {
                 if let Some(pt) = p.poll_timeout() {
@@ -360,6 +390,11 @@ impl Endpoint {
             .map(|a| (a.fork.and_then(|f| c.sip_fork(f)), a.remote))
             .collect();
         Some(CallStats {
+            rtcp_associations: c
+                .rtcp
+                .as_ref()
+                .map(MediaPort::associations)
+                .unwrap_or_default(),
             local: c.port.local_addr(),
             counters: c.port.counters(),
             associations,
@@ -376,17 +411,24 @@ impl Endpoint {
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
         let media = self.local_media(local.port());
+        let mut rtcp = None;
         let (body, pending) = if opts.delayed_offer {
             (None, None)
         } else {
-            let mut fill = fill_from(&mut self.rng);
-            let (sdp, pending) = match neg.create_offer(&media, Renew::Keep, &mut fill) {
+            let created = {
+                let mut fill = fill_from(&mut self.rng);
+                neg.create_offer(&media, Renew::Keep, &mut fill)
+            };
+            let (mut sdp, pending) = match created {
                 Ok(x) => x,
                 Err(e) => {
                     self.free_sockets.push_front(local);
                     return Err(e.into());
                 }
             };
+            if self.cfg.rtcp_fallback {
+                rtcp = self.rtcp_port(now, &mut sdp);
+            }
             port.listen(true);
             (Some(sdp.write().into_bytes()), Some(pending))
         };
@@ -394,10 +436,16 @@ impl Endpoint {
             Ok(c) => c,
             Err(e) => {
                 self.free_sockets.push_front(local);
+                if let Some(r) = rtcp {
+                    self.free_sockets.push_front(r.local_addr());
+                }
                 return Err(e.into());
             }
         };
         self.owners.insert(local, call);
+        if let Some(r) = &rtcp {
+            self.owners.insert(r.local_addr(), call);
+        }
         self.calls.insert(
             call,
             Call {
@@ -410,6 +458,7 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                rtcp,
                 winner: None,
                 established: false,
                 answer: None,
@@ -640,6 +689,11 @@ impl Endpoint {
         };
         let mf = c.ensure_fork(Self::UAS_FORK);
         c.port.set_peer(now, mf, peer_params(&d))?;
+        if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
+            let mut params = peer_params(&d);
+            params.addr = Some(addr);
+            r.set_peer(now, mf, params)?;
+        }
         c.peer_bound = true;
         Ok(())
     }
@@ -746,6 +800,9 @@ impl Endpoint {
                     if let Some(f) = c.fork(fork) {
                         let mf = f.media;
                         let _ = c.port.close_fork(now, mf);
+                        if let Some(r) = c.rtcp.as_mut() {
+                            let _ = r.close_fork(now, mf);
+                        }
                     }
                     c.forks.retain(|f| f.sip != fork);
                 }
@@ -754,6 +811,9 @@ impl Endpoint {
             ua::Event::NoMoreAnswers { call } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.port.set_more_answers(now, false);
+                    if let Some(r) = c.rtcp.as_mut() {
+                        r.set_more_answers(now, false);
+                    }
                 }
             }
             ua::Event::AckReceived { call, body } => {
@@ -817,6 +877,7 @@ impl Endpoint {
         };
         let local = port.local_addr();
         let mut answer = None;
+        let mut rtcp = None;
         if let Some(sdp) = offer {
             let media = self.local_media(local.port());
             let result = {
@@ -824,8 +885,11 @@ impl Endpoint {
                 neg.answer(&sdp, &media, &mut fill)
                     .map_err(|e| e.sip_status())
             };
-            let ok = result.ok().and_then(|a| {
+            let ok = result.ok().and_then(|mut a| {
                 let o = a.media.iter().find(|m| m.dtls().is_some())?.clone();
+                if self.cfg.rtcp_fallback && o.dtls().is_some_and(|d| !d.rtcp_mux) {
+                    rtcp = self.rtcp_port(now, &mut a.sdp);
+                }
                 Some((a.sdp.write().into_bytes(), o))
             });
             match ok {
@@ -839,6 +903,9 @@ impl Endpoint {
             }
         }
         self.owners.insert(local, call);
+        if let Some(r) = &rtcp {
+            self.owners.insert(r.local_addr(), call);
+        }
         self.calls.insert(
             call,
             Call {
@@ -851,6 +918,7 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                rtcp,
                 winner: None,
                 established: false,
                 answer,
@@ -893,8 +961,17 @@ impl Endpoint {
         if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
             return false;
         }
+        if !d.rtcp_mux {
+            // D-3b: the RTCP component gets its own association, towards the peer's RTCP port.
+            if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
+                let mut params = peer_params(&d);
+                params.addr = Some(addr);
+                let _ = r.set_peer(now, mf, params);
+            }
+        }
         if let Some(f) = c.fork_mut(fork) {
             f.neg = Some(neg);
+            f.rtcp_mux = d.rtcp_mux;
         }
         true
     }
@@ -941,11 +1018,18 @@ impl Endpoint {
                     .as_ref()
                     .is_some_and(|b| self.apply_fork_answer(now, call, fork, b))
         };
+        let mut unused_rtcp = None;
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some(n) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
                 c.neg = n;
             }
             c.pending = None;
+            if c.fork(fork).is_none_or(|f| f.rtcp_mux) {
+                unused_rtcp = c.rtcp.take();
+            }
+        }
+        if let Some(r) = unused_rtcp {
+            self.release_port(&r);
         }
         if ok {
             self.events.push_back(Event::Answered { call, fork });
@@ -1103,6 +1187,7 @@ impl Endpoint {
         };
         let mut ports = vec![c.port];
         ports.extend(c.next_port.take());
+        ports.extend(c.rtcp.take());
         ports.extend(c.reoffer.take().and_then(|r| r.port));
         for p in &mut ports {
             for f in &c.forks {
@@ -1129,6 +1214,16 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        let from_rtcp = c.rtcp.as_ref().is_some_and(|p| p.local_addr() == local);
+        if from_rtcp
+            && !matches!(
+                e,
+                MediaEvent::FingerprintMismatch { .. } | MediaEvent::Rtcp { .. }
+            )
+        {
+            // The RTCP component's handshake and verification are internal (its RTCP is reported below).
+            return;
+        }
         match e {
             MediaEvent::DtlsConnected {
                 assoc,
