@@ -142,3 +142,61 @@ async fn endpoint_call_over_udp_real_sockets() {
 async fn endpoint_call_over_tcp_real_sockets() {
     call_both_ways(true).await;
 }
+
+/// A-R-DOS over real sockets: 10,000 bogus INVITEs (malformed: 400) hit the callee's SIP socket while the call's
+/// media flows; every one of the 50 frames sent during the flood arrives, and the call is still up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_of_10000_bogus_invites_real_sockets_media_undisturbed() {
+    let mut a = start("alice", false).await;
+    let mut b = start("bob", false).await;
+    let ca = a
+        .dial(&format!("sip:bob@{}", b.sip_udp()), CallOptions::default())
+        .await
+        .unwrap();
+    let seen = wait_for(&mut b, |e| matches!(e, Event::IncomingCall { .. })).await;
+    let Some(Event::IncomingCall { call: cb, .. }) = seen.last().cloned() else {
+        unreachable!()
+    };
+    b.answer(cb).await.unwrap();
+    wait_for(&mut b, |e| matches!(e, Event::Established { .. })).await;
+    wait_for(&mut a, |e| matches!(e, Event::Established { .. })).await;
+    let target = b.sip_udp();
+    let flooder = std::thread::spawn(move || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..10_000u32 {
+            let m = format!(
+                "INVITE sip:bob@{target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKf{i}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:x@127.0.0.1>;tag={i}\r\nTo: <sip:bob@{target}>\r\nCall-ID: flood{i}\r\n\
+CSeq: bogus INVITE\r\nContent-Length: 0\r\n\r\n"
+            );
+            let _ = s.send_to(m.as_bytes(), target);
+            if i % 10 == 0 {
+                // paced over ~1 s: the flood overlaps the 50 frames (1 s of audio)
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    let mut got = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut sent = 0u32;
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while got < 50 && tokio::time::Instant::now() < end {
+        tokio::select! {
+            _ = tick.tick(), if sent < 50 => {
+                a.send_audio(ca, 0, sent * 160, vec![0xd5; 160]).await.unwrap();
+                sent += 1;
+            }
+            e = b.next_event() => match e {
+                Some(Event::Rtp { verified: true, .. }) => got += 1,
+                Some(Event::Terminated { .. } | Event::IncomingCall { .. }) => panic!("flood disturbed the call: {e:?}"),
+                _ => {}
+            },
+        }
+    }
+    flooder.join().unwrap();
+    assert_eq!(got, 50, "every frame sent during the flood arrived");
+    let st = b.stats(cb).await.unwrap().expect("call still up");
+    assert_eq!(st.associations.len(), 1);
+    a.hangup(ca).await.unwrap();
+    wait_for(&mut b, |e| matches!(e, Event::Terminated { .. })).await;
+}
