@@ -102,6 +102,8 @@ enum Command {
     Hangup(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Reinvite(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Rekey(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Update(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Hold(CallId, bool, Reply<Result<(), dtlsrtp::Error>>),
     Register(
         Box<dtlsrtp_sip::ua::RegisterConfig>,
         Reply<Result<dtlsrtp::RegId, dtlsrtp::Error>>,
@@ -234,6 +236,14 @@ impl EndpointHandle {
     /// [`Endpoint::rekey`].
     pub async fn rekey(&self, call: CallId) -> Result<(), DriverError> {
         Ok(self.ask(|r| Command::Rekey(call, r)).await??)
+    }
+    /// [`Endpoint::update`].
+    pub async fn update(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Update(call, r)).await??)
+    }
+    /// [`Endpoint::hold`].
+    pub async fn hold(&self, call: CallId, on: bool) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Hold(call, on, r)).await??)
     }
     /// [`Endpoint::register`].
     pub async fn register(
@@ -529,6 +539,12 @@ impl Driver {
             }
             Command::Rekey(c, r) => {
                 let _ = r.send(ep.rekey(now, c));
+            }
+            Command::Update(c, r) => {
+                let _ = r.send(ep.update(now, c));
+            }
+            Command::Hold(c, on, r) => {
+                let _ = r.send(ep.hold(now, c, on));
             }
             Command::Register(cfg, r) => {
                 let _ = r.send(ep.register(now, *cfg));

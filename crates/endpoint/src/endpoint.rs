@@ -58,6 +58,8 @@ struct Call {
     /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
     /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
     rtcp: Option<MediaPort>,
+    /// Our media direction in offers and answers (hold: sendonly; F-6.6: hold/resume keeps the association).
+    direction: Direction,
     winner: Option<ForkId>,
     established: bool,
     /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
@@ -459,6 +461,7 @@ impl Endpoint {
                 port,
                 next_port: None,
                 rtcp,
+                direction: Direction::SendRecv,
                 winner: None,
                 established: false,
                 answer: None,
@@ -593,16 +596,45 @@ impl Endpoint {
 
     /// A re-INVITE that keeps the association (same tls-id, port and fingerprint: SRTP continues, T-5.5b).
     pub fn reinvite(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
-        self.reoffer(now, call, false)
+        self.reoffer(now, call, false, ModifyKind::Reinvite)
+    }
+
+    /// An UPDATE (RFC 3311) that keeps the association.
+    pub fn update(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.reoffer(now, call, false, ModifyKind::Update)
+    }
+
+    /// Hold (`a=sendonly`) or resume (`a=sendrecv`) by re-INVITE; the association is kept (F-6.6).
+    pub fn hold(&mut self, now: Instant, call: CallId, on: bool) -> Result<(), Error> {
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        let before = c.direction;
+        c.direction = if on {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
+        let r = self.reoffer(now, call, false, ModifyKind::Reinvite);
+        if r.is_err() {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.direction = before;
+            }
+        }
+        r
     }
 
     /// Rekey: a re-INVITE with a new tls-id on a new port (T-5.5a, T-5.1a); the old association carries
     /// media until the new one is verified.
     pub fn rekey(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
-        self.reoffer(now, call, true)
+        self.reoffer(now, call, true, ModifyKind::Reinvite)
     }
 
-    fn reoffer(&mut self, now: Instant, call: CallId, renew: bool) -> Result<(), Error> {
+    fn reoffer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        renew: bool,
+        kind: ModifyKind,
+    ) -> Result<(), Error> {
         let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
         if c.winner.is_none() || c.reoffer.is_some() || c.pending_in_2xx.is_some() {
             return Err(Error::WrongState);
@@ -622,7 +654,7 @@ impl Endpoint {
             kind: "audio".into(),
             port: port_no,
             codecs: self.cfg.codecs.clone(),
-            direction: Direction::SendRecv,
+            direction: c.direction,
             mid: None,
         }];
         let how = if renew { Renew::All } else { Renew::Keep };
@@ -639,12 +671,10 @@ impl Endpoint {
                 return Err(e.into());
             }
         };
-        if let Err(e) = self.ua.modify(
-            now,
-            call,
-            ModifyKind::Reinvite,
-            Some(sdp.write().into_bytes()),
-        ) {
+        if let Err(e) = self
+            .ua
+            .modify(now, call, kind, Some(sdp.write().into_bytes()))
+        {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.neg.cancel_offer();
             }
@@ -919,6 +949,7 @@ impl Endpoint {
                 port,
                 next_port: None,
                 rtcp,
+                direction: Direction::SendRecv,
                 winner: None,
                 established: false,
                 answer,
