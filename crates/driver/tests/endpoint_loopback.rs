@@ -200,3 +200,115 @@ CSeq: bogus INVITE\r\nContent-Length: 0\r\n\r\n"
     a.hangup(ca).await.unwrap();
     wait_for(&mut b, |e| matches!(e, Event::Terminated { .. })).await;
 }
+
+/// A self-signed P-256 certificate for SIP over TLS, and an acceptor/connector pair trusting it (or not).
+fn tls_config(trust: bool) -> dtlsrtp_tokio::endpoint::TlsConfig {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+    use openssl::x509::{X509NameBuilder, X509};
+    use std::sync::Arc;
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "sip-tls-test").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = b.build();
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    acc.set_private_key(&key).unwrap();
+    acc.set_certificate(&cert).unwrap();
+    let mut con = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    if trust {
+        con.cert_store_mut().add_cert(cert).unwrap();
+    }
+    con.set_verify(SslVerifyMode::PEER);
+    dtlsrtp_tokio::endpoint::TlsConfig {
+        acceptor: Arc::new(acc.build()),
+        connector: Arc::new(con.build()),
+    }
+}
+
+async fn start_tls(user: &str, tls: dtlsrtp_tokio::endpoint::TlsConfig) -> EndpointHandle {
+    let cert = Certificate::generate(KeyType::EcdsaP256, user, 1).unwrap();
+    let mut opts = DriverOptions::new("127.0.0.1:0".parse().unwrap());
+    opts.sip_tls = Some(("127.0.0.1:0".parse().unwrap(), tls));
+    let user = user.to_owned();
+    EndpointHandle::start(opts, move |sip, seed| {
+        dtlsrtp::Config::new(&user, "127.0.0.1", sip, cert, seed)
+    })
+    .await
+    .unwrap()
+}
+
+/// SIP over TLS (OpenSSL) between two Endpoints: the call comes up with DTLS-SRTP media both ways; a caller
+/// whose connector does not trust the callee's certificate cannot call (the INVITE fails at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_call_over_tls_real_sockets_and_untrusted_server_refused() {
+    // alice and bob share one certificate their connectors trust; eve trusts only her own
+    let shared = tls_config(true);
+    let mut a = start_tls("alice", shared.clone()).await;
+    let mut b = start_tls("bob", shared).await;
+    let tls = b
+        .sip_addrs()
+        .iter()
+        .find(|s| s.0 == dtlsrtp::TransportKind::Tls)
+        .unwrap()
+        .1;
+    assert_ne!(tls, b.sip_udp());
+    let ca = a
+        .dial(
+            &format!("sip:bob@{tls};transport=tls"),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let seen = wait_for(&mut b, |e| matches!(e, Event::IncomingCall { .. })).await;
+    let Some(Event::IncomingCall { call: cb, .. }) = seen.last().cloned() else {
+        unreachable!()
+    };
+    b.answer(cb).await.unwrap();
+    wait_for(&mut b, |e| matches!(e, Event::Established { .. })).await;
+    wait_for(&mut a, |e| matches!(e, Event::Established { .. })).await;
+    send_and_receive(&a, ca, &mut b, b"over-tls").await;
+    send_and_receive(&b, cb, &mut a, b"back").await;
+    a.hangup(ca).await.unwrap();
+    wait_for(&mut b, |e| {
+        matches!(
+            e,
+            Event::Terminated {
+                reason: EndReason::RemoteBye,
+                ..
+            }
+        )
+    })
+    .await;
+
+    let mut eve = start_tls("eve", tls_config(true)).await;
+    let c = eve
+        .dial(
+            &format!("sip:bob@{tls};transport=tls"),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let seen = wait_for(&mut eve, |e| matches!(e, Event::Terminated { .. })).await;
+    assert!(seen
+        .iter()
+        .any(|e| matches!(e, Event::Terminated { call, .. } if *call == c)));
+    assert!(!seen.iter().any(|e| matches!(e, Event::Answered { .. })));
+}

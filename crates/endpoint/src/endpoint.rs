@@ -333,6 +333,13 @@ impl Endpoint {
         self.pump(now);
     }
 
+    /// A TCP/TLS connection to `remote` could not be opened (or its handshake failed): the transactions that
+    /// needed it fail at once (RFC 3261 §17.1.4).
+    pub fn transport_failed(&mut self, now: Instant, transport: TransportKind, remote: SocketAddr) {
+        self.ua.transport_failed(now, transport, remote);
+        self.pump(now);
+    }
+
     /// Timers of the UA and of every media port. Safe to call early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
