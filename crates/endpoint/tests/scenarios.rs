@@ -792,3 +792,72 @@ m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
     )));
     assert_eq!(net.ep(a).call_count(), 0);
 }
+
+/// F-6.4: delayed offer with early media: the callee's offer comes in a reliable 183, the caller answers in its
+/// PRACK and, being active, starts DTLS at once; early SRTP flows before the 200, which carries no SDP.
+#[test]
+fn f_6_4_delayed_offer_offer_in_reliable_183_answer_in_prack_early_media() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let now = net.now;
+    let ca = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::delayed_offer())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).early_media(now, cb).unwrap();
+    net.run();
+    let ea = net.take(a);
+    assert!(
+        has(&ea, |e| matches!(e, Event::EarlyMedia { .. })),
+        "{ea:?}"
+    );
+    assert!(
+        has(&ea, |e| matches!(e, Event::FingerprintVerified { .. })),
+        "{ea:?}"
+    );
+    assert!(has(&ea, |e| matches!(
+        e,
+        Event::DtlsConnected {
+            role: dtlsrtp_srtp::DtlsRole::Client,
+            ..
+        }
+    )));
+    let prack = net
+        .log
+        .iter()
+        .find(|(f, _, p)| *f == addr(5060) && p.starts_with(b"PRACK "))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&prack.2).contains("a=setup:active"));
+    let now = net.now;
+    net.ep(b).send_audio(now, cb, 0, 0, b"early").unwrap();
+    net.run();
+    assert_eq!(rtp_payloads(&net.take(a)).len(), 1);
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    let ok = net
+        .log
+        .iter()
+        .rev()
+        .find(|(f, _, p)| *f == addr(5070) && p.starts_with(b"SIP/2.0 200"))
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ok.2).contains("v=0"),
+        "the 200 carries no SDP"
+    );
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Established { call, .. } if *call == ca)
+    ));
+    assert!(has(
+        &net.take(b),
+        |e| matches!(e, Event::Established { call, .. } if *call == cb)
+    ));
+    exchange_media(&mut net, a, ca, b, cb, b"p");
+    assert_eq!(rtp_payloads(&net.take(a)).len(), 3);
+    assert_eq!(rtp_payloads(&net.take(b)).len(), 3);
+}
