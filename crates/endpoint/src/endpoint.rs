@@ -1447,6 +1447,10 @@ impl Endpoint {
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
             }
+            MediaEvent::RekeyNeeded { .. } => {
+                // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
+                let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
+            }
             _ => {}
         }
     }
