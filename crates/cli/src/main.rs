@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dtlsrtp_dtls::{Certificate, HashFunction, KeyType};
 use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 
+mod audio;
 mod demo;
 mod ladder;
 
