@@ -63,6 +63,15 @@ pub(crate) enum Party {
     Bob,
 }
 
+impl Party {
+    fn name(self) -> &'static str {
+        match self {
+            Party::Alice => "alice",
+            Party::Bob => "bob",
+        }
+    }
+}
+
 /// Prints one line per event, with milliseconds since the start.
 pub(crate) struct Ladder {
     start: Instant,
@@ -71,7 +80,11 @@ pub(crate) struct Ladder {
 
 impl Ladder {
     pub(crate) fn new(start: Instant) -> Self {
-        println!("    t (ms)  Alice (offerer)                                               Bob (answerer)");
+        if !crate::output::json() {
+            crate::say!(
+                "    t (ms)  Alice (offerer)                                               Bob (answerer)"
+            );
+        }
         Self { start, lines: 0 }
     }
 
@@ -92,17 +105,26 @@ impl Ladder {
                 "-".repeat(70usize.saturating_sub(what.len()))
             ),
         };
-        println!("{line}");
+        crate::output::event(
+            "ladder",
+            serde_json::json!({"t_ms": t, "from": from.name(), "arrow": true, "what": what}),
+            &line,
+        );
         self.lines += 1;
     }
 
     /// Something that happened at one party.
     pub(crate) fn note(&mut self, now: Instant, at: Party, what: &str) {
         let t = self.stamp(now);
-        match at {
-            Party::Alice => println!("{t:>10.1}  [Alice] {what}"),
-            Party::Bob => println!("{t:>10.1}  {:>78}", format!("{what} [Bob]")),
-        }
+        let line = match at {
+            Party::Alice => format!("{t:>10.1}  [Alice] {what}"),
+            Party::Bob => format!("{t:>10.1}  {:>78}", format!("{what} [Bob]")),
+        };
+        crate::output::event(
+            "ladder",
+            serde_json::json!({"t_ms": t, "at": at.name(), "arrow": false, "what": what}),
+            &line,
+        );
         self.lines += 1;
     }
 }

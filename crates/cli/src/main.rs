@@ -2,13 +2,14 @@
 //!
 //! - `dtlsrtp demo`: two endpoints on 127.0.0.1 negotiate DTLS-SRTP by SDP offer/answer, run the handshake on
 //!   the media path, bind each certificate to its `a=fingerprint`, and exchange SRTP both ways.
+//! - `dtlsrtp call URI` / `dtlsrtp answer --listen ADDR`: SIP calls with G.711 audio from a WAV file or a tone,
+//!   recorded to a WAV file, with a live status line (see `call.rs`).
 //! - `dtlsrtp fingerprint`: print a certificate's fingerprints as `a=fingerprint` lines.
 //! - `dtlsrtp sdp offer`: print an example DTLS-SRTP offer.
 //!
 //! Exit codes (documented in README.md): 0 success, 1 local error, 2 bad usage, 3 signalling failure,
 //! 4 DTLS failure, 5 fingerprint mismatch, 6 no media.
 
-use std::fs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,8 +19,13 @@ use dtlsrtp_dtls::{Certificate, HashFunction, KeyType};
 use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 
 mod audio;
+mod call;
 mod demo;
+mod identity;
+mod keylog;
 mod ladder;
+mod options;
+mod output;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]
@@ -33,13 +39,26 @@ struct Cli {
 enum Command {
     /// Two endpoints on 127.0.0.1: SDP offer/answer, DTLS handshake, fingerprint check, SRTP both ways.
     Demo(demo::DemoArgs),
+    /// Call a SIP URI: DTLS-SRTP keyed by fingerprints, G.711 audio from a WAV file or a tone.
+    Call(options::CallArgs),
+    /// Wait for a SIP call and answer it: DTLS-SRTP keyed by fingerprints, G.711 audio.
+    Answer(options::AnswerArgs),
     /// Print a certificate's fingerprints as a=fingerprint lines.
     Fingerprint {
-        /// PEM file holding the certificate (and its key); without it a fresh certificate is generated.
+        /// PEM file holding the certificate (and its key, unless --key); default: the persistent identity.
         #[arg(long)]
         cert: Option<PathBuf>,
-        /// Key type of a generated certificate.
-        #[arg(long, value_enum, default_value_t = KeyArg::Ecdsa)]
+        /// The certificate's private key (PEM), when not in --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// Where the persistent identity lives (default $XDG_CONFIG_HOME/dtlsrtp or ~/.config/dtlsrtp).
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// Print the fingerprints of a fresh throwaway certificate instead of the persistent identity.
+        #[arg(long, conflicts_with_all = ["cert", "config_dir"])]
+        fresh: bool,
+        /// Key type of a --fresh certificate.
+        #[arg(long, value_enum, default_value_t = KeyArg::Ecdsa, requires = "fresh")]
         key_type: KeyArg,
     },
     /// SDP tools.
@@ -85,6 +104,7 @@ impl From<KeyArg> for KeyType {
 pub(crate) enum Exit {
     Ok = 0,
     Local = 1,
+    Usage = 2,
     Signalling = 3,
     Dtls = 4,
     FingerprintMismatch = 5,
@@ -126,7 +146,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
-        Command::Fingerprint { cert, key_type } => fingerprint(cert, key_type),
+        Command::Call(args) => call::call(&args),
+        Command::Answer(args) => call::answer(&args),
+        Command::Fingerprint {
+            cert,
+            key,
+            config_dir,
+            fresh,
+            key_type,
+        } => fingerprint(cert, key, config_dir, fresh, key_type),
         Command::Sdp {
             command: SdpCommand::Offer { port, best_effort },
         } => sdp_offer(port, best_effort),
@@ -140,20 +168,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn fingerprint(cert: Option<PathBuf>, key_type: KeyArg) -> Result<(), Failure> {
-    let cert = match cert {
-        Some(path) => {
-            let pem = fs::read(&path).map_err(|e| {
-                Failure::new(Exit::Local, format!("cannot read {}: {e}", path.display()))
-            })?;
-            Certificate::from_pem(&pem)
-                .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))?
+fn fingerprint(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    config_dir: Option<PathBuf>,
+    fresh: bool,
+    key_type: KeyArg,
+) -> Result<(), Failure> {
+    let cert = if fresh {
+        eprintln!("(--fresh: a throwaway self-signed certificate was generated)");
+        Certificate::generate(key_type.into(), "dtlsrtp", 30)
+            .map_err(|e| Failure::new(Exit::Local, format!("certificate: {e}")))?
+    } else {
+        let (cert, origin) =
+            identity::load_or_create(cert.as_deref(), key.as_deref(), config_dir.as_deref())?;
+        match origin {
+            identity::Origin::Created(p) => eprintln!("(new identity saved to {})", p.display()),
+            identity::Origin::Loaded(p) => eprintln!("(identity {})", p.display()),
+            identity::Origin::Given(_) => {}
         }
-        None => {
-            eprintln!("(no --cert given: a fresh self-signed certificate was generated)");
-            Certificate::generate(key_type.into(), "dtlsrtp", 30)
-                .map_err(|e| Failure::new(Exit::Local, format!("certificate: {e}")))?
-        }
+        cert
     };
     for hash in [
         HashFunction::Sha256,

@@ -133,8 +133,17 @@ fn bad_usage_exits_2_with_a_message() {
 
 #[test]
 fn fingerprint_and_sdp_offer_tools() {
-    let o = dtlsrtp(&["fingerprint"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().to_str().unwrap();
+    let o = dtlsrtp(&["fingerprint", "--config-dir", cfg]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text(&o).contains("new identity saved"), "{}", text(&o));
+    // The identity persists: the same fingerprints next time; --fresh gives another certificate.
+    let again = dtlsrtp(&["fingerprint", "--config-dir", cfg]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), out);
+    let fresh = dtlsrtp(&["fingerprint", "--fresh"]);
+    assert_eq!(fresh.status.code(), Some(0));
+    assert_ne!(String::from_utf8_lossy(&fresh.stdout), out);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let sha256 = out
         .lines()
@@ -150,4 +159,142 @@ fn fingerprint_and_sdp_offer_tools() {
     assert!(out.contains("a=setup:actpass"), "{out}");
     assert!(out.contains("a=tls-id:"), "{out}");
     assert_eq!(sdp.media().len(), 1);
+}
+
+/// `--json`: every stdout line is one JSON object; the ladder and a final summary are events.
+#[test]
+fn demo_json_events_one_per_line() {
+    let o = dtlsrtp(&["demo", "--packets", "20", "--pace-ms", "0", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(events.iter().any(
+        |e| e["event"] == "ladder" && e["what"].as_str().unwrap_or("").contains("ClientHello")
+    ));
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary", "{stdout}");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["packets_in"], 20);
+    assert_eq!(summary["lost"], 0);
+}
+
+/// `--keylog`: DTLS secrets in SSLKEYLOGFILE format and both SRTP masters of each side, with a warning.
+#[test]
+fn demo_keylog_writes_dtls_and_srtp_secrets_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.log");
+    let o = dtlsrtp(&[
+        "demo",
+        "--packets",
+        "5",
+        "--pace-ms",
+        "0",
+        "--keylog",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("WARNING"),
+        "{}",
+        text(&o)
+    );
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        log.lines().any(|l| l.starts_with("CLIENT_RANDOM ")),
+        "{log}"
+    );
+    let srtp: Vec<&str> = log.lines().filter(|l| l.starts_with("# SRTP ")).collect();
+    assert_eq!(srtp.len(), 4, "{log}");
+    // Alice's local key is Bob's remote key: the two sides agree.
+    let key = |who: &str, dir: &str| {
+        srtp.iter()
+            .find(|l| l.contains(&format!(" {dir} {who} ")))
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("key=")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(key("Alice", "local"), key("Bob", "remote"));
+    assert_eq!(key("Bob", "local"), key("Alice", "remote"));
+    // Not a terminal: no in-place redraw characters in the plain output.
+    assert!(!String::from_utf8_lossy(&o.stdout).contains('\r'));
+}
+
+/// `-q` leaves only the summary.
+#[test]
+fn demo_quiet_prints_only_the_summary() {
+    let o = dtlsrtp(&["demo", "--packets", "5", "--pace-ms", "0", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("summary: media authenticated both ways (exit 0)"),
+        "{stdout}"
+    );
+}
+
+/// Bad arguments of `call` and `answer` (and of their config file): a clear message and exit 2.
+#[test]
+fn call_and_answer_bad_usage_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_cfg = dir.path().join("bad.toml");
+    std::fs::write(&bad_cfg, "trasnport = \"udp\"\n").unwrap();
+    let cfg = bad_cfg.to_str().unwrap();
+    for (args, needle) in [
+        (&["call"][..], "URI"),
+        (&["call", "bob@127.0.0.1"], "not a sip"),
+        (&["call", "sip:bob@127.0.0.1", "--tone", "9000"], "3800"),
+        (
+            &[
+                "call",
+                "sip:bob@127.0.0.1",
+                "--tone",
+                "440",
+                "--play",
+                "a.wav",
+            ],
+            "--play",
+        ),
+        (
+            &["call", "sip:bob@127.0.0.1", "--register", "sip:a@b"],
+            "--user",
+        ),
+        (
+            &["call", "sip:bob@127.0.0.1", "--srtp-policy", "sometimes"],
+            "sometimes",
+        ),
+        (
+            &["call", "sip:bob@127.0.0.1", "--transport", "sctp"],
+            "sctp",
+        ),
+        (&["call", "sip:bob@127.0.0.1", "--config", cfg], "trasnport"),
+        (&["answer", "--listen", "nowhere"], "nowhere"),
+        (&["answer", "--setup", "actpass"], "actpass"),
+    ] {
+        let o = dtlsrtp(args);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}");
+        assert!(
+            out.contains(needle),
+            "{args:?} should mention {needle:?}: {out}"
+        );
+    }
+}
+
+/// A local problem (a WAV file that does not exist) is exit 1, before any signalling.
+#[test]
+fn call_with_missing_wav_is_a_local_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dtlsrtp(&[
+        "call",
+        "sip:bob@127.0.0.1:9",
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "--play",
+        dir.path().join("missing.wav").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("missing.wav"), "{}", text(&o));
 }
