@@ -36,6 +36,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod endpoint;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,6 +70,9 @@ pub enum DriverError {
     /// The port refused the command.
     #[error(transparent)]
     Media(#[from] MediaError),
+    /// The endpoint refused the command.
+    #[error(transparent)]
+    Endpoint(#[from] dtlsrtp::Error),
     /// The driver task has ended.
     #[error("driver stopped")]
     Stopped,

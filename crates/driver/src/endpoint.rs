@@ -1,0 +1,585 @@
+//! Runs a sans-IO [`dtlsrtp::Endpoint`] (SIP user agent + DTLS-SRTP calls) on tokio: the SIP UDP socket, a TCP
+//! listener and its connections (SIP framed by Content-Length, done by the UA), and the media sockets, which
+//! the driver binds on demand to keep the endpoint's pool at [`DriverOptions::media_pool`] and closes when the
+//! endpoint releases them (a fresh port per call and per renewed association, T-5.1a).
+//!
+//! One task owns the endpoint by value (STYLE rule 10); small reader tasks forward datagrams and stream bytes
+//! to it over a channel. The loop is ARCHITECTURE §3: wait for an input, a command or the deadline; make one
+//! `handle_*` call; drain transmits and events; read the deadline again.
+//!
+//! ```no_run
+//! use dtlsrtp::{CallOptions, Event};
+//! use dtlsrtp_dtls::{Certificate, KeyType};
+//! use dtlsrtp_tokio::endpoint::{DriverOptions, EndpointHandle};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let cert = Certificate::generate(KeyType::EcdsaP256, "alice", 30)?;
+//! let opts = DriverOptions::new("127.0.0.1:5060".parse()?);
+//! let mut h = EndpointHandle::start(opts, |sip, seed| {
+//!     dtlsrtp::Config::new("alice", "127.0.0.1", sip, cert, seed)
+//! })
+//! .await?;
+//! let call = h.dial("sip:bob@127.0.0.1:5070", CallOptions::default()).await?;
+//! while let Some(ev) = h.next_event().await {
+//!     match ev {
+//!         Event::Established { .. } => h.send_audio(call, 0, 0, vec![0xff; 160]).await?,
+//!         Event::Rtp { payload, .. } => println!("{} octets", payload.len()),
+//!         Event::Terminated { .. } => break,
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, TransportKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::DriverError;
+
+/// Largest datagram read.
+const RECV_BUF: usize = 65_536;
+
+/// Where the driver listens and how many media sockets it keeps ready.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DriverOptions {
+    /// SIP over UDP (port 0: any).
+    pub sip_udp: SocketAddr,
+    /// SIP over TCP, if wanted (port 0: any).
+    pub sip_tcp: Option<SocketAddr>,
+    /// The IP media sockets bind to (default: `sip_udp`'s).
+    pub media_ip: IpAddr,
+    /// Free media sockets kept bound (default 4).
+    pub media_pool: usize,
+}
+
+impl DriverOptions {
+    /// SIP over UDP at `sip_udp`, media on the same IP, a pool of 4.
+    pub fn new(sip_udp: SocketAddr) -> Self {
+        Self {
+            sip_udp,
+            sip_tcp: None,
+            media_ip: sip_udp.ip(),
+            media_pool: 4,
+        }
+    }
+}
+
+/// Inputs from the reader tasks.
+enum Input {
+    Datagram {
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Stream {
+        transport: TransportKind,
+        remote: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    Accepted(SocketAddr, OwnedWriteHalf),
+    Closed(TransportKind, SocketAddr),
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+enum Command {
+    Dial(String, CallOptions, Reply<Result<CallId, dtlsrtp::Error>>),
+    Ring(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    EarlyMedia(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Answer(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Reject(CallId, u16, Reply<Result<(), dtlsrtp::Error>>),
+    Hangup(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Reinvite(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Rekey(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Register(
+        Box<dtlsrtp_sip::ua::RegisterConfig>,
+        Reply<Result<dtlsrtp::RegId, dtlsrtp::Error>>,
+    ),
+    SendAudio {
+        call: CallId,
+        pt: u8,
+        ts: u32,
+        payload: Vec<u8>,
+    },
+    Stats(CallId, Reply<Option<CallStats>>),
+    Shutdown,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+/// The handle of a running [`Endpoint`]: commands in, [`Event`]s out.
+#[derive(Debug)]
+pub struct EndpointHandle {
+    cmds: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    sip: Vec<(TransportKind, SocketAddr)>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl EndpointHandle {
+    /// Binds the SIP sockets, builds the endpoint with `configure(sip_addresses, os_seed)` (bound addresses, so
+    /// port 0 works) and starts the driver task on the current tokio runtime.
+    pub async fn start(
+        opts: DriverOptions,
+        configure: impl FnOnce(SocketAddr, [u8; 32]) -> dtlsrtp::Config,
+    ) -> Result<Self, DriverError> {
+        let udp = Arc::new(UdpSocket::bind(opts.sip_udp).await?);
+        let udp_local = udp.local_addr()?;
+        let mut sip = vec![(TransportKind::Udp, udp_local)];
+        let listener = match opts.sip_tcp {
+            Some(a) => {
+                let l = TcpListener::bind(a).await?;
+                sip.push((TransportKind::Tcp, l.local_addr()?));
+                Some(l)
+            }
+            None => None,
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|_| DriverError::Seed)?;
+        let mut cfg = configure(udp_local, seed);
+        cfg.sip.clone_from(&sip);
+        let ep = Endpoint::new(cfg)?;
+        let (in_tx, in_rx) = mpsc::channel(4096);
+        let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+        let (ev_tx, ev_rx) = mpsc::channel(8192);
+        let mut readers = Vec::new();
+        readers.push(spawn_udp_reader(udp.clone(), in_tx.clone()));
+        if let Some(l) = listener {
+            readers.push(spawn_accept(l, in_tx.clone()));
+        }
+        let state = Driver {
+            ep,
+            udp: HashMap::from([(udp_local, (udp, None))]),
+            tcp: HashMap::new(),
+            media_ip: opts.media_ip,
+            pool: opts.media_pool.max(1),
+            in_tx,
+            readers,
+        };
+        let task = tokio::spawn(state.run(in_rx, cmd_rx, ev_tx));
+        Ok(Self {
+            cmds: cmd_tx,
+            events: ev_rx,
+            sip,
+            task,
+        })
+    }
+
+    /// The SIP listening addresses (UDP first).
+    pub fn sip_addrs(&self) -> &[(TransportKind, SocketAddr)] {
+        &self.sip
+    }
+
+    /// The SIP UDP address.
+    pub fn sip_udp(&self) -> SocketAddr {
+        self.sip
+            .first()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.1)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, DriverError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(make(tx))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        rx.await.map_err(|_| DriverError::Stopped)
+    }
+
+    /// [`Endpoint::dial`].
+    pub async fn dial(&self, target: &str, opts: CallOptions) -> Result<CallId, DriverError> {
+        Ok(self
+            .ask(|r| Command::Dial(target.to_owned(), opts, r))
+            .await??)
+    }
+    /// [`Endpoint::ring`].
+    pub async fn ring(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Ring(call, r)).await??)
+    }
+    /// [`Endpoint::early_media`].
+    pub async fn early_media(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::EarlyMedia(call, r)).await??)
+    }
+    /// [`Endpoint::answer`].
+    pub async fn answer(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Answer(call, r)).await??)
+    }
+    /// [`Endpoint::reject`].
+    pub async fn reject(&self, call: CallId, status: u16) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Reject(call, status, r)).await??)
+    }
+    /// [`Endpoint::hangup`].
+    pub async fn hangup(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Hangup(call, r)).await??)
+    }
+    /// [`Endpoint::reinvite`].
+    pub async fn reinvite(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Reinvite(call, r)).await??)
+    }
+    /// [`Endpoint::rekey`].
+    pub async fn rekey(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Rekey(call, r)).await??)
+    }
+    /// [`Endpoint::register`].
+    pub async fn register(
+        &self,
+        cfg: dtlsrtp_sip::ua::RegisterConfig,
+    ) -> Result<dtlsrtp::RegId, DriverError> {
+        Ok(self.ask(|r| Command::Register(Box::new(cfg), r)).await??)
+    }
+    /// [`Endpoint::send_audio`], fire and forget (refused frames — no keys yet — are dropped, never sent in
+    /// the clear).
+    pub async fn send_audio(
+        &self,
+        call: CallId,
+        pt: u8,
+        ts: u32,
+        payload: Vec<u8>,
+    ) -> Result<(), DriverError> {
+        self.cmds
+            .send(Command::SendAudio {
+                call,
+                pt,
+                ts,
+                payload,
+            })
+            .await
+            .map_err(|_| DriverError::Stopped)
+    }
+    /// [`Endpoint::stats`].
+    pub async fn stats(&self, call: CallId) -> Result<Option<CallStats>, DriverError> {
+        self.ask(|r| Command::Stats(call, r)).await
+    }
+
+    /// The next event; `None` once the driver stopped.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// The event channel, for `select!`.
+    pub fn events(&mut self) -> &mut mpsc::Receiver<Event> {
+        &mut self.events
+    }
+
+    /// Stops the driver (closing every socket) and waits for it.
+    pub async fn shutdown(self) -> Result<(), DriverError> {
+        let _ = self.cmds.send(Command::Shutdown).await;
+        drop(self.events);
+        match self.task.await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(DriverError::Stopped),
+        }
+    }
+}
+
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
+}
+
+fn spawn_udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(local) = sock.local_addr() else { return };
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, remote)) => {
+                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                    if tx
+                        .send(Input::Datagram {
+                            local,
+                            remote,
+                            bytes,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) if transient(&e) => {}
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+fn spawn_stream_reader(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    remote: SocketAddr,
+    tx: mpsc::Sender<Input>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16_384];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Input::Closed(TransportKind::Tcp, remote)).await;
+                    return;
+                }
+                Ok(n) => {
+                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                    let input = Input::Stream {
+                        transport: TransportKind::Tcp,
+                        remote,
+                        bytes,
+                    };
+                    if tx.send(input).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn spawn_accept(l: TcpListener, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, remote)) = l.accept().await else {
+                continue;
+            };
+            let _ = s.set_nodelay(true);
+            let (rd, wr) = s.into_split();
+            if tx.send(Input::Accepted(remote, wr)).await.is_err() {
+                return;
+            }
+            spawn_stream_reader(rd, remote, tx.clone());
+        }
+    })
+}
+
+struct Driver {
+    ep: Endpoint,
+    /// Local address → socket and its reader (None for the SIP socket, whose reader is in `readers`).
+    udp: HashMap<SocketAddr, (Arc<UdpSocket>, Option<JoinHandle<()>>)>,
+    tcp: HashMap<SocketAddr, OwnedWriteHalf>,
+    media_ip: IpAddr,
+    pool: usize,
+    in_tx: mpsc::Sender<Input>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
+        }
+        for (_, r) in self.udp.values() {
+            if let Some(r) = r {
+                r.abort();
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    async fn top_up(&mut self) -> io::Result<()> {
+        while self.ep.free_media_sockets() < self.pool {
+            let s = Arc::new(UdpSocket::bind(SocketAddr::new(self.media_ip, 0)).await?);
+            let local = s.local_addr()?;
+            let reader = spawn_udp_reader(s.clone(), self.in_tx.clone());
+            self.udp.insert(local, (s, Some(reader)));
+            self.ep.add_media_socket(local);
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, evs: &mpsc::Sender<Event>) -> io::Result<bool> {
+        while let Some(t) = self.ep.poll_transmit() {
+            match t.transport {
+                TransportKind::Udp => {
+                    if let Some((s, _)) = self.udp.get(&t.local) {
+                        if let Err(e) = s.send_to(&t.bytes, t.remote).await {
+                            if !transient(&e) {
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if !self.tcp.contains_key(&t.remote) {
+                        match TcpStream::connect(t.remote).await {
+                            Ok(s) => {
+                                let _ = s.set_nodelay(true);
+                                let (rd, wr) = s.into_split();
+                                spawn_stream_reader(rd, t.remote, self.in_tx.clone());
+                                self.tcp.insert(t.remote, wr);
+                            }
+                            Err(_) => {
+                                self.ep
+                                    .connection_closed(Instant::now(), t.transport, t.remote);
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(w) = self.tcp.get_mut(&t.remote) {
+                        if w.write_all(&t.bytes).await.is_err() {
+                            self.tcp.remove(&t.remote);
+                            self.ep
+                                .connection_closed(Instant::now(), t.transport, t.remote);
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.ep.poll_event() {
+            match &e {
+                Event::MediaSocketReleased { local } => {
+                    if let Some((_, Some(r))) = self.udp.remove(local) {
+                        r.abort();
+                    }
+                }
+                Event::CloseConnection { remote, .. } => {
+                    self.tcp.remove(remote);
+                }
+                _ => {}
+            }
+            if evs.send(e).await.is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn input(&mut self, i: Input) {
+        let now = Instant::now();
+        match i {
+            Input::Datagram {
+                local,
+                remote,
+                bytes,
+            } => self.ep.handle_datagram(
+                now,
+                Datagram {
+                    local,
+                    remote,
+                    bytes: &bytes,
+                },
+            ),
+            Input::Stream {
+                transport,
+                remote,
+                bytes,
+            } => self.ep.handle_stream(now, transport, remote, &bytes),
+            Input::Accepted(remote, wr) => {
+                self.tcp.insert(remote, wr);
+            }
+            Input::Closed(t, remote) => {
+                self.tcp.remove(&remote);
+                self.ep.connection_closed(now, t, remote);
+            }
+        }
+    }
+
+    /// Returns false on shutdown.
+    fn command(&mut self, c: Command) -> bool {
+        let now = Instant::now();
+        let ep = &mut self.ep;
+        match c {
+            Command::Dial(t, o, r) => {
+                let _ = r.send(ep.dial(now, &t, o));
+            }
+            Command::Ring(c, r) => {
+                let _ = r.send(ep.ring(now, c));
+            }
+            Command::EarlyMedia(c, r) => {
+                let _ = r.send(ep.early_media(now, c));
+            }
+            Command::Answer(c, r) => {
+                let _ = r.send(ep.answer(now, c));
+            }
+            Command::Reject(c, s, r) => {
+                let _ = r.send(ep.reject(now, c, s));
+            }
+            Command::Hangup(c, r) => {
+                let _ = r.send(ep.hangup(now, c));
+            }
+            Command::Reinvite(c, r) => {
+                let _ = r.send(ep.reinvite(now, c));
+            }
+            Command::Rekey(c, r) => {
+                let _ = r.send(ep.rekey(now, c));
+            }
+            Command::Register(cfg, r) => {
+                let _ = r.send(ep.register(now, *cfg));
+            }
+            Command::SendAudio {
+                call,
+                pt,
+                ts,
+                payload,
+            } => {
+                let _ = ep.send_audio(now, call, pt, ts, &payload);
+            }
+            Command::Stats(c, r) => {
+                let _ = r.send(ep.stats(c));
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<Input>,
+        mut cmds: mpsc::Receiver<Command>,
+        evs: mpsc::Sender<Event>,
+    ) -> io::Result<()> {
+        loop {
+            self.top_up().await?;
+            if !self.flush(&evs).await? {
+                return Ok(());
+            }
+            let wake = self.ep.poll_timeout();
+            tokio::select! {
+                i = inputs.recv() => {
+                    let Some(i) = i else { return Ok(()) };
+                    self.input(i);
+                    for _ in 0..64 {
+                        match inputs.try_recv() {
+                            Ok(i) => self.input(i),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                c = cmds.recv() => {
+                    let Some(c) = c else { return Ok(()) };
+                    if !self.command(c) {
+                        return Ok(());
+                    }
+                }
+                () = sleep_until_opt(wake) => self.ep.handle_timeout(Instant::now()),
+            }
+        }
+    }
+}

@@ -1,0 +1,1225 @@
+//! The [`Endpoint`]: UA events → negotiator → media ports, and back (see the crate docs).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use dtlsrtp_dtls::{CookieSecret, HashFunction};
+use dtlsrtp_media::{
+    dtls_role, ForkId as MFork, MediaEvent, MediaPort, MediaPortConfig, PeerParams,
+};
+use dtlsrtp_sdp::attr::Direction;
+use dtlsrtp_sdp::negotiate::{LocalMedia, MediaOutcome, Renew};
+use dtlsrtp_sdp::{DtlsMedia, Negotiator, PendingOffer, Sdp};
+use dtlsrtp_sip::ua::{self, ModifyKind, Rng, UserAgent};
+use dtlsrtp_sip::SipUri;
+
+use crate::{
+    CallId, CallOptions, CallStats, Config, Datagram, EndReason, Error, Event, ForkId, RegId,
+    Transmit, TransportKind,
+};
+
+/// Rounds of "drain UA and media events" per input (each round handles everything queued; bounded).
+const PUMP_ROUNDS: usize = 32;
+
+/// One fork of a call (an early or confirmed dialog) and its media binding.
+struct Fork {
+    sip: ForkId,
+    media: MFork,
+    /// UAC: this fork's negotiator after its answer was applied (F-6.3).
+    neg: Option<Negotiator>,
+    verified: bool,
+}
+
+/// Our outstanding re-offer.
+struct Reoffer {
+    pending: PendingOffer,
+    /// The new port of a renewing re-offer (T-5.1a).
+    port: Option<MediaPort>,
+}
+
+struct Call {
+    uac: bool,
+    /// UAC before the answer: the negotiator that made the offer (cloned per fork). After the answer (or UAS):
+    /// the dialog's negotiator.
+    neg: Negotiator,
+    /// UAC: the initial offer's token.
+    pending: Option<PendingOffer>,
+    /// UAS delayed offer / bodiless re-INVITE: the offer we put in our 2xx.
+    pending_in_2xx: Option<PendingOffer>,
+    reoffer: Option<Reoffer>,
+    forks: Vec<Fork>,
+    next_media_fork: u32,
+    port: MediaPort,
+    /// A renewed association's port until it is verified.
+    next_port: Option<MediaPort>,
+    winner: Option<ForkId>,
+    established: bool,
+    /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
+    answer: Option<(Vec<u8>, MediaOutcome)>,
+    peer_bound: bool,
+    answered: bool,
+    delayed_offer: bool,
+    end_reason: Option<EndReason>,
+}
+
+impl Call {
+    fn fork(&self, sip: ForkId) -> Option<&Fork> {
+        self.forks.iter().find(|f| f.sip == sip)
+    }
+    fn fork_mut(&mut self, sip: ForkId) -> Option<&mut Fork> {
+        self.forks.iter_mut().find(|f| f.sip == sip)
+    }
+    fn sip_fork(&self, media: MFork) -> Option<ForkId> {
+        self.forks.iter().find(|f| f.media == media).map(|f| f.sip)
+    }
+    fn ensure_fork(&mut self, sip: ForkId) -> MFork {
+        if let Some(f) = self.fork(sip) {
+            return f.media;
+        }
+        self.next_media_fork += 1;
+        let media = MFork(self.next_media_fork);
+        self.forks.push(Fork {
+            sip,
+            media,
+            neg: None,
+            verified: false,
+        });
+        media
+    }
+    fn ports_mut(&mut self) -> impl Iterator<Item = &mut MediaPort> {
+        std::iter::once(&mut self.port)
+            .chain(self.next_port.as_mut())
+            .chain(self.reoffer.as_mut().and_then(|r| r.port.as_mut()))
+    }
+}
+
+/// The sans-IO endpoint (see the crate docs).
+pub struct Endpoint {
+    cfg: Config,
+    ua: UserAgent,
+    rng: Rng,
+    calls: HashMap<CallId, Call>,
+    /// Media socket → call.
+    owners: HashMap<SocketAddr, CallId>,
+    free_sockets: VecDeque<SocketAddr>,
+    fingerprint: dtlsrtp_sdp::Fingerprint,
+    out: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    /// SIP-level datagrams on unknown local sockets, media for no call.
+    dropped: u64,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("user", &self.cfg.user)
+            .field("calls", &self.calls.len())
+            .field("free_sockets", &self.free_sockets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn fill_from(rng: &mut Rng) -> impl FnMut(&mut [u8]) + '_ {
+    move |buf: &mut [u8]| {
+        for chunk in buf.chunks_mut(32) {
+            let b = rng.block();
+            let n = chunk.len().min(b.len());
+            if let (Some(dst), Some(src)) = (chunk.get_mut(..n), b.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+}
+
+fn peer_params(d: &DtlsMedia) -> PeerParams {
+    let addr = d
+        .remote_address
+        .as_deref()
+        .and_then(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, d.remote_port));
+    PeerParams {
+        addr,
+        role: dtls_role(d.local_role),
+        fingerprints: d.remote_fingerprints.clone(),
+        association: d.association,
+        ice: None,
+    }
+}
+
+/// The first DTLS m-line of an outcome (our calls carry one audio stream).
+fn first_dtls(outcomes: &[MediaOutcome]) -> Option<&DtlsMedia> {
+    outcomes.iter().find_map(MediaOutcome::dtls)
+}
+
+impl Endpoint {
+    /// The fork id of an incoming call's (only) dialog.
+    pub const UAS_FORK: ForkId = ForkId(0);
+
+    /// An endpoint. Fails when the certificate's fingerprint cannot be computed.
+    pub fn new(cfg: Config) -> Result<Self, Error> {
+        let mut rng = Rng::new(cfg.seed);
+        let mut ucfg = ua::Config::new(
+            &cfg.user,
+            &cfg.domain,
+            cfg.sip
+                .first()
+                .map_or(SocketAddr::from(([127, 0, 0, 1], 5060)), |s| s.1),
+        );
+        ucfg.local = cfg.sip.clone();
+        ucfg.outbound_proxy = cfg.outbound_proxy;
+        ucfg.credentials = cfg.credentials.clone();
+        ucfg.timers = cfg.sip_timers;
+        ucfg.use_100rel = cfg.use_100rel;
+        ucfg.max_calls = cfg.max_calls;
+        let ua = UserAgent::new(ucfg, rng.block());
+        let fingerprint = cfg.certificate.fingerprint(HashFunction::Sha256)?;
+        Ok(Self {
+            cfg,
+            ua,
+            rng,
+            calls: HashMap::new(),
+            owners: HashMap::new(),
+            free_sockets: VecDeque::new(),
+            fingerprint,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            dropped: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The underlying UA (dialogs, offer state), for inspection.
+    pub fn ua(&self) -> &UserAgent {
+        &self.ua
+    }
+
+    // ---- media socket pool -----------------------------------------------------------------------------
+
+    /// The driver bound a UDP socket at `local` for media: it joins the pool.
+    pub fn add_media_socket(&mut self, local: SocketAddr) {
+        self.free_sockets.push_back(local);
+    }
+
+    /// Sockets left in the pool (the driver tops it up).
+    pub fn free_media_sockets(&self) -> usize {
+        self.free_sockets.len()
+    }
+
+    fn new_port(&mut self, now: Instant) -> Result<MediaPort, Error> {
+        let local = self.free_sockets.pop_front().ok_or(Error::NoMediaSocket)?;
+        let mut dtls = dtlsrtp_dtls::Config::new(
+            self.cfg.certificate.clone(),
+            CookieSecret::new(self.rng.block()),
+        );
+        if let Some(t) = self.cfg.dtls_initial_retransmit {
+            dtls.initial_retransmit = t;
+        }
+        let pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
+        match MediaPort::new(now, pcfg) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.free_sockets.push_front(local);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn release_port(&mut self, port: &MediaPort) {
+        let local = port.local_addr();
+        self.owners.remove(&local);
+        self.events.push_back(Event::MediaSocketReleased { local });
+    }
+
+    fn negotiator(&mut self) -> Result<Negotiator, Error> {
+        let mut c = dtlsrtp_sdp::Config::new(self.cfg.media_ip, vec![self.fingerprint.clone()]);
+        c.profile = self.cfg.profile;
+        c.rtp_policy = self.cfg.policy;
+        c.best_effort = self.cfg.best_effort;
+        let mut fill = fill_from(&mut self.rng);
+        Ok(Negotiator::new(c, &mut fill)?)
+    }
+
+    fn local_media(&self, port: u16) -> Vec<LocalMedia> {
+        vec![LocalMedia {
+            kind: "audio".into(),
+            port,
+            codecs: self.cfg.codecs.clone(),
+            direction: Direction::SendRecv,
+            mid: None,
+        }]
+    }
+
+    // ---- inputs ------------------------------------------------------------------------------------------
+
+    /// A UDP datagram on the SIP socket or on a media socket.
+    pub fn handle_datagram(&mut self, now: Instant, d: Datagram<'_>) {
+        let sip_udp = self
+            .cfg
+            .sip
+            .iter()
+            .any(|&(t, a)| t == TransportKind::Udp && a == d.local);
+        if sip_udp {
+            self.ua.handle_datagram(now, d.remote, d.bytes);
+        } else if let Some(call) = self.owners.get(&d.local).copied() {
+            if let Some(c) = self.calls.get_mut(&call) {
+                for p in c.ports_mut() {
+                    if p.local_addr() == d.local {
+                        p.handle_datagram(now, d.remote, d.bytes);
+                    }
+                }
+            }
+        } else {
+            self.dropped += 1;
+        }
+        self.pump(now);
+    }
+
+    /// Bytes of a SIP TCP/TLS connection with `remote`.
+    pub fn handle_stream(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.ua.handle_stream(now, transport, remote, bytes);
+        self.pump(now);
+    }
+
+    /// A TCP/TLS connection closed.
+    pub fn connection_closed(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        remote: SocketAddr,
+    ) {
+        self.ua.connection_closed(transport, remote);
+        self.pump(now);
+    }
+
+    /// Timers of the UA and of every media port. Safe to call early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        for c in self.calls.values_mut() {
+            for p in c.ports_mut() {
+                p.handle_timeout(now);
+            }
+        }
+        self.pump(now);
+    }
+
+    // ---- outputs -----------------------------------------------------------------------------------------
+
+    /// The next datagram or stream write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the UA and the media ports.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.ua.poll_timeout();
+        for c in self.calls.values() {
+            let ports = std::iter::once(&c.port)
+                .chain(c.next_port.as_ref())
+                .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()));
+            for p in ports {
+                if let Some(pt) = p.poll_timeout() {
+                    t = Some(t.map_or(pt, |x| x.min(pt)));
+                }
+            }
+        }
+        t
+    }
+
+    /// Datagrams dropped because no socket or call owned them.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The call's media state.
+    pub fn stats(&self, call: CallId) -> Option<CallStats> {
+        let c = self.calls.get(&call)?;
+        let associations = c.port.associations();
+        let forks = associations
+            .iter()
+            .map(|a| (a.fork.and_then(|f| c.sip_fork(f)), a.remote))
+            .collect();
+        Some(CallStats {
+            local: c.port.local_addr(),
+            counters: c.port.counters(),
+            associations,
+            forks,
+        })
+    }
+
+    // ---- commands ----------------------------------------------------------------------------------------
+
+    /// Calls `target` (e.g. `sip:bob@127.0.0.1:5070`). The media port listens before the INVITE leaves (F-5.8).
+    pub fn dial(&mut self, now: Instant, target: &str, opts: CallOptions) -> Result<CallId, Error> {
+        let uri = SipUri::parse(target)?;
+        let mut neg = self.negotiator()?;
+        let mut port = self.new_port(now)?;
+        let local = port.local_addr();
+        let media = self.local_media(local.port());
+        let (body, pending) = if opts.delayed_offer {
+            (None, None)
+        } else {
+            let mut fill = fill_from(&mut self.rng);
+            let (sdp, pending) = match neg.create_offer(&media, Renew::Keep, &mut fill) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.free_sockets.push_front(local);
+                    return Err(e.into());
+                }
+            };
+            port.listen(true);
+            (Some(sdp.write().into_bytes()), Some(pending))
+        };
+        let call = match self.ua.call(now, &uri, body) {
+            Ok(c) => c,
+            Err(e) => {
+                self.free_sockets.push_front(local);
+                return Err(e.into());
+            }
+        };
+        self.owners.insert(local, call);
+        self.calls.insert(
+            call,
+            Call {
+                uac: true,
+                neg,
+                pending,
+                pending_in_2xx: None,
+                reoffer: None,
+                forks: Vec::new(),
+                next_media_fork: 0,
+                port,
+                next_port: None,
+                winner: None,
+                established: false,
+                answer: None,
+                peer_bound: false,
+                answered: false,
+                delayed_offer: opts.delayed_offer,
+                end_reason: None,
+            },
+        );
+        self.pump(now);
+        Ok(call)
+    }
+
+    /// Sends 180 Ringing for an incoming call.
+    pub fn ring(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.ua.ring(now, call, 180, None)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Sends 183 with our answer (early media, F-6.2) and starts the DTLS handshake (our ClientHello follows
+    /// the 183).
+    pub fn early_media(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        let body = c
+            .answer
+            .as_ref()
+            .map(|a| a.0.clone())
+            .ok_or(Error::WrongState)?;
+        self.ua.ring(now, call, 183, Some(body))?;
+        self.pump(now);
+        self.bind_uas(now, call)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Answers an incoming call with 200 and our answer (or our offer, for a delayed offer); as the DTLS client
+    /// (default `setup:active`) our ClientHello follows the 200 at once.
+    pub fn answer(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if c.uac || c.answered {
+            return Err(Error::WrongState);
+        }
+        let body = if c.delayed_offer {
+            let media = {
+                let local = c.port.local_addr();
+                vec![LocalMedia {
+                    kind: "audio".into(),
+                    port: local.port(),
+                    codecs: self.cfg.codecs.clone(),
+                    direction: Direction::SendRecv,
+                    mid: None,
+                }]
+            };
+            let mut fill = fill_from(&mut self.rng);
+            let (sdp, pending) = c.neg.create_offer(&media, Renew::Keep, &mut fill)?;
+            c.port.listen(true);
+            c.pending_in_2xx = Some(pending);
+            sdp.write().into_bytes()
+        } else {
+            c.answer
+                .as_ref()
+                .map(|a| a.0.clone())
+                .ok_or(Error::WrongState)?
+        };
+        self.ua.answer(now, call, Some(body))?;
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.answered = true;
+            c.winner = Some(Self::UAS_FORK);
+        }
+        self.events.push_back(Event::Answered {
+            call,
+            fork: Self::UAS_FORK,
+        });
+        self.pump(now);
+        if !self.calls.get(&call).is_some_and(|c| c.delayed_offer) {
+            self.bind_uas(now, call)?;
+        }
+        self.check_established(call);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Rejects an incoming call (486, 603, ...).
+    pub fn reject(&mut self, now: Instant, call: CallId, status: u16) -> Result<(), Error> {
+        self.ua.reject(now, call, status)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Ends a call: CANCEL before the answer, BYE after, 603 for an unanswered incoming call.
+    pub fn hangup(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.ua.hangup(now, call)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Sends one RTP packet on the call (the winning fork; before the answer, the most recent early fork).
+    /// Refused until keys exist and the fingerprint is verified (fail closed).
+    pub fn send_rtp(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        pt: u8,
+        marker: bool,
+        ts: u32,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        let fork = c
+            .winner
+            .and_then(|w| c.fork(w))
+            .or_else(|| c.forks.iter().rev().find(|f| f.verified))
+            .map(|f| f.media)
+            .ok_or(Error::WrongState)?;
+        c.port.send_rtp(now, fork, pt, marker, ts, payload)?;
+        self.drain_media();
+        Ok(())
+    }
+
+    /// [`Self::send_rtp`] without the marker bit: one audio frame.
+    pub fn send_audio(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        pt: u8,
+        ts: u32,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        self.send_rtp(now, call, pt, false, ts, payload)
+    }
+
+    /// A re-INVITE that keeps the association (same tls-id, port and fingerprint: SRTP continues, T-5.5b).
+    pub fn reinvite(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.reoffer(now, call, false)
+    }
+
+    /// Rekey: a re-INVITE with a new tls-id on a new port (T-5.5a, T-5.1a); the old association carries
+    /// media until the new one is verified.
+    pub fn rekey(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.reoffer(now, call, true)
+    }
+
+    fn reoffer(&mut self, now: Instant, call: CallId, renew: bool) -> Result<(), Error> {
+        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        if c.winner.is_none() || c.reoffer.is_some() || c.pending_in_2xx.is_some() {
+            return Err(Error::WrongState);
+        }
+        let mut new_port = if renew {
+            Some(self.new_port(now)?)
+        } else {
+            None
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(Error::UnknownCall);
+        };
+        let port_no = new_port
+            .as_ref()
+            .map_or(c.port.local_addr().port(), |p| p.local_addr().port());
+        let media = vec![LocalMedia {
+            kind: "audio".into(),
+            port: port_no,
+            codecs: self.cfg.codecs.clone(),
+            direction: Direction::SendRecv,
+            mid: None,
+        }];
+        let how = if renew { Renew::All } else { Renew::Keep };
+        let created = {
+            let mut fill = fill_from(&mut self.rng);
+            c.neg.create_offer(&media, how, &mut fill)
+        };
+        let (sdp, pending) = match created {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(p) = new_port {
+                    self.free_sockets.push_front(p.local_addr());
+                }
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = self.ua.modify(
+            now,
+            call,
+            ModifyKind::Reinvite,
+            Some(sdp.write().into_bytes()),
+        ) {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.neg.cancel_offer();
+            }
+            if let Some(p) = new_port {
+                self.free_sockets.push_front(p.local_addr());
+            }
+            return Err(e.into());
+        }
+        if let Some(p) = new_port.as_mut() {
+            p.listen(true);
+            self.owners.insert(p.local_addr(), call);
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.reoffer = Some(Reoffer {
+                pending,
+                port: new_port,
+            });
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    /// REGISTER at a registrar (e.g. Kamailio) with digest credentials.
+    pub fn register(&mut self, now: Instant, cfg: ua::RegisterConfig) -> Result<RegId, Error> {
+        let r = self.ua.register(now, cfg)?;
+        self.pump(now);
+        Ok(r)
+    }
+
+    // ---- internals ---------------------------------------------------------------------------------------
+
+    /// UAS: bind our answer's outcome to the port (ClientHello when we are active).
+    fn bind_uas(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(Error::UnknownCall);
+        };
+        if c.peer_bound {
+            return Ok(());
+        }
+        let Some(d) = c.answer.as_ref().and_then(|a| a.1.dtls()).cloned() else {
+            return Err(Error::WrongState);
+        };
+        let mf = c.ensure_fork(Self::UAS_FORK);
+        c.port.set_peer(now, mf, peer_params(&d))?;
+        c.peer_bound = true;
+        Ok(())
+    }
+
+    fn check_established(&mut self, call: CallId) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.established {
+            return;
+        }
+        let Some(w) = c.winner else { return };
+        if c.fork(w).is_some_and(|f| f.verified) && (c.answered || c.uac) {
+            c.established = true;
+            self.events.push_back(Event::Established { call, fork: w });
+        }
+    }
+
+    fn drain_media(&mut self) {
+        for c in self.calls.values_mut() {
+            let mut ports: Vec<&mut MediaPort> = c.ports_mut().collect();
+            for p in ports.iter_mut() {
+                let local = p.local_addr();
+                while let Some(t) = p.poll_transmit() {
+                    self.out.push_back(Transmit {
+                        local,
+                        remote: t.remote,
+                        transport: TransportKind::Udp,
+                        bytes: t.bytes,
+                    });
+                }
+            }
+        }
+    }
+
+    fn sip_local(&self, transport: TransportKind) -> SocketAddr {
+        self.cfg
+            .sip
+            .iter()
+            .find(|s| s.0 == transport)
+            .or(self.cfg.sip.first())
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.1)
+    }
+
+    fn pump(&mut self, now: Instant) {
+        for _ in 0..PUMP_ROUNDS {
+            let mut progressed = false;
+            while let Some(t) = self.ua.poll_transmit() {
+                let local = self.sip_local(t.transport);
+                self.out.push_back(Transmit {
+                    local,
+                    remote: t.remote,
+                    transport: t.transport,
+                    bytes: t.bytes,
+                });
+            }
+            while let Some(e) = self.ua.poll_event() {
+                progressed = true;
+                self.on_ua_event(now, e);
+            }
+            let mut media = Vec::new();
+            for (&id, c) in self.calls.iter_mut() {
+                for p in c.ports_mut() {
+                    let local = p.local_addr();
+                    while let Some(e) = p.poll_event() {
+                        media.push((id, local, e));
+                    }
+                }
+            }
+            for (id, local, e) in media {
+                progressed = true;
+                self.on_media_event(now, id, local, e);
+            }
+            self.drain_media();
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn on_ua_event(&mut self, now: Instant, e: ua::Event) {
+        match e {
+            ua::Event::IncomingCall { call, from, offer } => {
+                self.on_incoming(now, call, from, offer)
+            }
+            ua::Event::Provisional {
+                call, fork, body, ..
+            } => {
+                let early = match (fork, body) {
+                    (Some(f), Some(b)) if !b.is_empty() => self.apply_fork_answer(now, call, f, &b),
+                    _ => false,
+                };
+                if early {
+                    if let Some(fork) = fork {
+                        self.events.push_back(Event::EarlyMedia { call, fork });
+                    }
+                } else {
+                    self.events.push_back(Event::Ringing { call, fork });
+                }
+            }
+            ua::Event::Answered { call, fork, body } => self.on_answered(now, call, fork, body),
+            ua::Event::ForkEnded { call, fork } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    if let Some(f) = c.fork(fork) {
+                        let mf = f.media;
+                        let _ = c.port.close_fork(now, mf);
+                    }
+                    c.forks.retain(|f| f.sip != fork);
+                }
+                self.events.push_back(Event::ForkEnded { call, fork });
+            }
+            ua::Event::NoMoreAnswers { call } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.port.set_more_answers(now, false);
+                }
+            }
+            ua::Event::AckReceived { call, body } => {
+                if let Some(b) = body.filter(|b| !b.is_empty()) {
+                    self.on_answer_to_2xx_offer(now, call, &b);
+                }
+                self.check_established(call);
+            }
+            ua::Event::ModifyRequest { call, body, .. } => self.on_modify_request(now, call, body),
+            ua::Event::ModifyAnswered { call, body, .. } => {
+                self.on_modify_answered(now, call, body)
+            }
+            ua::Event::ModifyRejected { call, status, .. } => {
+                let released = self.calls.get_mut(&call).and_then(|c| {
+                    c.neg.cancel_offer();
+                    c.reoffer.take().and_then(|r| r.port)
+                });
+                if let Some(p) = released {
+                    self.release_port(&p);
+                }
+                self.events.push_back(Event::ModifyFailed { call, status });
+            }
+            ua::Event::Terminated { call, reason } => self.on_terminated(now, call, reason),
+            ua::Event::Registered { reg, expires } => {
+                self.events.push_back(Event::Registered { reg, expires })
+            }
+            ua::Event::RegistrationFailed { reg, status } => self
+                .events
+                .push_back(Event::RegistrationFailed { reg, status }),
+            ua::Event::CloseConnection { transport, remote } => self
+                .events
+                .push_back(Event::CloseConnection { transport, remote }),
+            _ => {}
+        }
+    }
+
+    fn on_incoming(&mut self, now: Instant, call: CallId, from: String, offer: Option<Vec<u8>>) {
+        let mut neg = match self.negotiator() {
+            Ok(n) => n,
+            Err(_) => {
+                let _ = self.ua.reject(now, call, 500);
+                return;
+            }
+        };
+        let port = match self.new_port(now) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = self.ua.reject(now, call, 503);
+                return;
+            }
+        };
+        let local = port.local_addr();
+        let delayed = offer.as_ref().is_none_or(|b| b.is_empty());
+        let mut answer = None;
+        if let Some(body) = offer.filter(|b| !b.is_empty()) {
+            let media = self.local_media(local.port());
+            let result = Sdp::parse(&body).map_err(|_| 400u16).and_then(|sdp| {
+                let mut fill = fill_from(&mut self.rng);
+                neg.answer(&sdp, &media, &mut fill)
+                    .map_err(|e| e.sip_status())
+            });
+            let ok = result.ok().and_then(|a| {
+                let o = a.media.iter().find(|m| m.dtls().is_some())?.clone();
+                Some((a.sdp.write().into_bytes(), o))
+            });
+            match ok {
+                Some(a) => answer = Some(a),
+                None => {
+                    // Not DTLS-SRTP (secure-only), or malformed: refuse, no call.
+                    self.free_sockets.push_front(local);
+                    let _ = self.ua.reject(now, call, 488);
+                    return;
+                }
+            }
+        }
+        self.owners.insert(local, call);
+        self.calls.insert(
+            call,
+            Call {
+                uac: false,
+                neg,
+                pending: None,
+                pending_in_2xx: None,
+                reoffer: None,
+                forks: Vec::new(),
+                next_media_fork: 0,
+                port,
+                next_port: None,
+                winner: None,
+                established: false,
+                answer,
+                peer_bound: false,
+                answered: false,
+                delayed_offer: delayed,
+                end_reason: None,
+            },
+        );
+        self.events.push_back(Event::IncomingCall {
+            call,
+            from,
+            delayed_offer: delayed,
+        });
+    }
+
+    /// UAC: a fork's answer (183 with SDP or 2xx) applied to its own negotiator clone and bound to the port.
+    /// Returns whether it was bound.
+    fn apply_fork_answer(&mut self, now: Instant, call: CallId, fork: ForkId, body: &[u8]) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if !c.uac || c.fork(fork).is_some_and(|f| f.neg.is_some()) {
+            return c.fork(fork).is_some_and(|f| f.neg.is_some());
+        }
+        let Some(pending) = c.pending.as_ref().map(PendingOffer::fork) else {
+            return false;
+        };
+        let Ok(sdp) = Sdp::parse(body) else {
+            return false;
+        };
+        let mut neg = c.neg.clone();
+        let Ok(outcomes) = neg.apply_answer(pending, &sdp) else {
+            return false;
+        };
+        let Some(d) = first_dtls(&outcomes).cloned() else {
+            return false;
+        };
+        let mf = c.ensure_fork(fork);
+        if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
+            return false;
+        }
+        if let Some(f) = c.fork_mut(fork) {
+            f.neg = Some(neg);
+        }
+        true
+    }
+
+    fn on_answered(&mut self, now: Instant, call: CallId, fork: ForkId, body: Option<Vec<u8>>) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.winner = Some(fork);
+        c.answered = true;
+        let body = body.filter(|b| !b.is_empty());
+        let ok = if c.delayed_offer {
+            // F-6.4: the 2xx carries the offer; our answer goes in the ACK.
+            let local = c.port.local_addr();
+            let media = vec![LocalMedia {
+                kind: "audio".into(),
+                port: local.port(),
+                codecs: self.cfg.codecs.clone(),
+                direction: Direction::SendRecv,
+                mid: None,
+            }];
+            let mut fill = fill_from(&mut self.rng);
+            let res = body
+                .as_ref()
+                .and_then(|b| Sdp::parse(b).ok())
+                .and_then(|sdp| {
+                    let a = c.neg.answer(&sdp, &media, &mut fill).ok()?;
+                    let d = a.media.iter().find_map(MediaOutcome::dtls)?.clone();
+                    Some((a.sdp.write().into_bytes(), d))
+                });
+            match res {
+                Some((ans, d)) => {
+                    let mf = c.ensure_fork(fork);
+                    let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+                    let _ = self.ua.ack(now, call, ans);
+                    bound
+                }
+                None => false,
+            }
+        } else {
+            let early = c.fork(fork).is_some_and(|f| f.neg.is_some());
+            early
+                || body
+                    .as_ref()
+                    .is_some_and(|b| self.apply_fork_answer(now, call, fork, b))
+        };
+        if let Some(c) = self.calls.get_mut(&call) {
+            if let Some(n) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
+                c.neg = n;
+            }
+            c.pending = None;
+        }
+        if ok {
+            self.events.push_back(Event::Answered { call, fork });
+            self.check_established(call);
+        } else {
+            // Plain RTP or unusable answer under secure-only: end the call (BYE).
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.end_reason = Some(EndReason::NotSecure);
+            }
+            let _ = self.ua.hangup(now, call);
+        }
+    }
+
+    /// UAS delayed offer: the ACK carries the answer to the offer in our 2xx.
+    fn on_answer_to_2xx_offer(&mut self, now: Instant, call: CallId, body: &[u8]) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(pending) = c.pending_in_2xx.take() else {
+            return;
+        };
+        let bound = Sdp::parse(body)
+            .ok()
+            .and_then(|sdp| c.neg.apply_answer(pending, &sdp).ok())
+            .and_then(|o| first_dtls(&o).cloned())
+            .map(|d| {
+                let fork = if c.uac {
+                    c.winner.unwrap_or(Self::UAS_FORK)
+                } else {
+                    Self::UAS_FORK
+                };
+                let mf = c.ensure_fork(fork);
+                let renewed = d.association.is_new();
+                (c.port.set_peer(now, mf, peer_params(&d)).is_ok(), renewed)
+            });
+        match bound {
+            Some((true, renewed)) => {
+                c.peer_bound = true;
+                if c.established {
+                    self.events.push_back(Event::Modified { call, renewed });
+                }
+            }
+            _ => {
+                c.end_reason = Some(EndReason::NotSecure);
+                let _ = self.ua.hangup(now, call);
+            }
+        }
+    }
+
+    fn on_modify_request(&mut self, now: Instant, call: CallId, body: Option<Vec<u8>>) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let local = c.port.local_addr();
+        let media = vec![LocalMedia {
+            kind: "audio".into(),
+            port: local.port(),
+            codecs: self.cfg.codecs.clone(),
+            direction: Direction::SendRecv,
+            mid: None,
+        }];
+        let mut fill = fill_from(&mut self.rng);
+        match body.filter(|b| !b.is_empty()) {
+            None => {
+                // A re-INVITE without offer: we offer in the 2xx (keep), the answer comes in the ACK.
+                match c.neg.create_offer(&media, Renew::Keep, &mut fill) {
+                    Ok((sdp, pending)) => {
+                        c.pending_in_2xx = Some(pending);
+                        let _ = self
+                            .ua
+                            .accept_modify(now, call, Some(sdp.write().into_bytes()));
+                    }
+                    Err(_) => {
+                        let _ = self.ua.reject_modify(now, call, 500);
+                    }
+                }
+            }
+            Some(b) => {
+                let res = Sdp::parse(&b).map_err(|_| 400u16).and_then(|sdp| {
+                    c.neg
+                        .answer(&sdp, &media, &mut fill)
+                        .map_err(|e| e.sip_status())
+                });
+                match res {
+                    Ok(a) => {
+                        let d = a.media.iter().find_map(MediaOutcome::dtls).cloned();
+                        let fork = c.winner.unwrap_or(Self::UAS_FORK);
+                        let mf = c.ensure_fork(fork);
+                        let renewed = d.as_ref().is_some_and(|d| d.association.is_new());
+                        if let Some(d) = d {
+                            let _ = c.port.set_peer(now, mf, peer_params(&d));
+                        }
+                        let _ = self
+                            .ua
+                            .accept_modify(now, call, Some(a.sdp.write().into_bytes()));
+                        self.events.push_back(Event::Modified { call, renewed });
+                    }
+                    Err(status) => {
+                        let _ = self.ua.reject_modify(now, call, status);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_modify_answered(&mut self, now: Instant, call: CallId, body: Option<Vec<u8>>) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(mut r) = c.reoffer.take() else {
+            return;
+        };
+        let outcome = body
+            .as_deref()
+            .and_then(|b| Sdp::parse(b).ok())
+            .and_then(|sdp| c.neg.apply_answer(r.pending, &sdp).ok())
+            .and_then(|o| first_dtls(&o).cloned());
+        let fork = c.winner.unwrap_or(Self::UAS_FORK);
+        let mf = c.ensure_fork(fork);
+        let Some(d) = outcome else {
+            c.neg.cancel_offer();
+            if let Some(p) = r.port.take() {
+                self.release_port(&p);
+            }
+            self.events
+                .push_back(Event::ModifyFailed { call, status: 488 });
+            return;
+        };
+        let renewed = d.association.is_new();
+        match r.port.take() {
+            Some(mut p) => {
+                // T-5.1a: the new association lives on the new port; the old one carries media until the new
+                // one is verified (then the old port is released).
+                let mut params = peer_params(&d);
+                params.association = dtlsrtp_sdp::Association::New {
+                    reason: dtlsrtp_sdp::NewReason::Initial,
+                };
+                let _ = p.set_peer(now, mf, params);
+                c.next_port = Some(p);
+            }
+            None => {
+                let _ = c.port.set_peer(now, mf, peer_params(&d));
+            }
+        }
+        self.events.push_back(Event::Modified { call, renewed });
+    }
+
+    fn on_terminated(&mut self, now: Instant, call: CallId, reason: ua::EndReason) {
+        let Some(mut c) = self.calls.remove(&call) else {
+            self.events.push_back(Event::Terminated {
+                call,
+                reason: map_reason(reason),
+            });
+            return;
+        };
+        let mut ports = vec![c.port];
+        ports.extend(c.next_port.take());
+        ports.extend(c.reoffer.take().and_then(|r| r.port));
+        for p in &mut ports {
+            for f in &c.forks {
+                let _ = p.close_fork(now, f.media);
+            }
+            let local = p.local_addr();
+            while let Some(t) = p.poll_transmit() {
+                self.out.push_back(Transmit {
+                    local,
+                    remote: t.remote,
+                    transport: TransportKind::Udp,
+                    bytes: t.bytes,
+                });
+            }
+        }
+        for p in &ports {
+            self.release_port(p);
+        }
+        let reason = c.end_reason.unwrap_or_else(|| map_reason(reason));
+        self.events.push_back(Event::Terminated { call, reason });
+    }
+
+    fn on_media_event(&mut self, now: Instant, call: CallId, local: SocketAddr, e: MediaEvent) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        match e {
+            MediaEvent::DtlsConnected {
+                assoc,
+                remote,
+                profile,
+            } => {
+                let port = c.ports_mut().find(|p| p.local_addr() == local);
+                let info = port.and_then(|p| p.associations().into_iter().find(|a| a.id == assoc));
+                let role = info.as_ref().map(|i| i.role);
+                let fork = info.and_then(|i| i.fork).and_then(|f| c.sip_fork(f));
+                if let Some(role) = role {
+                    self.events.push_back(Event::DtlsConnected {
+                        call,
+                        fork,
+                        profile,
+                        role,
+                        remote,
+                    });
+                }
+            }
+            MediaEvent::FingerprintVerified { fork, remote, .. } => {
+                let Some(sip) = c.sip_fork(fork) else { return };
+                if let Some(f) = c.fork_mut(sip) {
+                    f.verified = true;
+                }
+                // A renewed association's port is verified: switch to it, release the old one.
+                let mut released = None;
+                if c.next_port
+                    .as_ref()
+                    .is_some_and(|p| p.local_addr() == local)
+                {
+                    if let Some(next) = c.next_port.take() {
+                        let mut old = std::mem::replace(&mut c.port, next);
+                        for f in &c.forks {
+                            let _ = old.close_fork(now, f.media);
+                        }
+                        let l = old.local_addr();
+                        while let Some(t) = old.poll_transmit() {
+                            self.out.push_back(Transmit {
+                                local: l,
+                                remote: t.remote,
+                                transport: TransportKind::Udp,
+                                bytes: t.bytes,
+                            });
+                        }
+                        released = Some(old);
+                    }
+                }
+                self.events.push_back(Event::FingerprintVerified {
+                    call,
+                    fork: sip,
+                    remote,
+                });
+                if let Some(old) = released {
+                    self.release_port(&old);
+                }
+                self.check_established(call);
+            }
+            MediaEvent::FingerprintMismatch { fork, .. } => {
+                let sip = fork.and_then(|f| c.sip_fork(f));
+                self.events
+                    .push_back(Event::FingerprintMismatch { call, fork: sip });
+                // F-5.15: on a confirmed dialog a mismatch ends the call with BYE.
+                let confirmed = c.winner.is_some() && (sip.is_none() || sip == c.winner);
+                if confirmed {
+                    c.end_reason = Some(EndReason::FingerprintMismatch);
+                    let _ = self.ua.hangup(now, call);
+                }
+            }
+            MediaEvent::Rtp(p) => {
+                let fork = p.fork.and_then(|f| c.sip_fork(f));
+                self.events.push_back(Event::Rtp {
+                    call,
+                    fork,
+                    ssrc: p.ssrc,
+                    seq: p.sequence,
+                    ts: p.timestamp,
+                    pt: p.payload_type,
+                    payload: p.payload,
+                    verified: true,
+                });
+            }
+            MediaEvent::Rtcp { fork, report, .. } => {
+                let fork = fork.and_then(|f| c.sip_fork(f));
+                self.events.push_back(Event::Stats { call, fork, report });
+            }
+            _ => {}
+        }
+    }
+}
+
+fn map_reason(r: ua::EndReason) -> EndReason {
+    match r {
+        ua::EndReason::Local => EndReason::Local,
+        ua::EndReason::RemoteBye => EndReason::RemoteBye,
+        ua::EndReason::Rejected(s) => EndReason::Rejected(s),
+        ua::EndReason::Cancelled => EndReason::Cancelled,
+        ua::EndReason::Timeout | ua::EndReason::AckTimeout | ua::EndReason::TransportError => {
+            EndReason::Timeout
+        }
+        _ => EndReason::Other,
+    }
+}

@@ -1,0 +1,387 @@
+//! `dtlsrtp`: one sans-IO [`Endpoint`] — a SIP user agent ([`dtlsrtp_sip::ua::UserAgent`]) whose calls carry
+//! DTLS-SRTP media (RFC 5763): SDP offer/answer through [`dtlsrtp_sdp::Negotiator`], one
+//! [`dtlsrtp_media::MediaPort`] per call, one DTLS association per fork (F-6.3, T-8a).
+//!
+//! The contract is ARCHITECTURE §3: inputs take `now` ([`Endpoint::handle_datagram`] for SIP over UDP *and*
+//! media, [`Endpoint::handle_stream`] for SIP over TCP/TLS, [`Endpoint::handle_timeout`], the commands
+//! [`Endpoint::dial`], [`Endpoint::answer`], ...); outputs drain ([`Endpoint::poll_transmit`],
+//! [`Endpoint::poll_event`], [`Endpoint::poll_timeout`]).
+//!
+//! # Media sockets: a pool the driver fills
+//!
+//! The endpoint never binds. The driver binds UDP sockets and hands their addresses over with
+//! [`Endpoint::add_media_socket`]; each call (and each renewed association, T-5.1a) takes a fresh one from
+//! the pool. When a call or an old association is done the endpoint emits [`Event::MediaSocketReleased`]: the
+//! driver closes that socket (it is never reused, so late packets of an old association cannot reach a new
+//! one) and binds a new one to keep the pool at its size ([`Endpoint::free_media_sockets`]). A call that finds
+//! the pool empty fails with [`Error::NoMediaSocket`] (an incoming one gets 503).
+//!
+//! # Call flow
+//!
+//! - Outgoing ([`Endpoint::dial`]): the media port listens before the INVITE leaves (F-5.8); each fork's answer
+//!   (a 183 with SDP: early media, F-6.2; or the 2xx) is applied to its own clone of the negotiator via
+//!   [`dtlsrtp_sdp::PendingOffer::fork`] and bound to the port with that fork's fingerprints, role and address;
+//!   [`dtlsrtp_sip::ua::Event::NoMoreAnswers`] turns on mismatch decisions (T-8a). A delayed offer (F-6.4) answers
+//!   the 2xx's offer in the ACK.
+//! - Incoming: the offer is answered at once ([`Event::IncomingCall`] only for offers we can accept; others get
+//!   the negotiator's status, 488 for plain RTP under the secure-only policy). Our answer says `setup:active`
+//!   (F-5.10) and the ClientHello leaves right after the 200 ([`Endpoint::answer`]) or the 183
+//!   ([`Endpoint::early_media`]).
+//! - Modification: [`Endpoint::reinvite`] keeps the association (same port, SRTP continues); [`Endpoint::rekey`]
+//!   renews it (new tls-id on a new port; the old port keeps sending and receiving until the new association is
+//!   verified, then it is released). The peer's re-INVITE/UPDATE is answered automatically.
+//! - BYE/CANCEL close the associations (keys zeroized by the media layer); a fingerprint mismatch on a
+//!   confirmed dialog sends BYE ([`EndReason::FingerprintMismatch`]).
+//!
+//! Randomness: one seeded generator ([`Config::seed`]); the UA, every media port, cookie secret and
+//! negotiator get child seeds from it, so scenario tests are reproducible.
+
+#![forbid(unsafe_code)]
+
+mod endpoint;
+
+use std::net::{IpAddr, SocketAddr};
+
+use dtlsrtp_dtls::Certificate;
+use dtlsrtp_media::{AssocInfo, MediaError, PortCounters};
+use dtlsrtp_sdp::negotiate::{Profile, RtpPolicy};
+use dtlsrtp_sdp::Codec;
+use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
+
+pub use dtlsrtp_media::port::rtp::RtcpReport;
+pub use dtlsrtp_sip::ua::{CallId, ForkId, RegId, TransportKind};
+pub use endpoint::Endpoint;
+
+/// A datagram received on one of the endpoint's UDP sockets: the SIP socket or a media socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The local socket it arrived on (routes it to the UA or to a call's media port).
+    pub local: SocketAddr,
+    /// Its source.
+    pub remote: SocketAddr,
+    /// Payload.
+    pub bytes: &'a [u8],
+}
+
+/// Something to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local socket to send from (the SIP socket of `transport`, or a media socket).
+    pub local: SocketAddr,
+    /// Destination (for TCP/TLS: the connection's peer, opened when absent).
+    pub remote: SocketAddr,
+    /// UDP for media; the SIP transport for signalling.
+    pub transport: TransportKind,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Endpoint configuration.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// User part of our AoR and Contact.
+    pub user: String,
+    /// Host part of our AoR.
+    pub domain: String,
+    /// SIP listening addresses by transport (UDP first is the usual choice).
+    pub sip: Vec<(TransportKind, SocketAddr)>,
+    /// Where out-of-dialog requests to host names go (a proxy/registrar such as Kamailio).
+    pub outbound_proxy: Option<(TransportKind, SocketAddr)>,
+    /// Digest credentials for a challenged INVITE.
+    pub credentials: Option<dtlsrtp_sip::digest::Credentials>,
+    /// The address written in SDP `c=` (the media sockets' IP).
+    pub media_ip: IpAddr,
+    /// Our DTLS certificate (its sha-256 fingerprint goes into every SDP).
+    pub certificate: Certificate,
+    /// Seed of the endpoint's generator (the driver fills it from the OS).
+    pub seed: [u8; 32],
+    /// Audio codecs we offer/accept, in preference order (default PCMU, PCMA).
+    pub codecs: Vec<Codec>,
+    /// `UDP/TLS/RTP/SAVP` (default) or `SAVPF` in our offers; answers mirror the offer.
+    pub profile: Profile,
+    /// Secure only (default: a plain RTP answer fails the call, a plain RTP offer gets 488) or allow RTP.
+    pub policy: RtpPolicy,
+    /// Offer with RFC 5939 capability negotiation (RTP/AVP + `a=tcap` DTLS), B-1.
+    pub best_effort: bool,
+    /// Use 100rel (RFC 3262).
+    pub use_100rel: bool,
+    /// SIP transaction timers (T1...).
+    pub sip_timers: dtlsrtp_sip::transaction::TimerConfig,
+    /// DTLS retransmission start (shorter in tests of loss).
+    pub dtls_initial_retransmit: Option<std::time::Duration>,
+    /// Most calls at once (beyond: 503).
+    pub max_calls: usize,
+}
+
+impl Config {
+    /// `user@domain` with SIP over UDP at `sip_udp`, media on `sip_udp`'s IP, certificate and seed.
+    pub fn new(
+        user: &str,
+        domain: &str,
+        sip_udp: SocketAddr,
+        certificate: Certificate,
+        seed: [u8; 32],
+    ) -> Self {
+        Self {
+            user: user.into(),
+            domain: domain.into(),
+            sip: vec![(TransportKind::Udp, sip_udp)],
+            outbound_proxy: None,
+            credentials: None,
+            media_ip: sip_udp.ip(),
+            certificate,
+            seed,
+            codecs: vec![
+                Codec::new(0, "PCMU", 8000, None),
+                Codec::new(8, "PCMA", 8000, None),
+            ],
+            profile: Profile::Savp,
+            policy: RtpPolicy::SecureOnly,
+            best_effort: false,
+            use_100rel: true,
+            sip_timers: dtlsrtp_sip::transaction::TimerConfig::default(),
+            dtls_initial_retransmit: None,
+            max_calls: 256,
+        }
+    }
+}
+
+/// Options of [`Endpoint::dial`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Send the INVITE without SDP: the offer comes in the 2xx, our answer in the ACK (F-6.4, T-8b).
+    pub delayed_offer: bool,
+}
+
+impl CallOptions {
+    /// A delayed-offer call.
+    pub fn delayed_offer() -> Self {
+        Self {
+            delayed_offer: true,
+        }
+    }
+}
+
+/// Why a call ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// We hung up (or rejected).
+    Local,
+    /// The peer sent BYE.
+    RemoteBye,
+    /// Our INVITE got this final status.
+    Rejected(u16),
+    /// CANCEL before the answer.
+    Cancelled,
+    /// No answer / no ACK / transport failure.
+    Timeout,
+    /// The answer was not DTLS-SRTP (secure-only policy) or not acceptable: we hung up.
+    NotSecure,
+    /// The confirmed dialog's certificate did not match its fingerprint: we sent BYE (F-5.15).
+    FingerprintMismatch,
+    /// Another SIP-level reason.
+    Other,
+}
+
+/// What the endpoint tells its user. Forks are the SIP early/confirmed dialogs (To-tags) of a call; an
+/// incoming call has the single fork [`Endpoint::UAS_FORK`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new call we can accept (its offer was DTLS-SRTP, or it had no offer: delayed offer).
+    IncomingCall {
+        /// Call.
+        call: CallId,
+        /// The From header.
+        from: String,
+        /// The INVITE had no SDP (F-6.4).
+        delayed_offer: bool,
+    },
+    /// A 180 (or a 1xx without SDP).
+    Ringing {
+        /// Call.
+        call: CallId,
+        /// Early dialog, if the response had a To tag.
+        fork: Option<ForkId>,
+    },
+    /// A 183 with SDP: this fork's fingerprint is bound, its early media may flow (F-6.2).
+    EarlyMedia {
+        /// Call.
+        call: CallId,
+        /// Early dialog.
+        fork: ForkId,
+    },
+    /// The call was answered (UAC: the 2xx of `fork`; UAS: our 200 left).
+    Answered {
+        /// Call.
+        call: CallId,
+        /// The winning fork.
+        fork: ForkId,
+    },
+    /// A DTLS handshake finished on the call's media port.
+    DtlsConnected {
+        /// Call.
+        call: CallId,
+        /// The fork when already known.
+        fork: Option<ForkId>,
+        /// SRTP profile.
+        profile: SrtpProfile,
+        /// Our DTLS role.
+        role: DtlsRole,
+        /// Remote media address.
+        remote: SocketAddr,
+    },
+    /// A fork's certificate matched its `a=fingerprint`: its media is authenticated.
+    FingerprintVerified {
+        /// Call.
+        call: CallId,
+        /// Fork.
+        fork: ForkId,
+        /// Where its media goes.
+        remote: SocketAddr,
+    },
+    /// A certificate matched no fingerprint (F-5.15).
+    FingerprintMismatch {
+        /// Call.
+        call: CallId,
+        /// Fork when known.
+        fork: Option<ForkId>,
+    },
+    /// Answered and the winning fork's media verified: the call is up.
+    Established {
+        /// Call.
+        call: CallId,
+        /// Fork.
+        fork: ForkId,
+    },
+    /// An authenticated RTP packet.
+    Rtp {
+        /// Call.
+        call: CallId,
+        /// The fork whose association authenticated it.
+        fork: Option<ForkId>,
+        /// SSRC.
+        ssrc: u32,
+        /// Sequence number.
+        seq: u16,
+        /// Timestamp.
+        ts: u32,
+        /// Payload type.
+        pt: u8,
+        /// Payload.
+        payload: Vec<u8>,
+        /// Authenticated by keys whose certificate matched the fork's fingerprint. The media port delivers
+        /// nothing else (fail closed), so this is always true; early SRTP that arrives before its
+        /// fingerprint is held back, not played unverified.
+        verified: bool,
+    },
+    /// An authenticated RTCP report.
+    Stats {
+        /// Call.
+        call: CallId,
+        /// Fork.
+        fork: Option<ForkId>,
+        /// The report.
+        report: RtcpReport,
+    },
+    /// An early dialog ended (another fork won, or it was cancelled); its associations are closed.
+    ForkEnded {
+        /// Call.
+        call: CallId,
+        /// Fork.
+        fork: ForkId,
+    },
+    /// Our re-INVITE ([`Endpoint::reinvite`] / [`Endpoint::rekey`]) or the peer's completed.
+    Modified {
+        /// Call.
+        call: CallId,
+        /// A new association was started (renew); false: kept.
+        renewed: bool,
+    },
+    /// Our re-INVITE was refused; the session is unchanged.
+    ModifyFailed {
+        /// Call.
+        call: CallId,
+        /// Status.
+        status: u16,
+    },
+    /// The call is over.
+    Terminated {
+        /// Call.
+        call: CallId,
+        /// Why.
+        reason: EndReason,
+    },
+    /// A media socket is no longer used: close it (never reuse it; bind a fresh one for the pool).
+    MediaSocketReleased {
+        /// Its local address.
+        local: SocketAddr,
+    },
+    /// REGISTER succeeded.
+    Registered {
+        /// Registration.
+        reg: RegId,
+        /// Granted seconds.
+        expires: u32,
+    },
+    /// REGISTER failed.
+    RegistrationFailed {
+        /// Registration.
+        reg: RegId,
+        /// Status.
+        status: u16,
+    },
+    /// A TCP/TLS stream can no longer be framed: close the connection.
+    CloseConnection {
+        /// TCP or TLS.
+        transport: TransportKind,
+        /// Peer.
+        remote: SocketAddr,
+    },
+}
+
+/// Misuse of the API (never caused by network input).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such call.
+    #[error("unknown call")]
+    UnknownCall,
+    /// Not in a state for this command.
+    #[error("wrong call state")]
+    WrongState,
+    /// The media socket pool is empty (the driver adds sockets with `add_media_socket`).
+    #[error("no free media socket")]
+    NoMediaSocket,
+    /// The target URI did not parse.
+    #[error("bad URI: {0}")]
+    Uri(#[from] dtlsrtp_sip::UriError),
+    /// The UA refused the command.
+    #[error("SIP: {0}")]
+    Ua(#[from] dtlsrtp_sip::ua::UaError),
+    /// Negotiator configuration error.
+    #[error("SDP: {0}")]
+    Sdp(#[from] dtlsrtp_sdp::negotiate::ConfigError),
+    /// The media port refused.
+    #[error("media: {0}")]
+    Media(#[from] MediaError),
+    /// The certificate's fingerprint could not be computed.
+    #[error("certificate: {0}")]
+    Certificate(#[from] dtlsrtp_dtls::CertificateError),
+}
+
+/// A snapshot of a call's media, for statistics and tests.
+#[derive(Debug, Clone)]
+pub struct CallStats {
+    /// The current media socket.
+    pub local: SocketAddr,
+    /// Port counters.
+    pub counters: PortCounters,
+    /// Associations of the current port (fork, remote, role, state, counters).
+    pub associations: Vec<AssocInfo>,
+    /// Associations with the fork they belong to (endpoint fork ids).
+    pub forks: Vec<(Option<ForkId>, SocketAddr)>,
+}
