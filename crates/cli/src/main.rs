@@ -61,10 +61,47 @@ enum Command {
         #[arg(long, value_enum, default_value_t = KeyArg::Ecdsa, requires = "fresh")]
         key_type: KeyArg,
     },
+    /// WAV tools for checking recorded calls.
+    Wav {
+        #[command(subcommand)]
+        command: WavCommand,
+    },
     /// SDP tools.
     Sdp {
         #[command(subcommand)]
         command: SdpCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WavCommand {
+    /// How well a recording matches what was sent: normalised correlation after G.711 coding, at the best
+    /// delay. Exit 0 when it reaches --min, 6 (no media) otherwise.
+    Compare {
+        /// The WAV file that was sent.
+        sent: PathBuf,
+        /// The WAV file that was recorded.
+        received: PathBuf,
+        /// The G.711 law to code the sent audio with before comparing.
+        #[arg(long, value_enum, default_value_t = options::CodecArg::Pcmu)]
+        codec: options::CodecArg,
+        /// Largest delay searched, in milliseconds (either direction).
+        #[arg(long, default_value_t = 1000)]
+        max_lag_ms: u32,
+        /// Smallest correlation accepted.
+        #[arg(long, default_value_t = 0.9)]
+        min: f64,
+    },
+    /// Whether a tone is present (Goertzel): the share of 100 ms blocks carrying it. Exit 0 when the share
+    /// reaches --min-share, 6 (no media) otherwise.
+    Tone {
+        /// The WAV file.
+        file: PathBuf,
+        /// The tone's frequency.
+        hz: f64,
+        /// Smallest share of blocks that must carry the tone.
+        #[arg(long, default_value_t = 0.5)]
+        min_share: f64,
     },
 }
 
@@ -158,6 +195,7 @@ fn main() -> ExitCode {
         Command::Sdp {
             command: SdpCommand::Offer { port, best_effort },
         } => sdp_offer(port, best_effort),
+        Command::Wav { command } => wav_tool(command),
     };
     match result {
         Ok(()) => Exit::Ok.into(),
@@ -219,4 +257,76 @@ fn sdp_offer(port: u16, best_effort: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::new(Exit::Local, format!("offer: {e}")))?;
     print!("{}", offer.write());
     Ok(())
+}
+
+fn read_wav(path: &std::path::Path) -> Result<Vec<i16>, Failure> {
+    audio::wav::read(path)
+        .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))
+}
+
+fn wav_tool(command: WavCommand) -> Result<(), Failure> {
+    match command {
+        WavCommand::Compare {
+            sent,
+            received,
+            codec,
+            max_lag_ms,
+            min,
+        } => {
+            let law = match codec {
+                options::CodecArg::Pcmu => audio::g711::Law::Pcmu,
+                options::CodecArg::Pcma => audio::g711::Law::Pcma,
+            };
+            let sent = law.decode(&law.encode(&read_wav(&sent)?));
+            let received = read_wav(&received)?;
+            let max_lag = max_lag_ms as usize * 8;
+            let min_overlap = sent.len().min(received.len()) / 2;
+            let Some((lag, c)) = audio::correlate::best_alignment_signed(
+                &sent,
+                &received,
+                max_lag,
+                min_overlap.max(800),
+            ) else {
+                return Err(Failure::new(
+                    Exit::NoMedia,
+                    "recording too short to compare",
+                ));
+            };
+            println!(
+                "correlation {c:.4} at lag {lag} samples ({:.1} ms); {} samples sent, {} received",
+                lag as f64 / 8.0,
+                sent.len(),
+                received.len()
+            );
+            if c >= min {
+                Ok(())
+            } else {
+                Err(Failure::new(
+                    Exit::NoMedia,
+                    format!("correlation {c:.4} below {min}"),
+                ))
+            }
+        }
+        WavCommand::Tone {
+            file,
+            hz,
+            min_share,
+        } => {
+            let samples = read_wav(&file)?;
+            let share = audio::tone::tone_presence(&samples, hz, 0.5);
+            println!(
+                "{hz} Hz in {:.0}% of 100 ms blocks ({} samples)",
+                share * 100.0,
+                samples.len()
+            );
+            if share >= min_share {
+                Ok(())
+            } else {
+                Err(Failure::new(
+                    Exit::NoMedia,
+                    format!("{hz} Hz tone not found"),
+                ))
+            }
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub(crate) fn init(json: bool, verbosity: i8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

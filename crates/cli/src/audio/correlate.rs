@@ -49,6 +49,24 @@ pub(crate) fn best_alignment(
     best
 }
 
+/// [`best_alignment`] both ways: the received audio may start later (it waited for the first packet) or earlier
+/// in the sent signal (packets sent before the receiver's keys were verified are not played, F-5.14). A
+/// positive lag means `received[lag..]` matches `sent`; a negative one, `received` matches `sent[-lag..]`.
+pub(crate) fn best_alignment_signed(
+    sent: &[i16],
+    received: &[i16],
+    max_lag: usize,
+    min_overlap: usize,
+) -> Option<(i64, f64)> {
+    let ahead = best_alignment(sent, received, max_lag, min_overlap).map(|(l, c)| (l as i64, c));
+    let behind =
+        best_alignment(received, sent, max_lag, min_overlap).map(|(l, c)| (-(l as i64), c));
+    match (ahead, behind) {
+        (Some(a), Some(b)) => Some(if b.1 > a.1 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +106,16 @@ mod tests {
             // G.711's SNR is about 38 dB: correlation far above 0.99.
             assert!(c > 0.99, "{law:?}: {c}");
         }
+    }
+
+    #[test]
+    fn signed_search_finds_a_late_start() {
+        let s = signal(8000);
+        let rx = s[480..].to_vec(); // the first three 20 ms frames were not played
+        assert_eq!(best_alignment_signed(&s, &rx, 1000, 4000).unwrap().0, -480);
+        let mut late = vec![0i16; 200];
+        late.extend_from_slice(&s);
+        assert_eq!(best_alignment_signed(&s, &late, 1000, 4000).unwrap().0, 200);
     }
 
     #[test]
