@@ -119,15 +119,15 @@ const MEDIA_POOL: usize = 3;
 
 /// The UDP sockets of one endpoint: SIP and the media pool. The CLI owns sockets and the clock (ARCHITECTURE
 /// §3): this is the command's own small driver loop around the sans-IO [`Endpoint`].
-struct Sockets {
-    sip: UdpSocket,
-    sip_addr: SocketAddr,
-    media: HashMap<SocketAddr, UdpSocket>,
+pub(crate) struct Sockets {
+    pub(crate) sip: UdpSocket,
+    pub(crate) sip_addr: SocketAddr,
+    pub(crate) media: HashMap<SocketAddr, UdpSocket>,
     media_ip: IpAddr,
 }
 
 impl Sockets {
-    fn bind(sip: SocketAddr) -> Result<Self, Failure> {
+    pub(crate) fn bind(sip: SocketAddr) -> Result<Self, Failure> {
         let sock = UdpSocket::bind(sip)
             .map_err(|e| Failure::new(Exit::Local, format!("SIP socket {sip}: {e}")))?;
         sock.set_nonblocking(true).map_err(local)?;
@@ -141,7 +141,7 @@ impl Sockets {
     }
 
     /// Keeps the endpoint's pool of fresh media sockets full.
-    fn top_up(&mut self, ep: &mut Endpoint) -> Result<(), Failure> {
+    pub(crate) fn top_up(&mut self, ep: &mut Endpoint) -> Result<(), Failure> {
         while ep.free_media_sockets() < MEDIA_POOL {
             let s = UdpSocket::bind((self.media_ip, 0)).map_err(local)?;
             s.set_nonblocking(true).map_err(local)?;
@@ -153,7 +153,7 @@ impl Sockets {
     }
 
     /// Feeds every waiting datagram to the endpoint; true when any came.
-    fn receive(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
+    pub(crate) fn receive(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
         let mut any = false;
         let sockets = std::iter::once((self.sip_addr, &self.sip))
             .chain(self.media.iter().map(|(a, s)| (*a, s)));
@@ -179,6 +179,20 @@ impl Sockets {
             }
         }
         any
+    }
+
+    /// Sends one datagram from the socket it names.
+    pub(crate) fn send(&self, t: &dtlsrtp::Transmit) {
+        let sock = if t.local == self.sip_addr {
+            Some(&self.sip)
+        } else {
+            self.media.get(&t.local)
+        };
+        if let Some(s) = sock {
+            if let Err(e) = s.send_to(&t.bytes, t.remote) {
+                tracing::debug!("send to {}: {e}", t.remote);
+            }
+        }
     }
 
     /// Sends what the endpoint queued.

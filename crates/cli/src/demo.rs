@@ -38,32 +38,47 @@ use crate::{os_random, say, Exit, Failure, KeyArg};
 pub(crate) struct DemoArgs {
     /// Which flow to run.
     #[arg(long, value_enum, default_value_t = Scenario::Basic)]
-    scenario: Scenario,
+    pub(crate) scenario: Scenario,
     /// RTP packets each way (20 ms of PCMU each; 250 = 5 seconds).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    packets: u32,
+    pub(crate) packets: u32,
     /// Milliseconds between packets (20 = real time, 0 = as fast as possible).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
-    pace_ms: u64,
+    pub(crate) pace_ms: u64,
     /// Certificate key type of both endpoints.
     #[arg(long, value_enum, default_value_t = KeyArg::Ecdsa)]
-    key_type: KeyArg,
-    /// SRTP profiles offered, most preferred first, comma separated (IANA or OpenSSL names).
+    pub(crate) key_type: KeyArg,
+    /// SRTP profiles offered, most preferred first, comma separated (IANA or OpenSSL names). The SIP user
+    /// agents offer their default list; with this option the demo runs without SIP (SDP in memory).
     #[arg(long, value_delimiter = ',')]
-    profiles: Vec<SrtpProfile>,
+    pub(crate) profiles: Vec<SrtpProfile>,
+    /// Run without SIP: the SDP travels in memory, only the media path is real UDP.
+    #[arg(long)]
+    pub(crate) no_sip: bool,
     #[command(flatten)]
-    out: OutputArgs,
+    pub(crate) out: OutputArgs,
 }
 
 /// The flows `demo` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Scenario {
+pub(crate) enum Scenario {
     /// Bob answers a=setup:active; his ClientHello arrives before his answer (F-5.8).
     Basic,
-    /// Bob answers a=setup:passive; Alice sends the ClientHello once the answer arrives.
+    /// Bob answers a=setup:passive; Alice sends the ClientHello once the answer arrives (runs without SIP:
+    /// the SIP user agent always answers active, RFC 5763 §5).
     Passive,
     /// A middlebox rewrites Bob's fingerprint in the answer: Alice tears the media down (F-5.15).
     Mitm,
+    /// Bob answers with a 183 and SDP: DTLS and SRTP both ways before the 200 (F-6.2).
+    EarlyMedia,
+    /// Alice's INVITE has no SDP: Bob offers in the 200, Alice answers in the ACK (F-6.4).
+    DelayedOffer,
+    /// Mid-call re-INVITE that keeps the association: SRTP continues without a new handshake.
+    Reinvite,
+    /// Mid-call re-INVITE with a new tls-id on a new port: a new handshake, new keys (T-5.1a).
+    Rekey,
+    /// Alice offers RTP/AVP with RFC 5939 capability negotiation for DTLS-SRTP; Bob picks DTLS-SRTP.
+    BestEffort,
 }
 
 /// The audio m-line both parties use: PCMU, 20 ms.
@@ -90,7 +105,7 @@ fn local(e: impl std::fmt::Display) -> Failure {
 }
 
 /// The PCMU payload of packet `index` of a tone: both ends compute it, so the receiver checks every byte.
-fn tone_payload(hz: f64, index: u32) -> [u8; SAMPLES] {
+pub(crate) fn tone_payload(hz: f64, index: u32) -> [u8; SAMPLES] {
     let mut out = [0u8; SAMPLES];
     for (i, o) in out.iter_mut().enumerate() {
         let n = f64::from(index) * SAMPLES as f64 + i as f64;
@@ -551,8 +566,29 @@ fn alice_status(alice: &Side, elapsed: Duration) -> Status {
     }
 }
 
-/// Runs the demo; `Ok` only when media authenticated both ways.
+/// Runs the demo; `Ok` only when media authenticated both ways. Over SIP unless the flow needs what only the
+/// SIP-less demo can do (a passive answer, a chosen profile list).
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
+    let sip = !(args.no_sip || args.scenario == Scenario::Passive || !args.profiles.is_empty());
+    if sip {
+        return crate::sipdemo::run(args);
+    }
+    if !matches!(
+        args.scenario,
+        Scenario::Basic | Scenario::Passive | Scenario::Mitm
+    ) {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "--scenario {:?} needs SIP (drop --no-sip/--profiles)",
+                args.scenario
+            ),
+        ));
+    }
+    run_without_sip(args)
+}
+
+fn run_without_sip(args: &DemoArgs) -> Result<(), Failure> {
     let start = Instant::now();
     output::init(args.out.json, args.out.verbosity());
     let keylog = args

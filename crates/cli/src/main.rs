@@ -26,6 +26,7 @@ mod keylog;
 mod ladder;
 mod options;
 mod output;
+mod sipdemo;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]
