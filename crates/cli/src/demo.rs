@@ -569,7 +569,11 @@ fn alice_status(alice: &Side, elapsed: Duration) -> Status {
 /// Runs the demo; `Ok` only when media authenticated both ways. Over SIP unless the flow needs what only the
 /// SIP-less demo can do (a passive answer, a chosen profile list).
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
-    let sip = !(args.no_sip || args.scenario == Scenario::Passive || !args.profiles.is_empty());
+    // The endpoint answers active, offers its default profiles and has no key-log hook yet.
+    let sip = !(args.no_sip
+        || args.scenario == Scenario::Passive
+        || !args.profiles.is_empty()
+        || args.out.keylog.is_some());
     if sip {
         return crate::sipdemo::run(args);
     }

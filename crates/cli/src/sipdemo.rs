@@ -140,7 +140,11 @@ fn describe_sip(bytes: &[u8]) -> String {
             .find_map(|l| l.strip_prefix("m=audio "))
             .and_then(|m| m.split_whitespace().nth(1))
             .unwrap_or("?");
-        let tcap = if text.contains("a=tcap:") { ", a=tcap" } else { "" };
+        let tcap = if text.contains("a=tcap:") {
+            ", a=tcap"
+        } else {
+            ""
+        };
         format!(" + SDP ({proto}{tcap}, a=fingerprint{setup})")
     } else {
         String::new()

@@ -1,5 +1,5 @@
 //! The `dtlsrtp` binary run as a process: demo flows, exit codes, tools.
-#![allow(clippy::expect_used)] // a test helper: failing to spawn the binary is a test failure
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)] // test helpers: a failure is a test failure
 
 use std::process::{Command, Output};
 
@@ -18,11 +18,11 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// F-5.8, F-5.14, D-4.2b: Bob's ClientHello arrives before his answer; Alice's keys stay gated until the answer's
-/// fingerprint matches; media authenticates both ways across a sequence wrap.
+/// F-5.8, F-5.14, D-4.2b, without SIP: Bob's ClientHello arrives before his answer; Alice's keys stay gated
+/// until the answer's fingerprint matches; media authenticates both ways across a sequence wrap.
 #[test]
-fn demo_basic_verifies_both_fingerprints_and_media_both_ways() {
-    let o = dtlsrtp(&["demo", "--packets", "60", "--pace-ms", "0"]);
+fn demo_without_sip_verifies_both_fingerprints_and_media_both_ways() {
+    let o = dtlsrtp(&["demo", "--no-sip", "--packets", "60", "--pace-ms", "0"]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("ClientHello from"), "{out}");
@@ -49,6 +49,131 @@ fn demo_basic_verifies_both_fingerprints_and_media_both_ways() {
     let hello = out.find("DTLS ClientHello").expect("ClientHello in ladder");
     let answer = out.find("SDP answer").expect("answer in ladder");
     assert!(hello < answer, "{out}");
+}
+
+fn pos(out: &str, needle: &str) -> usize {
+    out.find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} missing in:\n{out}"))
+}
+
+/// Checks every SIP demo must pass: both fingerprints verified, the first SRTP packet each way, `n` packets
+/// each way authenticated with the expected payload, BYE at the end, exit 0.
+fn sip_demo(scenario: &str, n: u32) -> String {
+    sip_demo_paced(scenario, n, 2, 0)
+}
+
+/// [`sip_demo`] with a packet interval and a number of packets each way allowed to be lost.
+fn sip_demo_paced(scenario: &str, n: u32, pace_ms: u32, may_lose: u32) -> String {
+    let packets = n.to_string();
+    let pace = pace_ms.to_string();
+    let o = dtlsrtp(&[
+        "demo",
+        "--scenario",
+        scenario,
+        "--packets",
+        &packets,
+        "--pace-ms",
+        &pace,
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{scenario}: {out}");
+    assert!(out.contains("over SIP/UDP"), "{out}");
+    assert!(
+        out.contains("verified by Alice") && out.contains("verified by Bob"),
+        "{out}"
+    );
+    assert!(!out.contains("NOT verified"), "{out}");
+    assert_eq!(
+        out.matches("first SRTP packet authenticated").count(),
+        2,
+        "{out}"
+    );
+    for dir in ["Alice -> Bob", "Bob -> Alice"] {
+        let ok = (0..=may_lose).any(|lost| {
+            out.contains(&format!(
+                "{dir}: {n} RTP sent, {} authenticated, {lost} lost, 0 wrong payload",
+                n - lost
+            ))
+        });
+        assert!(ok, "{dir}: {n} sent, at most {may_lose} lost: {out}");
+    }
+    assert!(out.contains("SIP BYE"), "{out}");
+    assert!(out.contains("RESULT: SIP call with DTLS-SRTP"), "{out}");
+    out
+}
+
+/// The default demo over SIP (F-5.8, F-5.14): Alice's INVITE offers actpass; Bob's ClientHello beats his
+/// 200 OK (the demo's network holds the 200); Alice's handshake completes with keys gated until the 200's
+/// fingerprint matches; then media both ways.
+#[test]
+fn demo_basic_verifies_both_fingerprints_and_media_both_ways() {
+    let out = sip_demo("basic", 60);
+    pos(
+        &out,
+        "SIP INVITE + SDP (UDP/TLS/RTP/SAVP, a=fingerprint, a=setup:actpass)",
+    );
+    let hello = pos(&out, "DTLS ClientHello");
+    let gated = pos(&out, "[Alice] DTLS connected");
+    assert!(out[gated..].starts_with("[Alice] DTLS connected") && out.contains("keys gated"));
+    let ok = pos(&out, "SIP 200 OK (");
+    assert!(
+        hello < gated && gated < ok,
+        "ClientHello, gated keys, then the 200: {out}"
+    );
+    assert!(out.contains("a=setup:active"), "{out}");
+    assert!(out.contains("DTLS client: Bob"), "{out}");
+    assert!(pos(&out, "SIP ACK") > ok);
+}
+
+/// F-6.2: Bob's 183 carries his answer; DTLS and SRTP run both ways before his 200.
+#[test]
+fn demo_early_media_flows_before_the_200() {
+    let out = sip_demo("early-media", 40);
+    let p183 = pos(&out, "SIP 183 Session Progress");
+    let srtp = pos(&out, "first SRTP packet authenticated");
+    let ok = pos(&out, "early media done: answers with 200");
+    assert!(p183 < srtp && srtp < ok, "{out}");
+    pos(&out, "SIP PRACK");
+}
+
+/// F-6.4: the INVITE has no SDP; Bob offers in the 200; Alice answers in the ACK.
+#[test]
+fn demo_delayed_offer_answers_in_the_ack() {
+    let out = sip_demo("delayed-offer", 20);
+    assert!(out.contains("SIP INVITE ---"), "INVITE without SDP: {out}");
+    pos(&out, "SIP 200 OK (");
+    pos(
+        &out,
+        "SIP ACK + SDP (UDP/TLS/RTP/SAVP, a=fingerprint, a=setup:active)",
+    );
+}
+
+/// A re-INVITE that keeps the association: no second handshake, media continues.
+#[test]
+fn demo_reinvite_keeps_the_association() {
+    let out = sip_demo("reinvite", 40);
+    let re = pos(&out, "sends a re-INVITE");
+    pos(&out, "association kept, SRTP continues");
+    assert!(!out[re..].contains("DTLS ClientHello"), "{out}");
+}
+
+/// T-5.1a: a rekeying re-INVITE runs a new handshake on a new port; media continues on the new keys.
+#[test]
+fn demo_rekey_runs_a_new_handshake() {
+    // Real-time pacing; one packet each way may fall into the instant where the sender has switched to the
+    // new association and the receiver's new keys are not installed yet (dropped before keys, D-5.1).
+    let out = sip_demo_paced("rekey", 60, 20, 1);
+    let re = pos(&out, "sends a re-INVITE");
+    assert!(out[re..].contains("DTLS ClientHello"), "{out}");
+    pos(&out, "new association (new tls-id, new port) verified");
+}
+
+/// B-1: Alice offers RTP/AVP with a=tcap for DTLS-SRTP; Bob answers DTLS-SRTP.
+#[test]
+fn demo_best_effort_negotiates_dtls_srtp() {
+    let out = sip_demo("best-effort", 20);
+    pos(&out, "SIP INVITE + SDP (RTP/AVP, a=tcap");
+    pos(&out, "(UDP/TLS/RTP/SAVP, a=fingerprint, a=setup:active)");
 }
 
 #[test]
@@ -102,7 +227,8 @@ fn demo_each_profile_and_rsa() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
-/// F-5.15: a rewritten fingerprint tears the media down; no media is delivered; exit code 5.
+/// F-5.15: a rewritten fingerprint in Bob's 200 OK tears the media down and ends the call (BYE); no media is
+/// delivered; exit code 5.
 #[test]
 fn demo_mitm_fingerprint_mismatch_exits_5_without_media() {
     let o = dtlsrtp(&[
@@ -117,7 +243,22 @@ fn demo_mitm_fingerprint_mismatch_exits_5_without_media() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(5), "{out}");
     assert!(out.contains("FINGERPRINT MISMATCH"), "{out}");
+    assert!(out.contains("a middlebox rewrites a=fingerprint"), "{out}");
     assert!(!out.contains("first SRTP packet authenticated"), "{out}");
+    assert!(out.contains("SIP BYE"), "{out}");
+    // Without SIP, likewise.
+    let o = dtlsrtp(&[
+        "demo",
+        "--no-sip",
+        "--scenario",
+        "mitm",
+        "--packets",
+        "10",
+        "--pace-ms",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(!text(&o).contains("first SRTP packet authenticated"));
 }
 
 #[test]
@@ -129,6 +270,9 @@ fn bad_usage_exits_2_with_a_message() {
     assert_eq!(o.status.code(), Some(2));
     let o = dtlsrtp(&["no-such-command"]);
     assert_eq!(o.status.code(), Some(2));
+    let o = dtlsrtp(&["demo", "--no-sip", "--scenario", "rekey"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("needs SIP"), "{}", text(&o));
 }
 
 #[test]
