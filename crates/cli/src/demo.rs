@@ -79,6 +79,9 @@ pub(crate) enum Scenario {
     Rekey,
     /// Alice offers RTP/AVP with RFC 5939 capability negotiation for DTLS-SRTP; Bob picks DTLS-SRTP.
     BestEffort,
+    /// A forking proxy rings Bob and Carol; both send early media, each verified against its own
+    /// fingerprint (F-6.3, T-8a); Bob answers, Carol's branch is cancelled.
+    Forking,
 }
 
 /// The audio m-line both parties use: PCMU, 20 ms.
@@ -169,6 +172,7 @@ impl Side {
         let name = match party {
             Party::Alice => "alice",
             Party::Bob => "bob",
+            Party::Carol => "carol",
         };
         let cert = Certificate::generate(args.key_type.into(), name, 30).map_err(local)?;
         let fingerprint = cert.fingerprint(HashFunction::Sha256).map_err(local)?;

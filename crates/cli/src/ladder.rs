@@ -61,6 +61,8 @@ fn handshake_name(body: &[u8]) -> &'static str {
 pub(crate) enum Party {
     Alice,
     Bob,
+    /// The second callee of the forking demo, drawn in Bob's column with her name.
+    Carol,
 }
 
 impl Party {
@@ -68,6 +70,7 @@ impl Party {
         match self {
             Party::Alice => "alice",
             Party::Bob => "bob",
+            Party::Carol => "carol",
         }
     }
 }
@@ -104,6 +107,10 @@ impl Ladder {
                 "{t:>10.1}  |<{} {what} ---|",
                 "-".repeat(70usize.saturating_sub(what.len()))
             ),
+            Party::Carol => format!(
+                "{t:>10.1}  |<{} {what} (Carol) ---|",
+                "-".repeat(62usize.saturating_sub(what.len()))
+            ),
         };
         crate::output::event(
             "ladder",
@@ -119,6 +126,7 @@ impl Ladder {
         let line = match at {
             Party::Alice => format!("{t:>10.1}  [Alice] {what}"),
             Party::Bob => format!("{t:>10.1}  {:>78}", format!("{what} [Bob]")),
+            Party::Carol => format!("{t:>10.1}  {:>78}", format!("{what} [Carol]")),
         };
         crate::output::event(
             "ladder",

@@ -168,6 +168,59 @@ fn demo_rekey_runs_a_new_handshake() {
     pos(&out, "new association (new tls-id, new port) verified");
 }
 
+/// F-6.3, T-8a: a forking proxy rings Bob and Carol; both answer 183 with their own certificate and send early
+/// SRTP; Alice verifies each fork against its own fingerprint; Bob's 200 wins, Carol's branch is cancelled
+/// (487); then media both ways with Bob.
+#[test]
+fn demo_forking_verifies_each_fork_and_cancels_the_loser() {
+    let o = dtlsrtp(&[
+        "demo",
+        "--scenario",
+        "forking",
+        "--packets",
+        "20",
+        "--pace-ms",
+        "2",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches("SIP 183 Session Progress").count(), 2, "{out}");
+    assert!(
+        out.contains("Carol's certificate") && out.contains("verified by Carol"),
+        "{out}"
+    );
+    assert!(!out.contains("NOT verified"), "{out}");
+    let carol_media = pos(
+        &out,
+        "first SRTP packet authenticated and decrypted (from Carol)",
+    );
+    let bob_media = pos(
+        &out,
+        "first SRTP packet authenticated and decrypted (from Bob)",
+    );
+    let ok = pos(&out, "early media done: answers with 200");
+    assert!(
+        carol_media < ok && bob_media < ok,
+        "early media from both forks first: {out}"
+    );
+    let cancel = pos(&out, "proxy: CANCEL (another branch answered) [Carol]");
+    assert!(ok < cancel, "{out}");
+    pos(&out, "SIP 487 Request Terminated");
+    assert!(out.contains("Carol: call ended (Cancelled)"), "{out}");
+    assert!(
+        out.contains("Carol -> Alice: 10 RTP sent, 10 authenticated, 0 lost"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Bob -> Alice: 30 RTP sent, 30 authenticated, 0 lost"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Alice -> Bob: 20 RTP sent, 20 authenticated, 0 lost"),
+        "{out}"
+    );
+}
+
 /// B-1: Alice offers RTP/AVP with a=tcap for DTLS-SRTP; Bob answers DTLS-SRTP.
 #[test]
 fn demo_best_effort_negotiates_dtls_srtp() {
