@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{CallId, CallOptions, Config as EpConfig, Datagram, EndReason, Endpoint, Event};
+use dtlsrtp::{
+    CallId, CallOptions, Config as EpConfig, Datagram, EndReason, Endpoint, Event, TransportKind,
+};
 use dtlsrtp_srtp::DtlsRole;
 use serde_json::json;
 
@@ -124,6 +127,9 @@ pub(crate) struct Sockets {
     pub(crate) sip_addr: SocketAddr,
     pub(crate) media: HashMap<SocketAddr, UdpSocket>,
     media_ip: IpAddr,
+    /// SIP over TCP: our listener (same port as UDP) and the open connections by peer.
+    tcp: Option<TcpListener>,
+    conns: HashMap<SocketAddr, TcpStream>,
 }
 
 impl Sockets {
@@ -137,7 +143,89 @@ impl Sockets {
             sip_addr,
             media: HashMap::new(),
             media_ip: sip_addr.ip(),
+            tcp: None,
+            conns: HashMap::new(),
         })
+    }
+
+    /// Also listens for SIP over TCP on the UDP socket's address.
+    pub(crate) fn listen_tcp(&mut self) -> Result<(), Failure> {
+        let l = TcpListener::bind(self.sip_addr)
+            .map_err(|e| Failure::new(Exit::Local, format!("SIP TCP {}: {e}", self.sip_addr)))?;
+        l.set_nonblocking(true).map_err(local)?;
+        self.tcp = Some(l);
+        Ok(())
+    }
+
+    /// Accepts connections and feeds their bytes to the endpoint (Content-Length framing is the UA's).
+    fn receive_tcp(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
+        let mut any = false;
+        if let Some(l) = &self.tcp {
+            while let Ok((s, remote)) = l.accept() {
+                if s.set_nonblocking(true).is_ok() {
+                    self.conns.insert(remote, s);
+                }
+            }
+        }
+        let mut closed = Vec::new();
+        for (remote, s) in self.conns.iter_mut() {
+            for _ in 0..16 {
+                match s.read(buf) {
+                    Ok(0) => {
+                        closed.push(*remote);
+                        break;
+                    }
+                    Ok(n) => {
+                        any = true;
+                        let bytes = buf.get(..n).unwrap_or_default();
+                        ep.handle_stream(Instant::now(), TransportKind::Tcp, *remote, bytes);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed.push(*remote);
+                        break;
+                    }
+                }
+            }
+        }
+        for remote in closed {
+            self.conns.remove(&remote);
+            ep.connection_closed(Instant::now(), TransportKind::Tcp, remote);
+            any = true;
+        }
+        any
+    }
+
+    /// Sends on the connection to `remote`, opening it when absent (bounded: 3 s to connect, 2 s to write).
+    fn send_tcp(&mut self, remote: SocketAddr, bytes: &[u8]) {
+        let s = match self.conns.entry(remote) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                match TcpStream::connect_timeout(&remote, Duration::from_secs(3)) {
+                    Ok(s) if s.set_nonblocking(true).is_ok() => v.insert(s),
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::debug!("TCP connect {remote}: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        let mut rest = bytes;
+        let end = Instant::now() + Duration::from_secs(2);
+        while !rest.is_empty() && Instant::now() < end {
+            match s.write(rest) {
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => {
+                    tracing::debug!("TCP write {remote}: {e}");
+                    self.conns.remove(&remote);
+                    return;
+                }
+            }
+        }
     }
 
     /// Keeps the endpoint's pool of fresh media sockets full.
@@ -152,9 +240,13 @@ impl Sockets {
         Ok(())
     }
 
-    /// Feeds every waiting datagram to the endpoint; true when any came.
+    /// Feeds every waiting datagram (and TCP byte) to the endpoint; true when any came.
     pub(crate) fn receive(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
-        let mut any = false;
+        let mut any = if self.tcp.is_some() || !self.conns.is_empty() {
+            self.receive_tcp(ep, buf)
+        } else {
+            false
+        };
         let sockets = std::iter::once((self.sip_addr, &self.sip))
             .chain(self.media.iter().map(|(a, s)| (*a, s)));
         for (local, sock) in sockets {
@@ -182,7 +274,18 @@ impl Sockets {
     }
 
     /// Sends one datagram from the socket it names.
-    pub(crate) fn send(&self, t: &dtlsrtp::Transmit) {
+    pub(crate) fn send(&mut self, t: &dtlsrtp::Transmit) {
+        tracing::trace!(
+            "{:?} {} -> {} ({} B)",
+            t.transport,
+            t.local,
+            t.remote,
+            t.bytes.len()
+        );
+        if t.transport == TransportKind::Tcp {
+            self.send_tcp(t.remote, &t.bytes);
+            return;
+        }
         let sock = if t.local == self.sip_addr {
             Some(&self.sip)
         } else {
@@ -200,19 +303,7 @@ impl Sockets {
         let mut any = false;
         while let Some(t) = ep.poll_transmit() {
             any = true;
-            let sock = if t.local == self.sip_addr {
-                Some(&self.sip)
-            } else {
-                self.media.get(&t.local)
-            };
-            match sock {
-                Some(s) => {
-                    if let Err(e) = s.send_to(&t.bytes, t.remote) {
-                        tracing::debug!("send to {}: {e}", t.remote);
-                    }
-                }
-                None => tracing::debug!("no socket {} for a transmit", t.local),
-            }
+            self.send(&t);
         }
         any
     }
@@ -485,6 +576,9 @@ fn endpoint_config(p: &Prepared, sip: SocketAddr, user: &str) -> Result<EpConfig
         Law::Pcmu => vec![pcmu, pcma],
         Law::Pcma => vec![pcma, pcmu],
     };
+    if p.settings.transport == Transport::Tcp {
+        cfg.sip.push((TransportKind::Tcp, sip));
+    }
     if p.settings.srtp_policy == SrtpPolicy::BestEffort {
         cfg.best_effort = true;
     }
@@ -505,8 +599,8 @@ fn unsupported(s: &Settings) -> Result<(), Failure> {
             format!("{what} is not supported by this build yet"),
         ))
     };
-    if s.transport != Transport::Udp {
-        return no("--transport tcp/tls in call/answer");
+    if s.transport == Transport::Tls {
+        return no("--transport tls in call/answer");
     }
     if s.ice {
         return no("--ice in call/answer");
@@ -530,6 +624,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
         Role::Caller => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
     };
     let mut socks = Sockets::bind(sip_bind)?;
+    let tcp = prepared.settings.transport == Transport::Tcp;
+    if tcp {
+        socks.listen_tcp()?;
+    }
     let user = match role {
         Role::Caller => "dtlsrtp-caller",
         Role::Callee => "dtlsrtp",
@@ -545,12 +643,13 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
         "start",
         json!({"role": format!("{role:?}").to_lowercase(), "sip": socks.sip_addr.to_string(), "fingerprint": fp.to_string()}),
         &format!(
-            "dtlsrtp {}: SIP on udp {}, a=fingerprint:{fp}",
+            "dtlsrtp {}: SIP on {} {}, a=fingerprint:{fp}",
             if role == Role::Caller {
                 "call"
             } else {
                 "answer"
             },
+            if tcp { "udp+tcp" } else { "udp" },
             socks.sip_addr
         ),
     );
@@ -662,7 +761,11 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
         // Caller: dial once registered.
         if role == Role::Caller && !dialed && registered {
             dialed = true;
-            let uri = prepared.settings.uri.clone().unwrap_or_default();
+            let mut uri = prepared.settings.uri.clone().unwrap_or_default();
+            if tcp && !uri.contains(";transport=") {
+                // The UA picks the transport from the URI (RFC 3261 §18.1.1 without DNS).
+                uri.push_str(";transport=tcp");
+            }
             match ep.dial(now, &uri, CallOptions::default()) {
                 Ok(c) => {
                     st.call = Some(c);

@@ -316,3 +316,74 @@ fn baresip_calls_answer_and_its_tone_is_recorded() {
     let t = run(&["wav", "tone", s(&rec), "440"], Duration::from_secs(10));
     assert_eq!(t.status.code(), Some(0), "{}", text(&t));
 }
+
+/// `--transport tcp`: SIP over TCP (Content-Length framing) between `call` and `answer`; the callee records the
+/// caller's tone. A caller on TCP cannot reach an answerer that only listens on UDP (exit 3), so the call really
+/// went over TCP.
+#[test]
+fn call_and_answer_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("heard.wav");
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(dir.path()),
+        "--transport",
+        "tcp",
+        "--record",
+        s(&rec),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run(
+        &[
+            "call",
+            &format!("sip:bob@{listen}"),
+            "--config-dir",
+            s(dir.path()),
+            "--transport",
+            "tcp",
+            "--tone",
+            "1200",
+            "--duration",
+            "1.5",
+            "--timeout",
+            "10",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("SIP on udp+tcp"), "{}", text(&o));
+    let a = answer.wait(Duration::from_secs(15));
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a));
+    let t = run(&["wav", "tone", s(&rec), "1200"], Duration::from_secs(10));
+    assert_eq!(t.status.code(), Some(0), "{}", text(&t));
+
+    let port = free_port().unwrap();
+    let udp_only = Running::spawn(&[
+        "answer",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--config-dir",
+        s(dir.path()),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run(
+        &[
+            "call",
+            &format!("sip:bob@127.0.0.1:{port}"),
+            "--config-dir",
+            s(dir.path()),
+            "--transport",
+            "tcp",
+            "--timeout",
+            "2",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    drop(udp_only);
+}
