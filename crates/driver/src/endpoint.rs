@@ -38,11 +38,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, TransportKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use std::pin::Pin;
+
+use openssl::ssl::{Ssl, SslAcceptor, SslConnector};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_openssl::SslStream;
 
 use crate::DriverError;
 
@@ -57,6 +60,8 @@ pub struct DriverOptions {
     pub sip_udp: SocketAddr,
     /// SIP over TCP, if wanted (port 0: any).
     pub sip_tcp: Option<SocketAddr>,
+    /// SIP over TLS (SIPS), if wanted: where to listen, and the OpenSSL acceptor/connector to use.
+    pub sip_tls: Option<(SocketAddr, TlsConfig)>,
     /// The IP media sockets bind to (default: `sip_udp`'s).
     pub media_ip: IpAddr,
     /// Free media sockets kept bound (default 4).
@@ -69,11 +74,32 @@ impl DriverOptions {
         Self {
             sip_udp,
             sip_tcp: None,
+            sip_tls: None,
             media_ip: sip_udp.ip(),
             media_pool: 4,
         }
     }
 }
+
+/// SIP over TLS: our server side (certificate, key) and client side (trust anchors, verification), built by the
+/// application with the `openssl` crate. The client does not check host names (next hops are IP addresses);
+/// it relies on the connector's chain verification.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// Accepts incoming SIP-TLS connections.
+    pub acceptor: Arc<SslAcceptor>,
+    /// Opens outgoing SIP-TLS connections.
+    pub connector: Arc<SslConnector>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig")
+    }
+}
+
+/// The write side of a SIP stream connection (TCP or TLS).
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Inputs from the reader tasks.
 enum Input {
@@ -87,7 +113,7 @@ enum Input {
         remote: SocketAddr,
         bytes: Vec<u8>,
     },
-    Accepted(SocketAddr, OwnedWriteHalf),
+    Accepted(TransportKind, SocketAddr, Writer),
     Closed(TransportKind, SocketAddr),
 }
 
@@ -102,6 +128,8 @@ enum Command {
     Hangup(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Reinvite(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Rekey(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Update(CallId, Reply<Result<(), dtlsrtp::Error>>),
+    Hold(CallId, bool, Reply<Result<(), dtlsrtp::Error>>),
     Register(
         Box<dtlsrtp_sip::ua::RegisterConfig>,
         Reply<Result<dtlsrtp::RegId, dtlsrtp::Error>>,
@@ -149,6 +177,14 @@ impl EndpointHandle {
             }
             None => None,
         };
+        let tls_listener = match &opts.sip_tls {
+            Some((a, _)) => {
+                let l = TcpListener::bind(a).await?;
+                sip.push((TransportKind::Tls, l.local_addr()?));
+                Some(l)
+            }
+            None => None,
+        };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|_| DriverError::Seed)?;
         let mut cfg = configure(udp_local, seed);
@@ -160,12 +196,17 @@ impl EndpointHandle {
         let mut readers = Vec::new();
         readers.push(spawn_udp_reader(udp.clone(), in_tx.clone()));
         if let Some(l) = listener {
-            readers.push(spawn_accept(l, in_tx.clone()));
+            readers.push(spawn_accept(l, in_tx.clone(), None));
+        }
+        let tls = opts.sip_tls.map(|(_, t)| t);
+        if let (Some(l), Some(t)) = (tls_listener, &tls) {
+            readers.push(spawn_accept(l, in_tx.clone(), Some(t.acceptor.clone())));
         }
         let state = Driver {
             ep,
             udp: HashMap::from([(udp_local, (udp, None))]),
-            tcp: HashMap::new(),
+            streams: HashMap::new(),
+            tls,
             media_ip: opts.media_ip,
             pool: opts.media_pool.max(1),
             in_tx,
@@ -234,6 +275,14 @@ impl EndpointHandle {
     /// [`Endpoint::rekey`].
     pub async fn rekey(&self, call: CallId) -> Result<(), DriverError> {
         Ok(self.ask(|r| Command::Rekey(call, r)).await??)
+    }
+    /// [`Endpoint::update`].
+    pub async fn update(&self, call: CallId) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Update(call, r)).await??)
+    }
+    /// [`Endpoint::hold`].
+    pub async fn hold(&self, call: CallId, on: bool) -> Result<(), DriverError> {
+        Ok(self.ask(|r| Command::Hold(call, on, r)).await??)
     }
     /// [`Endpoint::register`].
     pub async fn register(
@@ -326,8 +375,9 @@ fn spawn_udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle
     })
 }
 
-fn spawn_stream_reader(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+fn spawn_stream_reader<R: AsyncRead + Unpin + Send + 'static>(
+    mut rd: R,
+    transport: TransportKind,
     remote: SocketAddr,
     tx: mpsc::Sender<Input>,
 ) -> JoinHandle<()> {
@@ -336,13 +386,13 @@ fn spawn_stream_reader(
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
-                    let _ = tx.send(Input::Closed(TransportKind::Tcp, remote)).await;
+                    let _ = tx.send(Input::Closed(transport, remote)).await;
                     return;
                 }
                 Ok(n) => {
                     let bytes = buf.get(..n).unwrap_or_default().to_vec();
                     let input = Input::Stream {
-                        transport: TransportKind::Tcp,
+                        transport,
                         remote,
                         bytes,
                     };
@@ -355,18 +405,74 @@ fn spawn_stream_reader(
     })
 }
 
-fn spawn_accept(l: TcpListener, tx: mpsc::Sender<Input>) -> JoinHandle<()> {
+/// Server side of a TLS connection: the handshake, then the split stream.
+async fn tls_accept(acceptor: &SslAcceptor, s: TcpStream) -> Option<SslStream<TcpStream>> {
+    let ssl = Ssl::new(acceptor.context()).ok()?;
+    let mut st = SslStream::new(ssl, s).ok()?;
+    Pin::new(&mut st).accept().await.ok()?;
+    Some(st)
+}
+
+/// Client side of a TLS connection (chain verification by the connector; no host name check).
+async fn tls_connect(connector: &SslConnector, s: TcpStream) -> Option<SslStream<TcpStream>> {
+    let ssl = connector
+        .configure()
+        .ok()?
+        .use_server_name_indication(false)
+        .verify_hostname(false)
+        .into_ssl("")
+        .ok()?;
+    let mut st = SslStream::new(ssl, s).ok()?;
+    Pin::new(&mut st).connect().await.ok()?;
+    Some(st)
+}
+
+fn spawn_accept(
+    l: TcpListener,
+    tx: mpsc::Sender<Input>,
+    tls: Option<Arc<SslAcceptor>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok((s, remote)) = l.accept().await else {
                 continue;
             };
             let _ = s.set_nodelay(true);
-            let (rd, wr) = s.into_split();
-            if tx.send(Input::Accepted(remote, wr)).await.is_err() {
-                return;
+            match &tls {
+                None => {
+                    let (rd, wr) = s.into_split();
+                    let w: Writer = Box::new(wr);
+                    if tx
+                        .send(Input::Accepted(TransportKind::Tcp, remote, w))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    spawn_stream_reader(rd, TransportKind::Tcp, remote, tx.clone());
+                }
+                Some(acc) => {
+                    // The handshake runs in its own task: a slow or silent client cannot stall accepting.
+                    let (acc, tx) = (acc.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let hs = tokio::time::timeout(
+                            std::time::Duration::from_secs(10),
+                            tls_accept(&acc, s),
+                        );
+                        if let Ok(Some(st)) = hs.await {
+                            let (rd, wr) = tokio::io::split(st);
+                            let w: Writer = Box::new(wr);
+                            if tx
+                                .send(Input::Accepted(TransportKind::Tls, remote, w))
+                                .await
+                                .is_ok()
+                            {
+                                spawn_stream_reader(rd, TransportKind::Tls, remote, tx);
+                            }
+                        }
+                    });
+                }
             }
-            spawn_stream_reader(rd, remote, tx.clone());
         }
     })
 }
@@ -375,7 +481,8 @@ struct Driver {
     ep: Endpoint,
     /// Local address → socket and its reader (None for the SIP socket, whose reader is in `readers`).
     udp: HashMap<SocketAddr, (Arc<UdpSocket>, Option<JoinHandle<()>>)>,
-    tcp: HashMap<SocketAddr, OwnedWriteHalf>,
+    streams: HashMap<(TransportKind, SocketAddr), Writer>,
+    tls: Option<TlsConfig>,
     media_ip: IpAddr,
     pool: usize,
     in_tx: mpsc::Sender<Input>,
@@ -414,6 +521,37 @@ impl Driver {
         Ok(())
     }
 
+    /// Opens a TCP or TLS connection to `remote` (its reader feeds the loop). False on failure.
+    async fn connect(&mut self, kind: TransportKind, remote: SocketAddr) -> bool {
+        let Ok(s) = TcpStream::connect(remote).await else {
+            return false;
+        };
+        let _ = s.set_nodelay(true);
+        match kind {
+            TransportKind::Tls => {
+                let Some(t) = self.tls.as_ref() else {
+                    return false;
+                };
+                let hs = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tls_connect(&t.connector, s),
+                );
+                let Ok(Some(st)) = hs.await else {
+                    return false;
+                };
+                let (rd, wr) = tokio::io::split(st);
+                spawn_stream_reader(rd, kind, remote, self.in_tx.clone());
+                self.streams.insert((kind, remote), Box::new(wr));
+            }
+            _ => {
+                let (rd, wr) = s.into_split();
+                spawn_stream_reader(rd, kind, remote, self.in_tx.clone());
+                self.streams.insert((kind, remote), Box::new(wr));
+            }
+        }
+        true
+    }
+
     async fn flush(&mut self, evs: &mpsc::Sender<Event>) -> io::Result<bool> {
         while let Some(t) = self.ep.poll_transmit() {
             match t.transport {
@@ -426,27 +564,16 @@ impl Driver {
                         }
                     }
                 }
-                _ => {
-                    if !self.tcp.contains_key(&t.remote) {
-                        match TcpStream::connect(t.remote).await {
-                            Ok(s) => {
-                                let _ = s.set_nodelay(true);
-                                let (rd, wr) = s.into_split();
-                                spawn_stream_reader(rd, t.remote, self.in_tx.clone());
-                                self.tcp.insert(t.remote, wr);
-                            }
-                            Err(_) => {
-                                self.ep
-                                    .connection_closed(Instant::now(), t.transport, t.remote);
-                                continue;
-                            }
-                        }
+                kind => {
+                    let key = (kind, t.remote);
+                    if !self.streams.contains_key(&key) && !self.connect(kind, t.remote).await {
+                        self.ep.transport_failed(Instant::now(), kind, t.remote);
+                        continue;
                     }
-                    if let Some(w) = self.tcp.get_mut(&t.remote) {
+                    if let Some(w) = self.streams.get_mut(&key) {
                         if w.write_all(&t.bytes).await.is_err() {
-                            self.tcp.remove(&t.remote);
-                            self.ep
-                                .connection_closed(Instant::now(), t.transport, t.remote);
+                            self.streams.remove(&key);
+                            self.ep.connection_closed(Instant::now(), kind, t.remote);
                         }
                     }
                 }
@@ -459,8 +586,8 @@ impl Driver {
                         r.abort();
                     }
                 }
-                Event::CloseConnection { remote, .. } => {
-                    self.tcp.remove(remote);
+                Event::CloseConnection { transport, remote } => {
+                    self.streams.remove(&(*transport, *remote));
                 }
                 _ => {}
             }
@@ -491,11 +618,11 @@ impl Driver {
                 remote,
                 bytes,
             } => self.ep.handle_stream(now, transport, remote, &bytes),
-            Input::Accepted(remote, wr) => {
-                self.tcp.insert(remote, wr);
+            Input::Accepted(kind, remote, wr) => {
+                self.streams.insert((kind, remote), wr);
             }
             Input::Closed(t, remote) => {
-                self.tcp.remove(&remote);
+                self.streams.remove(&(t, remote));
                 self.ep.connection_closed(now, t, remote);
             }
         }
@@ -529,6 +656,12 @@ impl Driver {
             }
             Command::Rekey(c, r) => {
                 let _ = r.send(ep.rekey(now, c));
+            }
+            Command::Update(c, r) => {
+                let _ = r.send(ep.update(now, c));
+            }
+            Command::Hold(c, on, r) => {
+                let _ = r.send(ep.hold(now, c, on));
             }
             Command::Register(cfg, r) => {
                 let _ = r.send(ep.register(now, *cfg));

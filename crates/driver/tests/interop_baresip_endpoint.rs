@@ -1,8 +1,8 @@
 //! The Endpoint, run by the tokio driver, against real baresip (Debian `baresip`) on 127.0.0.1 with DTLS-SRTP:
 //! we call baresip and baresip calls us; media both ways. We decode baresip's G.711 `ausine` tone (440 Hz) from
 //! authenticated SRTP and detect it (Goertzel); baresip's log shows our packets received and no decrypt failures.
-//! rtcp-mux on (ours by default) and off (baresip refuses it: RTP still flows on its own association; RTCP on
-//! port + 1 is the documented D-3b gap).
+//! rtcp-mux on (ours by default) and off (baresip refuses it: the RTCP component gets its own association on
+//! the port our `a=rtcp` fallback names, D-3b).
 //!
 //! Under `CI=true` a missing baresip fails these tests; elsewhere they skip loudly. Every wait is bounded.
 #![allow(clippy::disallowed_methods)] // tests: real sockets and clock
@@ -32,7 +32,12 @@ fn baresip(user: &str, mode: AnswerMode, mux: bool) -> Option<Baresip> {
     )
 }
 
-async fn media_and_checks(ep: &mut EndpointHandle, call: CallId, peer: &mut Baresip) {
+async fn media_and_checks(
+    ep: &mut EndpointHandle,
+    call: CallId,
+    peer: &mut Baresip,
+    components: usize,
+) {
     let events = talk(ep, call, Duration::from_millis(1500)).await;
     assert_tone(&events);
     let line = tokio::task::block_in_place(|| peer.wait_rtp_received(WAIT)).unwrap();
@@ -49,7 +54,7 @@ async fn media_and_checks(ep: &mut EndpointHandle, call: CallId, peer: &mut Bare
     tokio::task::block_in_place(|| peer.wait_terminated(WAIT)).unwrap();
     let f = peer.decrypt_failures();
     assert_eq!(f.rtp, 0, "baresip failed to decrypt our RTP: {f:?}");
-    assert_eq!(peer.fingerprints_verified(), 1);
+    assert_eq!(peer.fingerprints_verified(), components);
     assert_eq!(peer.fingerprint_mismatches(), 0);
 }
 
@@ -72,7 +77,28 @@ async fn we_call_baresip(mux: bool) {
         "{ev:?}"
     );
     tokio::task::block_in_place(|| bob.wait_established(WAIT)).unwrap();
-    media_and_checks(&mut ep, call, &mut bob).await;
+    if !mux {
+        // D-3b: baresip refused rtcp-mux: a second association on the RTCP component (our `a=rtcp` port)
+        tokio::task::block_in_place(|| bob.wait_dtls_srtp(2, WAIT)).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let st = ep.stats(call).await.unwrap().unwrap();
+        assert_eq!(st.rtcp_associations.len(), 1, "{st:?}");
+        let r = &st.rtcp_associations[0];
+        assert!(
+            r.fork.is_some(),
+            "RTCP association verified and bound to the fork: {r:?}"
+        );
+        assert_ne!(r.remote, st.associations[0].remote, "its own 5-tuple");
+        let offer = bob.remote_sdp().unwrap_or_default();
+        assert!(offer.contains("a=rtcp:"), "{offer}");
+    } else {
+        let st = ep.stats(call).await.unwrap().unwrap();
+        assert!(
+            st.rtcp_associations.is_empty(),
+            "rtcp-mux: one association: {st:?}"
+        );
+    }
+    media_and_checks(&mut ep, call, &mut bob, if mux { 1 } else { 2 }).await;
     let sdp = bob.local_sdp().unwrap_or_default();
     assert_eq!(sdp.contains("a=rtcp-mux"), mux, "{sdp}");
 }
@@ -83,13 +109,12 @@ async fn we_call_baresip_dtls_srtp_rtcp_mux_tone_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d_3b_we_call_baresip_without_rtcp_mux_rtp_flows() {
+async fn d_3b_we_call_baresip_without_rtcp_mux_two_associations() {
     we_call_baresip(false).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn baresip_calls_us_we_answer_active_tone_both_ways() {
-    let Some(mut alice) = baresip("alice", AnswerMode::Manual, true) else {
+async fn baresip_calls_us(mux: bool) {
+    let Some(mut alice) = baresip("alice", AnswerMode::Manual, mux) else {
         return;
     };
     let mut ep = endpoint("bob").await;
@@ -111,8 +136,25 @@ async fn baresip_calls_us_we_answer_active_tone_both_ways() {
         "{ev:?}"
     );
     tokio::task::block_in_place(|| alice.wait_established(WAIT)).unwrap();
-    media_and_checks(&mut ep, call, &mut alice).await;
+    if !mux {
+        tokio::task::block_in_place(|| alice.wait_dtls_srtp(2, WAIT)).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let st = ep.stats(call).await.unwrap().unwrap();
+        assert_eq!(st.rtcp_associations.len(), 1, "{st:?}");
+        assert!(st.rtcp_associations[0].fork.is_some(), "{st:?}");
+    }
+    media_and_checks(&mut ep, call, &mut alice, if mux { 1 } else { 2 }).await;
     // our answer said setup:active
     let remote = alice.remote_sdp().unwrap_or_default();
     assert!(remote.contains("a=setup:active"), "{remote}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_us_we_answer_active_tone_both_ways() {
+    baresip_calls_us(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d_3b_baresip_calls_us_without_rtcp_mux_two_associations() {
+    baresip_calls_us(false).await;
 }

@@ -29,6 +29,8 @@ struct Fork {
     /// UAC: this fork's negotiator after its answer was applied (F-6.3).
     neg: Option<Negotiator>,
     verified: bool,
+    /// This fork's answer kept RTCP on the RTP port (RFC 5761).
+    rtcp_mux: bool,
 }
 
 /// Our outstanding re-offer.
@@ -53,6 +55,11 @@ struct Call {
     port: MediaPort,
     /// A renewed association's port until it is verified.
     next_port: Option<MediaPort>,
+    /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
+    /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
+    rtcp: Option<MediaPort>,
+    /// Our media direction in offers and answers (hold: sendonly; F-6.6: hold/resume keeps the association).
+    direction: Direction,
     winner: Option<ForkId>,
     established: bool,
     /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
@@ -84,12 +91,14 @@ impl Call {
             media,
             neg: None,
             verified: false,
+            rtcp_mux: true,
         });
         media
     }
     fn ports_mut(&mut self) -> impl Iterator<Item = &mut MediaPort> {
         std::iter::once(&mut self.port)
             .chain(self.next_port.as_mut())
+            .chain(self.rtcp.as_mut())
             .chain(self.reoffer.as_mut().and_then(|r| r.port.as_mut()))
     }
 }
@@ -229,6 +238,28 @@ impl Endpoint {
         }
     }
 
+    /// D-3b: a second port for the RTCP component, announced as `a=rtcp:PORT` on the audio m-line.
+    fn rtcp_port(&mut self, now: Instant, sdp: &mut Sdp) -> Option<MediaPort> {
+        let mut p = self.new_port(now).ok()?;
+        let line = dtlsrtp_sdp::Line::new('a', &format!("rtcp:{}", p.local_addr().port())).ok();
+        match (line, sdp.media_mut().first_mut()) {
+            (Some(l), Some(m)) => {
+                m.push(l);
+                p.listen(true);
+                Some(p)
+            }
+            _ => {
+                self.free_sockets.push_front(p.local_addr());
+                None
+            }
+        }
+    }
+
+    fn rtcp_addr(d: &DtlsMedia) -> Option<SocketAddr> {
+        let ip = d.remote_address.as_deref()?.parse::<IpAddr>().ok()?;
+        Some(SocketAddr::new(ip, d.remote_rtcp_port?))
+    }
+
     fn release_port(&mut self, port: &MediaPort) {
         let local = port.local_addr();
         self.owners.remove(&local);
@@ -302,6 +333,13 @@ impl Endpoint {
         self.pump(now);
     }
 
+    /// A TCP/TLS connection to `remote` could not be opened (or its handshake failed): the transactions that
+    /// needed it fail at once (RFC 3261 §17.1.4).
+    pub fn transport_failed(&mut self, now: Instant, transport: TransportKind, remote: SocketAddr) {
+        self.ua.transport_failed(now, transport, remote);
+        self.pump(now);
+    }
+
     /// Timers of the UA and of every media port. Safe to call early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
@@ -331,6 +369,7 @@ impl Endpoint {
         for c in self.calls.values() {
             let ports = std::iter::once(&c.port)
                 .chain(c.next_port.as_ref())
+                .chain(c.rtcp.as_ref())
                 .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()));
             for p in ports {
                 if let Some(pt) = p.poll_timeout() {
@@ -360,6 +399,11 @@ impl Endpoint {
             .map(|a| (a.fork.and_then(|f| c.sip_fork(f)), a.remote))
             .collect();
         Some(CallStats {
+            rtcp_associations: c
+                .rtcp
+                .as_ref()
+                .map(MediaPort::associations)
+                .unwrap_or_default(),
             local: c.port.local_addr(),
             counters: c.port.counters(),
             associations,
@@ -376,17 +420,24 @@ impl Endpoint {
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
         let media = self.local_media(local.port());
+        let mut rtcp = None;
         let (body, pending) = if opts.delayed_offer {
             (None, None)
         } else {
-            let mut fill = fill_from(&mut self.rng);
-            let (sdp, pending) = match neg.create_offer(&media, Renew::Keep, &mut fill) {
+            let created = {
+                let mut fill = fill_from(&mut self.rng);
+                neg.create_offer(&media, Renew::Keep, &mut fill)
+            };
+            let (mut sdp, pending) = match created {
                 Ok(x) => x,
                 Err(e) => {
                     self.free_sockets.push_front(local);
                     return Err(e.into());
                 }
             };
+            if self.cfg.rtcp_fallback {
+                rtcp = self.rtcp_port(now, &mut sdp);
+            }
             port.listen(true);
             (Some(sdp.write().into_bytes()), Some(pending))
         };
@@ -394,10 +445,16 @@ impl Endpoint {
             Ok(c) => c,
             Err(e) => {
                 self.free_sockets.push_front(local);
+                if let Some(r) = rtcp {
+                    self.free_sockets.push_front(r.local_addr());
+                }
                 return Err(e.into());
             }
         };
         self.owners.insert(local, call);
+        if let Some(r) = &rtcp {
+            self.owners.insert(r.local_addr(), call);
+        }
         self.calls.insert(
             call,
             Call {
@@ -410,6 +467,8 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                rtcp,
+                direction: Direction::SendRecv,
                 winner: None,
                 established: false,
                 answer: None,
@@ -544,16 +603,45 @@ impl Endpoint {
 
     /// A re-INVITE that keeps the association (same tls-id, port and fingerprint: SRTP continues, T-5.5b).
     pub fn reinvite(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
-        self.reoffer(now, call, false)
+        self.reoffer(now, call, false, ModifyKind::Reinvite)
+    }
+
+    /// An UPDATE (RFC 3311) that keeps the association.
+    pub fn update(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        self.reoffer(now, call, false, ModifyKind::Update)
+    }
+
+    /// Hold (`a=sendonly`) or resume (`a=sendrecv`) by re-INVITE; the association is kept (F-6.6).
+    pub fn hold(&mut self, now: Instant, call: CallId, on: bool) -> Result<(), Error> {
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        let before = c.direction;
+        c.direction = if on {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
+        let r = self.reoffer(now, call, false, ModifyKind::Reinvite);
+        if r.is_err() {
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.direction = before;
+            }
+        }
+        r
     }
 
     /// Rekey: a re-INVITE with a new tls-id on a new port (T-5.5a, T-5.1a); the old association carries
     /// media until the new one is verified.
     pub fn rekey(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
-        self.reoffer(now, call, true)
+        self.reoffer(now, call, true, ModifyKind::Reinvite)
     }
 
-    fn reoffer(&mut self, now: Instant, call: CallId, renew: bool) -> Result<(), Error> {
+    fn reoffer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        renew: bool,
+        kind: ModifyKind,
+    ) -> Result<(), Error> {
         let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
         if c.winner.is_none() || c.reoffer.is_some() || c.pending_in_2xx.is_some() {
             return Err(Error::WrongState);
@@ -573,7 +661,7 @@ impl Endpoint {
             kind: "audio".into(),
             port: port_no,
             codecs: self.cfg.codecs.clone(),
-            direction: Direction::SendRecv,
+            direction: c.direction,
             mid: None,
         }];
         let how = if renew { Renew::All } else { Renew::Keep };
@@ -590,12 +678,10 @@ impl Endpoint {
                 return Err(e.into());
             }
         };
-        if let Err(e) = self.ua.modify(
-            now,
-            call,
-            ModifyKind::Reinvite,
-            Some(sdp.write().into_bytes()),
-        ) {
+        if let Err(e) = self
+            .ua
+            .modify(now, call, kind, Some(sdp.write().into_bytes()))
+        {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.neg.cancel_offer();
             }
@@ -640,6 +726,11 @@ impl Endpoint {
         };
         let mf = c.ensure_fork(Self::UAS_FORK);
         c.port.set_peer(now, mf, peer_params(&d))?;
+        if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
+            let mut params = peer_params(&d);
+            params.addr = Some(addr);
+            r.set_peer(now, mf, params)?;
+        }
         c.peer_bound = true;
         Ok(())
     }
@@ -746,6 +837,9 @@ impl Endpoint {
                     if let Some(f) = c.fork(fork) {
                         let mf = f.media;
                         let _ = c.port.close_fork(now, mf);
+                        if let Some(r) = c.rtcp.as_mut() {
+                            let _ = r.close_fork(now, mf);
+                        }
                     }
                     c.forks.retain(|f| f.sip != fork);
                 }
@@ -754,6 +848,9 @@ impl Endpoint {
             ua::Event::NoMoreAnswers { call } => {
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.port.set_more_answers(now, false);
+                    if let Some(r) = c.rtcp.as_mut() {
+                        r.set_more_answers(now, false);
+                    }
                 }
             }
             ua::Event::AckReceived { call, body } => {
@@ -798,6 +895,16 @@ impl Endpoint {
                 return;
             }
         };
+        let delayed = offer.as_ref().is_none_or(|b| b.is_empty());
+        // A body that is not SDP is refused before any media state exists (floods stay cheap).
+        let offer = match offer.filter(|b| !b.is_empty()).map(|b| Sdp::parse(&b)) {
+            Some(Err(_)) => {
+                let _ = self.ua.reject(now, call, 488);
+                return;
+            }
+            Some(Ok(sdp)) => Some(sdp),
+            None => None,
+        };
         let port = match self.new_port(now) {
             Ok(p) => p,
             Err(_) => {
@@ -806,17 +913,20 @@ impl Endpoint {
             }
         };
         let local = port.local_addr();
-        let delayed = offer.as_ref().is_none_or(|b| b.is_empty());
         let mut answer = None;
-        if let Some(body) = offer.filter(|b| !b.is_empty()) {
+        let mut rtcp = None;
+        if let Some(sdp) = offer {
             let media = self.local_media(local.port());
-            let result = Sdp::parse(&body).map_err(|_| 400u16).and_then(|sdp| {
+            let result = {
                 let mut fill = fill_from(&mut self.rng);
                 neg.answer(&sdp, &media, &mut fill)
                     .map_err(|e| e.sip_status())
-            });
-            let ok = result.ok().and_then(|a| {
+            };
+            let ok = result.ok().and_then(|mut a| {
                 let o = a.media.iter().find(|m| m.dtls().is_some())?.clone();
+                if self.cfg.rtcp_fallback && o.dtls().is_some_and(|d| !d.rtcp_mux) {
+                    rtcp = self.rtcp_port(now, &mut a.sdp);
+                }
                 Some((a.sdp.write().into_bytes(), o))
             });
             match ok {
@@ -830,6 +940,9 @@ impl Endpoint {
             }
         }
         self.owners.insert(local, call);
+        if let Some(r) = &rtcp {
+            self.owners.insert(r.local_addr(), call);
+        }
         self.calls.insert(
             call,
             Call {
@@ -842,6 +955,8 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                rtcp,
+                direction: Direction::SendRecv,
                 winner: None,
                 established: false,
                 answer,
@@ -884,8 +999,17 @@ impl Endpoint {
         if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
             return false;
         }
+        if !d.rtcp_mux {
+            // D-3b: the RTCP component gets its own association, towards the peer's RTCP port.
+            if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
+                let mut params = peer_params(&d);
+                params.addr = Some(addr);
+                let _ = r.set_peer(now, mf, params);
+            }
+        }
         if let Some(f) = c.fork_mut(fork) {
             f.neg = Some(neg);
+            f.rtcp_mux = d.rtcp_mux;
         }
         true
     }
@@ -932,11 +1056,18 @@ impl Endpoint {
                     .as_ref()
                     .is_some_and(|b| self.apply_fork_answer(now, call, fork, b))
         };
+        let mut unused_rtcp = None;
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some(n) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
                 c.neg = n;
             }
             c.pending = None;
+            if c.fork(fork).is_none_or(|f| f.rtcp_mux) {
+                unused_rtcp = c.rtcp.take();
+            }
+        }
+        if let Some(r) = unused_rtcp {
+            self.release_port(&r);
         }
         if ok {
             self.events.push_back(Event::Answered { call, fork });
@@ -1094,6 +1225,7 @@ impl Endpoint {
         };
         let mut ports = vec![c.port];
         ports.extend(c.next_port.take());
+        ports.extend(c.rtcp.take());
         ports.extend(c.reoffer.take().and_then(|r| r.port));
         for p in &mut ports {
             for f in &c.forks {
@@ -1120,6 +1252,16 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        let from_rtcp = c.rtcp.as_ref().is_some_and(|p| p.local_addr() == local);
+        if from_rtcp
+            && !matches!(
+                e,
+                MediaEvent::FingerprintMismatch { .. } | MediaEvent::Rtcp { .. }
+            )
+        {
+            // The RTCP component's handshake and verification are internal (its RTCP is reported below).
+            return;
+        }
         match e {
             MediaEvent::DtlsConnected {
                 assoc,

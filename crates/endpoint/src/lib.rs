@@ -112,6 +112,10 @@ pub struct Config {
     pub dtls_initial_retransmit: Option<std::time::Duration>,
     /// Most calls at once (beyond: 503).
     pub max_calls: usize,
+    /// D-3b: offer `a=rtcp:PORT` on a second media socket as the fallback for peers that refuse rtcp-mux (RFC
+    /// 5761 §5.1.3), and run a separate DTLS association there when they do (default true). The socket is
+    /// released as soon as the answer muxes.
+    pub rtcp_fallback: bool,
 }
 
 impl Config {
@@ -143,6 +147,7 @@ impl Config {
             sip_timers: dtlsrtp_sip::transaction::TimerConfig::default(),
             dtls_initial_retransmit: None,
             max_calls: 256,
+            rtcp_fallback: true,
         }
     }
 }
@@ -384,4 +389,6 @@ pub struct CallStats {
     pub associations: Vec<AssocInfo>,
     /// Associations with the fork they belong to (endpoint fork ids).
     pub forks: Vec<(Option<ForkId>, SocketAddr)>,
+    /// D-3b: associations of the separate RTCP component (a peer that refused rtcp-mux); empty with rtcp-mux.
+    pub rtcp_associations: Vec<AssocInfo>,
 }

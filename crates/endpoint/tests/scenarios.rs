@@ -606,3 +606,75 @@ fn f_5_15_fingerprint_mismatch_on_confirmed_dialog_sends_bye() {
         .iter()
         .any(|(f, _, b)| *f == addr(5060) && b.starts_with(b"BYE ")));
 }
+
+/// F-6.6a: modifications in both directions: the callee's re-INVITE, the caller's UPDATE (RFC 3311), hold and
+/// resume: every one keeps the association (no new handshake, same association id, SRTP continues).
+#[test]
+fn f_6_6a_callee_reinvite_caller_update_hold_resume_all_keep() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let (ca, cb) = basic_setup(&mut net, a, b, CallOptions::default());
+    net.take(a);
+    net.take(b);
+    let assoc = net.ep(a).stats(ca).unwrap().associations[0].id;
+    let steps: [(&str, usize); 4] = [
+        ("callee re-INVITE", b),
+        ("caller UPDATE", a),
+        ("hold", a),
+        ("resume", a),
+    ];
+    for (i, (what, who)) in steps.iter().enumerate() {
+        let now = net.now;
+        let call = if *who == a { ca } else { cb };
+        match i {
+            0 => net.ep(*who).reinvite(now, call).unwrap(),
+            1 => net.ep(*who).update(now, call).unwrap(),
+            2 => net.ep(*who).hold(now, call, true).unwrap(),
+            _ => net.ep(*who).hold(now, call, false).unwrap(),
+        }
+        net.run();
+        let ea = net.take(a);
+        let eb = net.take(b);
+        assert!(
+            has(&ea, |e| matches!(e, Event::Modified { renewed: false, .. })),
+            "{what}: {ea:?}"
+        );
+        assert!(
+            has(&eb, |e| matches!(e, Event::Modified { renewed: false, .. })),
+            "{what}: {eb:?}"
+        );
+        assert!(
+            !has(&ea, |e| matches!(e, Event::DtlsConnected { .. })),
+            "{what}"
+        );
+        assert!(
+            !has(&eb, |e| matches!(e, Event::DtlsConnected { .. })),
+            "{what}"
+        );
+        exchange_media(&mut net, a, ca, b, cb, what.as_bytes());
+        assert_eq!(rtp_payloads(&net.take(a)).len(), 3, "{what}");
+        assert_eq!(rtp_payloads(&net.take(b)).len(), 3, "{what}");
+        assert_eq!(
+            net.ep(a).stats(ca).unwrap().associations[0].id,
+            assoc,
+            "{what}"
+        );
+    }
+    let updates = net
+        .log
+        .iter()
+        .filter(|(f, _, b)| *f == addr(5060) && b.starts_with(b"UPDATE "))
+        .count();
+    assert_eq!(updates, 1);
+    let holds = net
+        .log
+        .iter()
+        .filter(|(f, _, b)| {
+            *f == addr(5060)
+                && b.starts_with(b"INVITE ")
+                && String::from_utf8_lossy(b).contains("a=sendonly")
+        })
+        .count();
+    assert_eq!(holds, 1);
+}

@@ -1,0 +1,245 @@
+//! Policy and bad input on the in-memory network: secure-only refuses a plain RTP offer with 488 (no call, no
+//! media state); best effort negotiates DTLS-SRTP through RFC 5939 capability negotiation (B-1, B-2); malformed
+//! SIP over UDP and over a stream gets 400 or is dropped with the established dialog untouched; an oversize
+//! message is refused; a bounded flood of 10,000 bogus INVITEs leaves an established call's media undisturbed.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use dtlsrtp::{CallOptions, Datagram, Event, TransportKind};
+
+const PLAIN_SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+
+fn invite(call_id: &str, body: &str) -> String {
+    format!(
+        "INVITE sip:bob@127.0.0.1:5070 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:eve@127.0.0.1:5999>;tag=e{call_id}\r\nTo: <sip:bob@127.0.0.1:5070>\r\n\
+Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:eve@127.0.0.1:5999>\r\n\
+Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn responses_to(net: &Net, to: u16, status: &str) -> usize {
+    net.log
+        .iter()
+        .filter(|(_, t, b)| t.port() == to && b.starts_with(format!("SIP/2.0 {status}").as_bytes()))
+        .count()
+}
+
+#[test]
+fn secure_only_plain_rtp_offer_gets_488_no_call_no_media_state() {
+    let mut net = Net::new();
+    let b = net.add(Net::config("bob", 5070, 2));
+    let now = net.now;
+    let free = net.ep(b).free_media_sockets();
+    net.ep(b).handle_datagram(
+        now,
+        Datagram {
+            local: addr(5070),
+            remote: addr(5999),
+            bytes: invite("plain1", PLAIN_SDP).as_bytes(),
+        },
+    );
+    net.run();
+    assert_eq!(responses_to(&net, 5999, "488"), 1, "{:?}", net.log.len());
+    let eb = net.take(b);
+    assert!(
+        !has(&eb, |e| matches!(e, Event::IncomingCall { .. })),
+        "{eb:?}"
+    );
+    assert_eq!(net.ep(b).call_count(), 0);
+    assert_eq!(
+        net.ep(b).free_media_sockets(),
+        free,
+        "the media socket went back to the pool"
+    );
+}
+
+#[test]
+fn b_1_best_effort_offer_capneg_negotiates_dtls_srtp() {
+    let mut net = Net::new();
+    let mut cfg = Net::config("alice", 5060, 1);
+    cfg.best_effort = true;
+    cfg.policy = dtlsrtp_sdp::negotiate::RtpPolicy::AllowRtp;
+    let a = net.add(cfg);
+    let b = net.add(Net::config("bob", 5070, 2));
+    let now = net.now;
+    let ca = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    let inv = net
+        .log
+        .iter()
+        .find(|(f, _, b)| *f == addr(5060) && b.starts_with(b"INVITE"))
+        .unwrap();
+    let inv = String::from_utf8_lossy(&inv.2);
+    assert!(
+        inv.contains("RTP/AVP") && inv.contains("a=tcap:1 UDP/TLS/RTP/SAVP"),
+        "{inv}"
+    );
+    let ok = net
+        .log
+        .iter()
+        .find(|(f, _, b)| *f == addr(5070) && b.starts_with(b"SIP/2.0 200"))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ok.2).contains("a=acfg:1"));
+    assert!(has(
+        &net.take(a),
+        |e| matches!(e, Event::Established { call, .. } if *call == ca)
+    ));
+    let now = net.now;
+    net.ep(a).send_audio(now, ca, 0, 0, b"capneg").unwrap();
+    net.run();
+    assert_eq!(
+        rtp_payloads(&net.take(b)),
+        vec![(Some(dtlsrtp::Endpoint::UAS_FORK), b"capneg".to_vec())]
+    );
+}
+
+/// An established call between a and b (a = 5060, b = 5070).
+fn established(net: &mut Net) -> (usize, usize, dtlsrtp::CallId, dtlsrtp::CallId) {
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let now = net.now;
+    let ca = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::Established { .. }
+    )));
+    net.take(b);
+    (a, b, ca, cb)
+}
+
+#[test]
+fn malformed_sip_udp_and_stream_400_or_drop_dialog_untouched_oversize_refused() {
+    let mut net = Net::new();
+    let (a, b, ca, cb) = established(&mut net);
+    let now = net.now;
+    let bad_invite = invite("nocallid", "").replace("Call-ID: nocallid\r\n", "");
+    let bad_cseq = invite("badcseq", "").replace("CSeq: 1 INVITE", "CSeq: x INVITE");
+    let oversize = invite("big", &"a".repeat(100_000));
+    let inputs: Vec<Vec<u8>> = vec![
+        b"hello world".to_vec(),
+        vec![0xff; 300],
+        bad_invite.into_bytes(),
+        bad_cseq.into_bytes(),
+        oversize.into_bytes(),
+        b"SIP/2.0 200 OK\r\nVia: garbage\r\n\r\n".to_vec(),
+    ];
+    for bytes in &inputs {
+        net.ep(b).handle_datagram(
+            now,
+            Datagram {
+                local: addr(5070),
+                remote: addr(5999),
+                bytes,
+            },
+        );
+        // garbage on the media socket too
+        let media = net.nodes[b].media[0];
+        net.ep(b).handle_datagram(
+            now,
+            Datagram {
+                local: media,
+                remote: addr(5999),
+                bytes,
+            },
+        );
+    }
+    // the same malformed INVITE over a stream (TCP framing by Content-Length)
+    let bad_cseq_tcp = invite("badcseq2", "")
+        .replace("CSeq: 1 INVITE", "CSeq: x INVITE")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    net.ep(b)
+        .handle_stream(now, TransportKind::Tcp, addr(5998), bad_cseq_tcp.as_bytes());
+    net.run();
+    // the bad CSeq gets 400, the INVITE without Call-ID cannot be answered and is dropped, the oversize one 413
+    assert_eq!(responses_to(&net, 5999, "400"), 1);
+    assert_eq!(responses_to(&net, 5999, "413"), 1);
+    // over the stream: 400 on that connection
+    assert_eq!(responses_to(&net, 5998, "400"), 1);
+    let eb = net.take(b);
+    assert!(
+        !has(&eb, |e| matches!(
+            e,
+            Event::IncomingCall { .. } | Event::Terminated { .. }
+        )),
+        "{eb:?}"
+    );
+    assert_eq!(net.ep(b).call_count(), 1);
+    // the dialog and its media are untouched
+    let now = net.now;
+    net.ep(a).send_audio(now, ca, 0, 0, b"still").unwrap();
+    net.ep(b).send_audio(now, cb, 0, 0, b"here").unwrap();
+    net.run();
+    assert_eq!(rtp_payloads(&net.take(b)).len(), 1);
+    assert_eq!(rtp_payloads(&net.take(a)).len(), 1);
+    let now = net.now;
+    net.ep(a).hangup(now, ca).unwrap();
+    net.run();
+    assert!(has(&net.take(b), |e| matches!(e, Event::Terminated { .. })));
+}
+
+/// A-R-DOS: 10,000 bogus INVITEs (half malformed → 400, half with a body that is not SDP → 488 before any media
+/// state) while the call's media flows: every media packet sent during the flood arrives.
+#[test]
+fn flood_of_10000_bogus_invites_does_not_disturb_established_media() {
+    let mut net = Net::new();
+    let (a, b, ca, _cb) = established(&mut net);
+    let mut sent = 0u32;
+    for i in 0..10_000u32 {
+        let now = net.now;
+        let msg = if i % 2 == 0 {
+            invite(&format!("flood{i}"), "").replace("CSeq: 1 INVITE", "CSeq: one INVITE")
+        } else {
+            invite(&format!("flood{i}"), "this is not sdp")
+        };
+        net.ep(b).handle_datagram(
+            now,
+            Datagram {
+                local: addr(5070),
+                remote: addr(5999),
+                bytes: msg.as_bytes(),
+            },
+        );
+        if i % 100 == 0 {
+            net.ep(a)
+                .send_audio(now, ca, 0, sent * 160, &sent.to_be_bytes())
+                .unwrap();
+            sent += 1;
+            net.run();
+        }
+    }
+    net.run();
+    let got = rtp_payloads(&net.take(b));
+    assert_eq!(
+        got.len() as u32,
+        sent,
+        "every media packet arrived during the flood"
+    );
+    assert_eq!(net.ep(b).call_count(), 1, "no call state from the flood");
+    assert!(responses_to(&net, 5999, "400") >= 5_000);
+    assert!(responses_to(&net, 5999, "488") >= 5_000);
+    let eb = net.take(b);
+    assert!(!has(&eb, |e| matches!(
+        e,
+        Event::IncomingCall { .. } | Event::Terminated { .. }
+    )));
+}
