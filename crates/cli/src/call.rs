@@ -130,6 +130,8 @@ pub(crate) struct Sockets {
     /// SIP over TCP: our listener (same port as UDP) and the open connections by peer.
     tcp: Option<TcpListener>,
     conns: HashMap<SocketAddr, TcpStream>,
+    /// TCP peers we could not connect or write to, for `Endpoint::transport_failed`.
+    failed: Vec<SocketAddr>,
 }
 
 impl Sockets {
@@ -145,6 +147,7 @@ impl Sockets {
             media_ip: sip_addr.ip(),
             tcp: None,
             conns: HashMap::new(),
+            failed: Vec::new(),
         })
     }
 
@@ -206,6 +209,7 @@ impl Sockets {
                     Ok(_) => return,
                     Err(e) => {
                         tracing::debug!("TCP connect {remote}: {e}");
+                        self.failed.push(remote);
                         return;
                     }
                 }
@@ -222,6 +226,7 @@ impl Sockets {
                 Err(e) => {
                     tracing::debug!("TCP write {remote}: {e}");
                     self.conns.remove(&remote);
+                    self.failed.push(remote);
                     return;
                 }
             }
@@ -304,6 +309,10 @@ impl Sockets {
         while let Some(t) = ep.poll_transmit() {
             any = true;
             self.send(&t);
+        }
+        // A connection that could not be opened fails its transactions now, not at Timer B (RFC 3261 §17.1.4).
+        for remote in std::mem::take(&mut self.failed) {
+            ep.transport_failed(Instant::now(), TransportKind::Tcp, remote);
         }
         any
     }
@@ -857,7 +866,9 @@ fn call_result(st: &CallState, role: Role) -> Result<(), Failure> {
     if st.answered_at.is_none() && st.established_at.is_none() {
         let why = match st.ended {
             Some(EndReason::Rejected(code)) => format!("call refused with {code}"),
-            Some(EndReason::Timeout) | None => "no answer (timeout)".to_string(),
+            Some(EndReason::Timeout) | None => {
+                "no answer (timeout, or the SIP transport failed)".to_string()
+            }
             Some(EndReason::NotSecure) => "the answer was not DTLS-SRTP".to_string(),
             Some(other) => format!("call failed: {other:?}"),
         };
