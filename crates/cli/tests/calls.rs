@@ -387,3 +387,86 @@ fn call_and_answer_over_tcp() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     drop(udp_only);
 }
+
+/// `--register` against real Kamailio with digest authentication: a wrong password is refused (exit 3); the
+/// right one registers, then the call goes through Kamailio to baresip (registered there as bob) and its tone
+/// is recorded.
+#[test]
+fn call_registers_with_digest_at_kamailio_then_calls_baresip_through_it() {
+    if !require_peer("kamailio", "kamailio") || !require_peer("baresip", "baresip") {
+        return;
+    }
+    let k = dtlsrtp_testkit::peers::kamailio::Kamailio::builder()
+        .user("alice", "secret")
+        .user("bob", "bobpw")
+        .start()
+        .unwrap();
+    let mut bob = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .auth_pass("bobpw")
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .start()
+        .unwrap();
+    bob.wait_registered(Duration::from_secs(10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob_aor) = (k.aor("alice"), k.aor("bob"));
+    let o = run(
+        &[
+            "call",
+            &bob_aor,
+            "--config-dir",
+            s(dir.path()),
+            "--register",
+            &alice,
+            "--user",
+            "alice",
+            "--password",
+            "wrong",
+            "--timeout",
+            "10",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("REGISTER refused"), "{}", text(&o));
+    assert!(
+        !text(&o).contains("wrong"),
+        "the password never reaches the output: {}",
+        text(&o)
+    );
+
+    let rec = dir.path().join("heard.wav");
+    let o = run(
+        &[
+            "call",
+            &bob_aor,
+            "--config-dir",
+            s(dir.path()),
+            "--register",
+            &alice,
+            "--user",
+            "alice",
+            "--password",
+            "secret",
+            "--record",
+            s(&rec),
+            "--duration",
+            "2",
+            "--timeout",
+            "10",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nbaresip:\n{}",
+        text(&o),
+        bob.log().read()
+    );
+    assert!(text(&o).contains("registered for"), "{}", text(&o));
+    let t = run(&["wav", "tone", s(&rec), "440"], Duration::from_secs(10));
+    assert_eq!(t.status.code(), Some(0), "{}", text(&t));
+}
