@@ -470,3 +470,48 @@ fn call_registers_with_digest_at_kamailio_then_calls_baresip_through_it() {
     let t = run(&["wav", "tone", s(&rec), "440"], Duration::from_secs(10));
     assert_eq!(t.status.code(), Some(0), "{}", text(&t));
 }
+
+/// `answer --early-media`: a 183 with SDP, DTLS-SRTP and audio before the 200 (F-6.2); the caller hears the
+/// callee's tone from the early dialog on.
+#[test]
+fn answer_with_early_media_sends_audio_before_the_200() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("heard.wav");
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(dir.path()),
+        "--early-media",
+        "--tone",
+        "700",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = run(
+        &[
+            "call",
+            &format!("sip:bob@{listen}"),
+            "--config-dir",
+            s(dir.path()),
+            "--record",
+            s(&rec),
+            "--duration",
+            "1",
+            "--timeout",
+            "10",
+        ],
+        Duration::from_secs(30),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let early = out.find("early media (183 with SDP)").expect(&out);
+    let first = out.find("first SRTP packet authenticated").expect(&out);
+    let answered = out.find("  answered").expect(&out);
+    assert!(early < first && first < answered, "{out}");
+    assert_eq!(answer.wait(Duration::from_secs(15)).status.code(), Some(0));
+    let t = run(&["wav", "tone", s(&rec), "700"], Duration::from_secs(10));
+    assert_eq!(t.status.code(), Some(0), "{}", text(&t));
+}
