@@ -215,6 +215,7 @@ fn call_to_an_unreachable_peer_exits_3_within_the_timeout() {
             s(dir.path()),
             "--timeout",
             "2",
+            "--json",
         ],
         Duration::from_secs(20),
     );
@@ -222,6 +223,17 @@ fn call_to_an_unreachable_peer_exits_3_within_the_timeout() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("no answer"), "{}", text(&o));
     assert!(took < Duration::from_secs(8), "took {took:?}");
+    // --json: every stdout line is an event; the last is the summary with the exit code.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert_eq!(events.first().map(|e| e["event"].clone()), Some("start".into()));
+    assert!(events.iter().any(|e| e["event"] == "calling"), "{stdout}");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "summary", "{stdout}");
+    assert_eq!(last["exit_code"], 3, "{stdout}");
 }
 
 fn baresip(user: &str, mode: AnswerMode) -> Option<Baresip> {
