@@ -229,7 +229,10 @@ fn call_to_an_unreachable_peer_exits_3_within_the_timeout() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
         .collect();
-    assert_eq!(events.first().map(|e| e["event"].clone()), Some("start".into()));
+    assert_eq!(
+        events.first().map(|e| e["event"].clone()),
+        Some("start".into())
+    );
     assert!(events.iter().any(|e| e["event"] == "calling"), "{stdout}");
     let last = events.last().unwrap();
     assert_eq!(last["event"], "summary", "{stdout}");
