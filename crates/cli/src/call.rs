@@ -347,9 +347,13 @@ struct CallState {
 
 impl CallState {
     fn new(p: &Prepared, start: Instant) -> Result<Self, Failure> {
+        Self::with(p.law, p.settings.record.as_deref(), start)
+    }
+
+    fn with(law: Law, record: Option<&std::path::Path>, start: Instant) -> Result<Self, Failure> {
         let mut r = [0u8; 6];
         crate::os_random(&mut r);
-        let recorder = match &p.settings.record {
+        let recorder = match record {
             Some(path) => Some(
                 WavRecorder::create(path)
                     .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))?,
@@ -370,12 +374,12 @@ impl CallState {
             sent: 0,
             received: 0,
             packetizer: Packetizer::new(
-                p.law,
+                law,
                 u16::from_be_bytes([r[0], r[1]]),
                 u32::from_be_bytes([r[2], r[3], r[4], r[5]]),
             ),
             cursor: 0,
-            jitter: JitterBuffer::new(p.law, 3),
+            jitter: JitterBuffer::new(law, 3),
             recorder,
             recorded_frames: 0,
             next_play: None,
@@ -750,7 +754,7 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                 st.on_event(now, &ev);
             }
             if let Event::Terminated { .. } = ev {
-                let r = call_result(&st, role);
+                let r = call_result(&st);
                 st.finish_recording()?;
                 calls_done += 1;
                 if role == Role::Callee && r.is_ok() && calls_done < prepared.settings.calls {
@@ -821,7 +825,7 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
         }
         if hangup_at.is_some_and(|t| now.duration_since(t) >= HANGUP_GRACE) {
             // The peer never confirmed the BYE/CANCEL: end anyway.
-            outcome = Some(call_result(&st, role));
+            outcome = Some(call_result(&st));
             st.finish_recording()?;
             break;
         }
@@ -856,7 +860,7 @@ fn summary_of(st: &CallState, r: &Result<(), Failure>, now: Instant) {
 }
 
 /// The exit code of a finished call from what the endpoint reported.
-fn call_result(st: &CallState, role: Role) -> Result<(), Failure> {
+fn call_result(st: &CallState) -> Result<(), Failure> {
     if st.mismatch || st.ended == Some(EndReason::FingerprintMismatch) {
         return Err(Failure::new(
             Exit::FingerprintMismatch,
@@ -895,6 +899,95 @@ fn call_result(st: &CallState, role: Role) -> Result<(), Failure> {
             ),
         ));
     }
-    let _ = role;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> CallState {
+        CallState::with(Law::Pcmu, None, Instant::now()).unwrap()
+    }
+
+    fn code(st: &CallState) -> Option<Exit> {
+        call_result(st).err().map(|f| f.exit)
+    }
+
+    /// The documented exit codes from what the endpoint reported (README): 3, 4, 5, 6, 0.
+    #[test]
+    fn exit_codes_from_endpoint_events() {
+        let now = Instant::now();
+        let mut st = state();
+        st.ended = Some(EndReason::Timeout);
+        assert_eq!(code(&st), Some(Exit::Signalling));
+        st.ended = Some(EndReason::Rejected(486));
+        assert_eq!(code(&st), Some(Exit::Signalling));
+        assert!(call_result(&st).unwrap_err().message.contains("486"));
+        st.ended = Some(EndReason::NotSecure);
+        assert_eq!(code(&st), Some(Exit::Signalling));
+
+        let mut st = state();
+        st.answered_at = Some(now);
+        st.ended = Some(EndReason::Local);
+        assert_eq!(code(&st), Some(Exit::Dtls), "answered, never established");
+
+        let mut st = state();
+        st.answered_at = Some(now);
+        st.mismatch = true;
+        assert_eq!(code(&st), Some(Exit::FingerprintMismatch));
+        let mut st = state();
+        st.ended = Some(EndReason::FingerprintMismatch);
+        assert_eq!(code(&st), Some(Exit::FingerprintMismatch));
+
+        let mut st = state();
+        st.answered_at = Some(now);
+        st.established_at = Some(now);
+        st.sent = 10;
+        assert_eq!(code(&st), Some(Exit::NoMedia), "nothing received");
+        st.received = 10;
+        assert_eq!(code(&st), None);
+    }
+
+    #[test]
+    fn events_drive_the_state() {
+        let now = Instant::now();
+        let mut st = state();
+        let call = CallId(7);
+        st.call = Some(call);
+        st.on_event(now, &Event::Ringing { call, fork: None });
+        assert_eq!(st.state, "ringing");
+        st.on_event(
+            now,
+            &Event::Established {
+                call,
+                fork: dtlsrtp::ForkId(1),
+            },
+        );
+        assert_eq!(st.state, "connected");
+        assert!(st.established_at.is_some() && st.media_from.is_some());
+        st.on_event(
+            now,
+            &Event::Rtp {
+                call,
+                fork: None,
+                ssrc: 1,
+                seq: 5,
+                ts: 800,
+                pt: 0,
+                payload: vec![0xFF; 160],
+                verified: true,
+            },
+        );
+        assert_eq!(st.received, 1);
+        st.on_event(
+            now,
+            &Event::Terminated {
+                call,
+                reason: EndReason::RemoteBye,
+            },
+        );
+        assert_eq!(st.ended, Some(EndReason::RemoteBye));
+        assert_eq!(st.status(now).packets_in, 1);
+    }
 }

@@ -757,3 +757,23 @@ fn summary(ag: &[Agent], start: Instant, end: Instant, ladder: &Ladder) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_lines_for_the_ladder() {
+        let invite = b"INVITE sip:bob@127.0.0.1:5070 SIP/2.0\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\na=setup:actpass\r\n";
+        assert_eq!(
+            describe_sip(invite),
+            "SIP INVITE + SDP (UDP/TLS/RTP/SAVP, a=fingerprint, a=setup:actpass)"
+        );
+        let ok = b"SIP/2.0 200 OK\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(describe_sip(ok), "SIP 200 OK (2 BYE)");
+        // Garbage never panics.
+        for b in [&b""[..], b"\xff\xfe", b"SIP/2.0", b"\r\n\r\nv=0"] {
+            let _ = describe_sip(b);
+        }
+    }
+}
