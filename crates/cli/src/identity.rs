@@ -73,7 +73,25 @@ pub(crate) fn load_or_create(
         .map_err(|e| Failure::new(Exit::Local, format!("certificate: {e}")))?;
     fs::create_dir_all(&dir)
         .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", dir.display())))?;
-    write_private(&path, &pem)?;
+    // Written whole under a temporary name, then linked into place: a second process starting at the same
+    // moment either links first (we then load its identity) or finds the complete file, never half of it.
+    let mut r = [0u8; 8];
+    crate::os_random(&mut r);
+    let tmp = dir.join(format!("{IDENTITY_FILE}.{}.tmp", u64::from_be_bytes(r)));
+    write_private(&tmp, &pem)?;
+    let linked = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    if let Err(e) = linked {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            let c = Certificate::from_pem(&read(&path)?)
+                .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))?;
+            return Ok((c, Origin::Loaded(path)));
+        }
+        return Err(Failure::new(
+            Exit::Local,
+            format!("{}: {e}", path.display()),
+        ));
+    }
     Ok((c, Origin::Created(path)))
 }
 
@@ -145,6 +163,24 @@ mod tests {
         // The certificate alone has no key: a clear local error.
         let e = load_or_create(Some(&dir.path().join("c.pem")), None, None).unwrap_err();
         assert_eq!(e.exit, Exit::Local);
+    }
+
+    /// Two processes creating the identity at once end up with the same one.
+    #[test]
+    fn concurrent_creation_yields_one_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("cfg");
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let d = d.clone();
+                std::thread::spawn(move || load_or_create(None, None, Some(&d)).unwrap().0)
+            })
+            .collect();
+        let fps: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().fingerprint(HashFunction::Sha256).unwrap())
+            .collect();
+        assert!(fps.windows(2).all(|w| w[0] == w[1]), "{fps:?}");
     }
 
     #[test]
