@@ -65,6 +65,8 @@ struct Call {
     /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
     answer: Option<(Vec<u8>, MediaOutcome)>,
     peer_bound: bool,
+    /// UAS delayed offer: our offer already went in a reliable 183 (its answer comes in the PRACK).
+    early_offer_sent: bool,
     answered: bool,
     delayed_offer: bool,
     end_reason: Option<EndReason>,
@@ -473,6 +475,7 @@ impl Endpoint {
                 established: false,
                 answer: None,
                 peer_bound: false,
+                early_offer_sent: false,
                 answered: false,
                 delayed_offer: opts.delayed_offer,
                 end_reason: None,
@@ -492,7 +495,40 @@ impl Endpoint {
     /// Sends 183 with our answer (early media, F-6.2) and starts the DTLS handshake (our ClientHello follows
     /// the 183).
     pub fn early_media(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
-        let c = self.calls.get(&call).ok_or(Error::UnknownCall)?;
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if c.uac || c.answered {
+            return Err(Error::WrongState);
+        }
+        if c.delayed_offer {
+            // F-6.4: our offer goes in a reliable 183; the caller answers in its PRACK.
+            if c.early_offer_sent {
+                return Err(Error::WrongState);
+            }
+            let media = vec![LocalMedia {
+                kind: "audio".into(),
+                port: c.port.local_addr().port(),
+                codecs: self.cfg.codecs.clone(),
+                direction: Direction::SendRecv,
+                mid: None,
+            }];
+            let (sdp, pending) = {
+                let mut fill = fill_from(&mut self.rng);
+                c.neg.create_offer(&media, Renew::Keep, &mut fill)?
+            };
+            if let Err(e) = self.ua.ring(now, call, 183, Some(sdp.write().into_bytes())) {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.neg.cancel_offer();
+                }
+                return Err(e.into());
+            }
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.port.listen(true);
+                c.pending_in_2xx = Some(pending);
+                c.early_offer_sent = true;
+            }
+            self.pump(now);
+            return Ok(());
+        }
         let body = c
             .answer
             .as_ref()
@@ -512,7 +548,10 @@ impl Endpoint {
         if c.uac || c.answered {
             return Err(Error::WrongState);
         }
-        let body = if c.delayed_offer {
+        let body = if c.delayed_offer && c.early_offer_sent {
+            // The offer/answer finished in the 183 and its PRACK: the 200 carries no SDP.
+            None
+        } else if c.delayed_offer {
             let media = {
                 let local = c.port.local_addr();
                 vec![LocalMedia {
@@ -527,14 +566,16 @@ impl Endpoint {
             let (sdp, pending) = c.neg.create_offer(&media, Renew::Keep, &mut fill)?;
             c.port.listen(true);
             c.pending_in_2xx = Some(pending);
-            sdp.write().into_bytes()
+            Some(sdp.write().into_bytes())
         } else {
-            c.answer
-                .as_ref()
-                .map(|a| a.0.clone())
-                .ok_or(Error::WrongState)?
+            Some(
+                c.answer
+                    .as_ref()
+                    .map(|a| a.0.clone())
+                    .ok_or(Error::WrongState)?,
+            )
         };
-        self.ua.answer(now, call, Some(body))?;
+        self.ua.answer(now, call, body)?;
         if let Some(c) = self.calls.get_mut(&call) {
             c.answered = true;
             c.winner = Some(Self::UAS_FORK);
@@ -819,7 +860,14 @@ impl Endpoint {
             ua::Event::Provisional {
                 call, fork, body, ..
             } => {
+                let delayed = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.uac && c.delayed_offer);
                 let early = match (fork, body) {
+                    (Some(f), Some(b)) if !b.is_empty() && delayed => {
+                        self.answer_early_offer(now, call, f, &b)
+                    }
                     (Some(f), Some(b)) if !b.is_empty() => self.apply_fork_answer(now, call, f, &b),
                     _ => false,
                 };
@@ -858,6 +906,11 @@ impl Endpoint {
                     self.on_answer_to_2xx_offer(now, call, &b);
                 }
                 self.check_established(call);
+            }
+            ua::Event::PrackReceived { call, body } => {
+                if let Some(b) = body.filter(|b| !b.is_empty()) {
+                    self.on_answer_to_2xx_offer(now, call, &b);
+                }
             }
             ua::Event::ModifyRequest { call, body, .. } => self.on_modify_request(now, call, body),
             ua::Event::ModifyAnswered { call, body, .. } => {
@@ -961,6 +1014,7 @@ impl Endpoint {
                 established: false,
                 answer,
                 peer_bound: false,
+                early_offer_sent: false,
                 answered: false,
                 delayed_offer: delayed,
                 end_reason: None,
@@ -1014,6 +1068,48 @@ impl Endpoint {
         true
     }
 
+    /// UAC, delayed offer: the offer came in a reliable 1xx of `fork`; our answer goes in the PRACK (F-6.4).
+    fn answer_early_offer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        fork: ForkId,
+        body: &[u8],
+    ) -> bool {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if c.peer_bound {
+            return true;
+        }
+        let media = vec![LocalMedia {
+            kind: "audio".into(),
+            port: c.port.local_addr().port(),
+            codecs: self.cfg.codecs.clone(),
+            direction: Direction::SendRecv,
+            mid: None,
+        }];
+        let res = Sdp::parse(body).ok().and_then(|sdp| {
+            let mut fill = fill_from(&mut self.rng);
+            let a = c.neg.answer(&sdp, &media, &mut fill).ok()?;
+            let d = a.media.iter().find_map(MediaOutcome::dtls)?.clone();
+            Some((a.sdp.write().into_bytes(), d))
+        });
+        let Some((ans, d)) = res else {
+            return false;
+        };
+        if self.ua.prack(now, call, fork, ans).is_err() {
+            return false;
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let mf = c.ensure_fork(fork);
+        let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+        c.peer_bound = bound;
+        bound
+    }
+
     fn on_answered(&mut self, now: Instant, call: CallId, fork: ForkId, body: Option<Vec<u8>>) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1021,7 +1117,10 @@ impl Endpoint {
         c.winner = Some(fork);
         c.answered = true;
         let body = body.filter(|b| !b.is_empty());
-        let ok = if c.delayed_offer {
+        let ok = if c.delayed_offer && c.peer_bound && body.is_none() {
+            // F-6.4: the offer came in a reliable 1xx and our PRACK answered it: nothing to negotiate here.
+            true
+        } else if c.delayed_offer {
             // F-6.4: the 2xx carries the offer; our answer goes in the ACK.
             let local = c.port.local_addr();
             let media = vec![LocalMedia {
@@ -1347,6 +1446,10 @@ impl Endpoint {
             MediaEvent::Rtcp { fork, report, .. } => {
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
+            }
+            MediaEvent::RekeyNeeded { .. } => {
+                // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
+                let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
             }
             _ => {}
         }

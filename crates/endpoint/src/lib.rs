@@ -35,6 +35,48 @@
 //!
 //! Randomness: one seeded generator ([`Config::seed`]); the UA, every media port, cookie secret and
 //! negotiator get child seeds from it, so scenario tests are reproducible.
+//!
+//! # Example: two endpoints in memory
+//!
+//! A driver would use sockets (`dtlsrtp_tokio::endpoint::EndpointHandle` does); here the transmits of each
+//! endpoint are handed straight to the other.
+//!
+//! ```
+//! use std::time::Instant;
+//! use dtlsrtp::{CallOptions, Config, Datagram, Endpoint, Event};
+//! use dtlsrtp_dtls::{Certificate, KeyType};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let now = Instant::now(); // the driver's clock
+//! let cfg = |user: &str, port: u16, seed| -> Result<Config, Box<dyn std::error::Error>> {
+//!     let cert = Certificate::generate(KeyType::EcdsaP256, user, 1)?;
+//!     Ok(Config::new(user, "127.0.0.1", format!("127.0.0.1:{port}").parse()?, cert, [seed; 32]))
+//! };
+//! let mut eps = [Endpoint::new(cfg("alice", 5060, 1)?)?, Endpoint::new(cfg("bob", 5070, 2)?)?];
+//! eps[0].add_media_socket("127.0.0.1:40000".parse()?); // sockets the driver bound
+//! eps[1].add_media_socket("127.0.0.1:41000".parse()?);
+//! let call = eps[0].dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())?;
+//! let mut got = Vec::new();
+//! for _ in 0..10 {
+//!     for i in 0..2 {
+//!         while let Some(t) = eps[i].poll_transmit() {
+//!             let d = Datagram { local: t.remote, remote: t.local, bytes: &t.bytes };
+//!             eps[1 - i].handle_datagram(now, d);
+//!         }
+//!         while let Some(e) = eps[i].poll_event() {
+//!             match e {
+//!                 Event::IncomingCall { call, .. } => eps[i].answer(now, call)?,
+//!                 Event::Established { call, .. } if i == 1 => eps[1].send_audio(now, call, 0, 0, b"hi")?,
+//!                 Event::Rtp { payload, verified: true, .. } => got.push(payload),
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//! }
+//! assert_eq!(got, vec![b"hi".to_vec()]);
+//! eps[0].hangup(now, call)?;
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 

@@ -243,3 +243,73 @@ fn flood_of_10000_bogus_invites_does_not_disturb_established_media() {
         Event::IncomingCall { .. } | Event::Terminated { .. }
     )));
 }
+
+/// No panic from network input: 20,000 mutated copies of real SIP messages and DTLS/SRTP datagrams (byte
+/// flips, truncations, splices; seeded, reproducible) into the SIP socket, a stream and the media socket of an
+/// established call, which still carries media afterwards.
+#[test]
+fn mutated_sip_and_media_never_panic_call_survives() {
+    let mut net = Net::new();
+    let (a, b, ca, cb) = established(&mut net);
+    // a corpus of real datagrams this call exchanged
+    let corpus: Vec<Vec<u8>> = net.log.iter().map(|(_, _, p)| p.clone()).collect();
+    assert!(corpus.len() > 5);
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let media = net.nodes[b].media[0];
+    for i in 0..20_000u32 {
+        let mut m = corpus[(rnd() as usize) % corpus.len()].clone();
+        match rnd() % 4 {
+            0 => {
+                for _ in 0..1 + rnd() % 8 {
+                    let at = (rnd() as usize) % m.len().max(1);
+                    if let Some(byte) = m.get_mut(at) {
+                        *byte = rnd() as u8;
+                    }
+                }
+            }
+            1 => m.truncate((rnd() as usize) % (m.len() + 1)),
+            2 => {
+                let other = &corpus[(rnd() as usize) % corpus.len()];
+                let cut = (rnd() as usize) % (other.len() + 1);
+                m.extend_from_slice(&other[cut..]);
+            }
+            _ => m.insert((rnd() as usize) % (m.len() + 1), rnd() as u8),
+        }
+        let now = net.now;
+        let local = if i % 3 == 0 { media } else { addr(5070) };
+        net.ep(b).handle_datagram(
+            now,
+            Datagram {
+                local,
+                remote: addr(5999),
+                bytes: &m,
+            },
+        );
+        if i % 5 == 0 {
+            net.ep(b)
+                .handle_stream(now, TransportKind::Tcp, addr(5998), &m);
+        }
+        if i % 1000 == 0 {
+            net.run();
+        }
+    }
+    net.run();
+    assert_eq!(net.ep(b).call_count(), 1);
+    net.take(b);
+    let now = net.now;
+    net.ep(a).send_audio(now, ca, 0, 0, b"alive").unwrap();
+    net.ep(b).send_audio(now, cb, 0, 0, b"alive").unwrap();
+    net.run();
+    assert!(rtp_payloads(&net.take(b))
+        .iter()
+        .any(|(_, p)| p == b"alive"));
+    assert!(rtp_payloads(&net.take(a))
+        .iter()
+        .any(|(_, p)| p == b"alive"));
+}

@@ -41,6 +41,9 @@ pub struct Net {
     pub drop_filter: Option<Box<dyn FnMut(&Transmit) -> bool>>,
     /// Rewrites a datagram in flight (e.g. a wrong fingerprint in an answer).
     pub mangle: Option<Box<dyn FnMut(&mut Transmit)>>,
+    /// Within each delivery round, 2xx responses go last (an answerer whose ClientHello beats its 200 OK, like
+    /// baresip).
+    pub ok_last: bool,
 }
 
 impl Net {
@@ -53,6 +56,7 @@ impl Net {
             log: Vec::new(),
             drop_filter: None,
             mangle: None,
+            ok_last: false,
         }
     }
 
@@ -153,6 +157,13 @@ impl Net {
                         return;
                     }
                 }
+            }
+            if self.ok_last {
+                let (oks, rest): (VecDeque<_>, VecDeque<_>) = queue
+                    .into_iter()
+                    .partition(|(_, t)| t.bytes.starts_with(b"SIP/2.0 200"));
+                queue = rest;
+                queue.extend(oks);
             }
             let now = self.now;
             for (from, to, bytes) in proxied {
