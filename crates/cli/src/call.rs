@@ -720,17 +720,13 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                         format!("REGISTER refused with {code}"),
                     )));
                 }
-                Event::IncomingCall {
-                    call,
-                    delayed_offer,
-                    ..
-                } if role == Role::Callee => {
+                Event::IncomingCall { call, .. } if role == Role::Callee => {
                     if st.call.is_some() {
                         let _ = ep.reject(now, *call, 486);
                     } else {
                         st.call = Some(*call);
                         st.incoming_at = Some(now);
-                        let r = if prepared.settings.early_media && !delayed_offer {
+                        let r = if prepared.settings.early_media {
                             ep.early_media(now, *call)
                         } else {
                             ep.ring(now, *call).and_then(|()| ep.answer(now, *call))
