@@ -612,8 +612,13 @@ fn unsupported(s: &Settings) -> Result<(), Failure> {
             format!("{what} is not supported by this build yet"),
         ))
     };
-    if s.transport == Transport::Tls {
-        return no("--transport tls in call/answer");
+    if s.transport == Transport::Tls
+        || s.uri.as_deref().is_some_and(|u| u.starts_with("sips:"))
+        || s.uri
+            .as_deref()
+            .is_some_and(|u| u.contains(";transport=tls"))
+    {
+        return no("SIP over TLS (--transport tls, sips: URIs) in call/answer");
     }
     if s.ice {
         return no("--ice in call/answer");

@@ -39,7 +39,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Two endpoints on 127.0.0.1: SDP offer/answer, DTLS handshake, fingerprint check, SRTP both ways.
+    /// Alice calls Bob over SIP on 127.0.0.1: DTLS handshake on the media path, fingerprint check, SRTP both
+    /// ways, printed as a ladder diagram.
     Demo(demo::DemoArgs),
     /// Call a SIP URI: DTLS-SRTP keyed by fingerprints, G.711 audio from a WAV file or a tone.
     Call(options::CallArgs),
