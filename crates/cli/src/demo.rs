@@ -9,6 +9,7 @@
 use std::f64::consts::TAU;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -24,38 +25,63 @@ use dtlsrtp_sdp::negotiate::{
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, HandshakeRole, Sdp};
 use dtlsrtp_srtp::{Config as SrtpConfig, DtlsRole, SrtpContext, SrtpError, SrtpProfile};
 
+use crate::audio::g711::ulaw_encode;
+use crate::audio::jitter::JitterBuffer;
+use crate::keylog::FileKeyLog;
 use crate::ladder::{describe_dtls, Ladder, Party};
-use crate::{os_random, Exit, Failure, KeyArg};
+use crate::options::OutputArgs;
+use crate::output::{self, Status, StatusLine};
+use crate::{os_random, say, Exit, Failure, KeyArg};
 
 /// Options of `dtlsrtp demo`.
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
     /// Which flow to run.
     #[arg(long, value_enum, default_value_t = Scenario::Basic)]
-    scenario: Scenario,
+    pub(crate) scenario: Scenario,
     /// RTP packets each way (20 ms of PCMU each; 250 = 5 seconds).
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    packets: u32,
+    pub(crate) packets: u32,
     /// Milliseconds between packets (20 = real time, 0 = as fast as possible).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1000))]
-    pace_ms: u64,
+    pub(crate) pace_ms: u64,
     /// Certificate key type of both endpoints.
     #[arg(long, value_enum, default_value_t = KeyArg::Ecdsa)]
-    key_type: KeyArg,
-    /// SRTP profiles offered, most preferred first, comma separated (IANA or OpenSSL names).
+    pub(crate) key_type: KeyArg,
+    /// SRTP profiles offered, most preferred first, comma separated (IANA or OpenSSL names). The SIP user
+    /// agents offer their default list; with this option the demo runs without SIP (SDP in memory).
     #[arg(long, value_delimiter = ',')]
-    profiles: Vec<SrtpProfile>,
+    pub(crate) profiles: Vec<SrtpProfile>,
+    /// Run without SIP: the SDP travels in memory, only the media path is real UDP.
+    #[arg(long)]
+    pub(crate) no_sip: bool,
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
 }
 
 /// The flows `demo` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Scenario {
+pub(crate) enum Scenario {
     /// Bob answers a=setup:active; his ClientHello arrives before his answer (F-5.8).
     Basic,
-    /// Bob answers a=setup:passive; Alice sends the ClientHello once the answer arrives.
+    /// Bob answers a=setup:passive; Alice sends the ClientHello once the answer arrives (runs without SIP:
+    /// the SIP user agent always answers active, RFC 5763 §5).
     Passive,
     /// A middlebox rewrites Bob's fingerprint in the answer: Alice tears the media down (F-5.15).
     Mitm,
+    /// Bob answers with a 183 and SDP: DTLS and SRTP both ways before the 200 (F-6.2).
+    EarlyMedia,
+    /// Alice's INVITE has no SDP: Bob offers in the 200, Alice answers in the ACK (F-6.4).
+    DelayedOffer,
+    /// Mid-call re-INVITE that keeps the association: SRTP continues without a new handshake.
+    Reinvite,
+    /// Mid-call re-INVITE with a new tls-id on a new port: a new handshake, new keys (T-5.1a).
+    Rekey,
+    /// Alice offers RTP/AVP with RFC 5939 capability negotiation for DTLS-SRTP; Bob picks DTLS-SRTP.
+    BestEffort,
+    /// A forking proxy rings Bob and Carol; both send early media, each verified against its own
+    /// fingerprint (F-6.3, T-8a); Bob answers, Carol's branch is cancelled.
+    Forking,
 }
 
 /// The audio m-line both parties use: PCMU, 20 ms.
@@ -81,26 +107,12 @@ fn local(e: impl std::fmt::Display) -> Failure {
     Failure::new(Exit::Local, e.to_string())
 }
 
-/// G.711 µ-law encoding of one 16-bit sample (ITU-T G.711).
-fn ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 { 0x80 } else { 0 };
-    if s < 0 {
-        s = -s;
-    }
-    s = (s + BIAS).min(0x7FFF);
-    let exponent = (7 - (s.leading_zeros() as i32 - 17)).clamp(0, 7);
-    let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) | mantissa) as u8
-}
-
 /// The PCMU payload of packet `index` of a tone: both ends compute it, so the receiver checks every byte.
-fn tone_payload(hz: f64, index: u32) -> [u8; SAMPLES] {
+pub(crate) fn tone_payload(hz: f64, index: u32) -> [u8; SAMPLES] {
     let mut out = [0u8; SAMPLES];
     for (i, o) in out.iter_mut().enumerate() {
         let n = f64::from(index) * SAMPLES as f64 + i as f64;
-        *o = ulaw((8000.0 * (TAU * hz * n / 8000.0).sin()) as i16);
+        *o = ulaw_encode((8000.0 * (TAU * hz * n / 8000.0).sin()) as i16);
     }
     out
 }
@@ -140,16 +152,27 @@ struct Side {
     ssrc: u32,
     hz: f64,
     stats: Stats,
+    /// The receive path: RFC 3550 loss and jitter statistics of what authenticated.
+    rx: JitterBuffer,
+    keylog: Option<Arc<FileKeyLog>>,
+    start: Instant,
 }
 
 impl Side {
-    fn new(party: Party, args: &DemoArgs, hz: f64) -> Result<Self, Failure> {
+    fn new(
+        party: Party,
+        args: &DemoArgs,
+        hz: f64,
+        keylog: Option<Arc<FileKeyLog>>,
+        start: Instant,
+    ) -> Result<Self, Failure> {
         let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(local)?;
         sock.set_nonblocking(true).map_err(local)?;
         let addr = sock.local_addr().map_err(local)?;
         let name = match party {
             Party::Alice => "alice",
             Party::Bob => "bob",
+            Party::Carol => "carol",
         };
         let cert = Certificate::generate(args.key_type.into(), name, 30).map_err(local)?;
         let fingerprint = cert.fingerprint(HashFunction::Sha256).map_err(local)?;
@@ -158,6 +181,9 @@ impl Side {
         let mut config = DtlsConfig::new(cert, CookieSecret::new(secret));
         if !args.profiles.is_empty() {
             config.srtp_profiles.clone_from(&args.profiles);
+        }
+        if let Some(k) = &keylog {
+            config.key_log = Some(k.clone() as Arc<dyn dtlsrtp_dtls::KeyLog>);
         }
         let ctx = DtlsContext::new(&config).map_err(local)?;
         let mut ssrc = [0u8; 4];
@@ -178,6 +204,9 @@ impl Side {
             ssrc: u32::from_be_bytes(ssrc),
             hz,
             stats: Stats::default(),
+            rx: JitterBuffer::new(crate::audio::g711::Law::Pcmu, 3),
+            keylog,
+            start,
         })
     }
 
@@ -252,6 +281,9 @@ impl Side {
         let (tx, rx) = SrtpContext::from_keying_material(&c.keys, role, &SrtpConfig::default())
             .map_err(|e| Failure::new(Exit::Dtls, format!("SRTP keys: {e}")))?;
         self.srtp = Some(Srtp { tx, rx });
+        if let Some(k) = &self.keylog {
+            k.log_srtp(&format!("{:?}", self.party), &c.keys, role);
+        }
         ladder.note(
             now,
             self.party,
@@ -360,6 +392,15 @@ impl Side {
                                 );
                             }
                             self.stats.authenticated += 1;
+                            let ts = packet
+                                .get(4..8)
+                                .map_or(0, |t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
+                            // Arrival in 8 kHz units of our clock (RFC 3550 A.8).
+                            let arrival =
+                                (now.duration_since(self.start).as_secs_f64() * 8000.0) as u32;
+                            self.rx
+                                .push(seq, ts, packet.get(12..).unwrap_or_default(), arrival);
+                            while self.rx.pop().is_some() {}
                         } else {
                             self.stats.wrong_payload += 1;
                         }
@@ -514,17 +555,68 @@ fn summary_line(from: &Side, to: &Side) -> String {
     )
 }
 
-/// Runs the demo; `Ok` only when media authenticated both ways.
+/// The live status from Alice's side: what she sent and what she received from Bob.
+fn alice_status(alice: &Side, elapsed: Duration) -> Status {
+    let rx = alice.rx.stats();
+    Status {
+        state: "media".into(),
+        profile: alice.connected.map(|(p, _)| p.to_string()),
+        elapsed,
+        packets_out: u64::from(alice.stats.sent),
+        packets_in: u64::from(alice.stats.authenticated),
+        lost: rx.lost,
+        loss: rx.loss_fraction(),
+        jitter_ms: rx.jitter_ms(),
+    }
+}
+
+/// Runs the demo; `Ok` only when media authenticated both ways. Over SIP unless the flow needs what only the
+/// SIP-less demo can do (a passive answer, a chosen profile list).
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
+    // The endpoint answers active, offers its default profiles and has no key-log hook yet.
+    let sip = !(args.no_sip
+        || args.scenario == Scenario::Passive
+        || !args.profiles.is_empty()
+        || args.out.keylog.is_some());
+    if sip {
+        return crate::sipdemo::run(args);
+    }
+    if !matches!(
+        args.scenario,
+        Scenario::Basic | Scenario::Passive | Scenario::Mitm
+    ) {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "--scenario {:?} needs SIP (drop --no-sip/--profiles)",
+                args.scenario
+            ),
+        ));
+    }
+    run_without_sip(args)
+}
+
+fn run_without_sip(args: &DemoArgs) -> Result<(), Failure> {
     let start = Instant::now();
-    let mut alice = Side::new(Party::Alice, args, 440.0)?;
-    let mut bob = Side::new(Party::Bob, args, 660.0)?;
-    println!(
+    output::init(args.out.json, args.out.verbosity());
+    let keylog = args
+        .out
+        .keylog
+        .as_deref()
+        .map(FileKeyLog::open)
+        .transpose()?
+        .map(Arc::new);
+    let mut alice = Side::new(Party::Alice, args, 440.0, keylog.clone(), start)?;
+    let mut bob = Side::new(Party::Bob, args, 660.0, keylog, start)?;
+    let mut status = StatusLine::new(Duration::from_secs(1));
+    say!(
         "dtlsrtp demo ({:?}): Alice {} calls Bob {}",
-        args.scenario, alice.addr, bob.addr
+        args.scenario,
+        alice.addr,
+        bob.addr
     );
-    println!("  Alice a=fingerprint:{}", alice.fingerprint);
-    println!("  Bob   a=fingerprint:{}", bob.fingerprint);
+    say!("  Alice a=fingerprint:{}", alice.fingerprint);
+    say!("  Bob   a=fingerprint:{}", bob.fingerprint);
     let mut ladder = Ladder::new(start);
 
     // Signalling (in memory): Alice offers actpass with her fingerprint and a tls-id (T-5.2a).
@@ -671,10 +763,14 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
                 break;
             }
         }
+        if let Some(t0) = media_start {
+            status.update(&alice_status(&alice, now.duration_since(t0)));
+        }
         if !busy {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    status.finish();
     let end = Instant::now();
     for side in [&mut alice, &mut bob] {
         if let Some(a) = side.assoc.as_mut() {
@@ -683,21 +779,21 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
         side.flush(end, &mut ladder)?;
     }
 
-    println!();
-    println!(
+    say!("");
+    say!(
         "Summary ({:.0} ms, {} ladder lines)",
         end.duration_since(start).as_secs_f64() * 1000.0,
         ladder.lines
     );
     if let Some((profile, suite)) = alice.connected.or(bob.connected) {
-        println!("  SRTP profile: {profile}, DTLS cipher suite {suite}");
+        say!("  SRTP profile: {profile}, DTLS cipher suite {suite}");
     }
     let client = match (alice.role, bob.role) {
         (Some(DtlsRole::Client), _) => "Alice (a=setup:active); DTLS server: Bob",
         (_, Some(DtlsRole::Client)) => "Bob (a=setup:active); DTLS server: Alice",
         _ => "none",
     };
-    println!("  DTLS client: {client}");
+    say!("  DTLS client: {client}");
     let verified = |s: &Side| {
         if s.srtp.is_some() {
             "verified"
@@ -705,18 +801,18 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
             "NOT verified"
         }
     };
-    println!(
+    say!(
         "  Bob's certificate   {}: {} by Alice",
         bob.fingerprint,
         verified(&alice)
     );
-    println!(
+    say!(
         "  Alice's certificate {}: {} by Bob",
         alice.fingerprint,
         verified(&bob)
     );
-    println!("  {}", summary_line(&alice, &bob));
-    println!("  {}", summary_line(&bob, &alice));
+    say!("  {}", summary_line(&alice, &bob));
+    say!("  {}", summary_line(&bob, &alice));
 
     if alice.srtp.is_none() || bob.srtp.is_none() {
         return Err(Failure::new(
@@ -733,7 +829,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
             "media did not authenticate both ways",
         ));
     }
-    println!("RESULT: DTLS-SRTP established, fingerprints verified, media authenticated both ways");
+    say!("RESULT: DTLS-SRTP established, fingerprints verified, media authenticated both ways");
+    let mut last = alice_status(&alice, end.duration_since(start));
+    last.state = "ended".into();
+    output::summary(&last, "media authenticated both ways", 0);
     Ok(())
 }
 
@@ -742,12 +841,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ulaw_reference_points() {
-        // ITU-T G.711 µ-law: 0 → 0xFF, full-scale positive → 0x80, full-scale negative → 0x00.
-        assert_eq!(ulaw(0), 0xFF);
-        assert_eq!(ulaw(i16::MAX), 0x80);
-        assert_eq!(ulaw(i16::MIN + 1), 0x00);
-        assert_eq!(ulaw(-1), 0x7F);
+    fn tone_payload_is_pcmu_of_the_tone() {
         assert_ne!(tone_payload(440.0, 0), tone_payload(440.0, 1));
+        assert_eq!(
+            tone_payload(440.0, 0)[0],
+            0xFF,
+            "sin(0) = 0 encodes as µ-law zero"
+        );
     }
 }

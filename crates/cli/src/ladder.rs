@@ -61,6 +61,18 @@ fn handshake_name(body: &[u8]) -> &'static str {
 pub(crate) enum Party {
     Alice,
     Bob,
+    /// The second callee of the forking demo, drawn in Bob's column with her name.
+    Carol,
+}
+
+impl Party {
+    fn name(self) -> &'static str {
+        match self {
+            Party::Alice => "alice",
+            Party::Bob => "bob",
+            Party::Carol => "carol",
+        }
+    }
 }
 
 /// Prints one line per event, with milliseconds since the start.
@@ -71,7 +83,11 @@ pub(crate) struct Ladder {
 
 impl Ladder {
     pub(crate) fn new(start: Instant) -> Self {
-        println!("    t (ms)  Alice (offerer)                                               Bob (answerer)");
+        if !crate::output::json() {
+            crate::say!(
+                "    t (ms)  Alice (offerer)                                               Bob (answerer)"
+            );
+        }
         Self { start, lines: 0 }
     }
 
@@ -91,18 +107,32 @@ impl Ladder {
                 "{t:>10.1}  |<{} {what} ---|",
                 "-".repeat(70usize.saturating_sub(what.len()))
             ),
+            Party::Carol => format!(
+                "{t:>10.1}  |<{} {what} (Carol) ---|",
+                "-".repeat(62usize.saturating_sub(what.len()))
+            ),
         };
-        println!("{line}");
+        crate::output::event(
+            "ladder",
+            serde_json::json!({"t_ms": t, "from": from.name(), "arrow": true, "what": what}),
+            &line,
+        );
         self.lines += 1;
     }
 
     /// Something that happened at one party.
     pub(crate) fn note(&mut self, now: Instant, at: Party, what: &str) {
         let t = self.stamp(now);
-        match at {
-            Party::Alice => println!("{t:>10.1}  [Alice] {what}"),
-            Party::Bob => println!("{t:>10.1}  {:>78}", format!("{what} [Bob]")),
-        }
+        let line = match at {
+            Party::Alice => format!("{t:>10.1}  [Alice] {what}"),
+            Party::Bob => format!("{t:>10.1}  {:>78}", format!("{what} [Bob]")),
+            Party::Carol => format!("{t:>10.1}  {:>78}", format!("{what} [Carol]")),
+        };
+        crate::output::event(
+            "ladder",
+            serde_json::json!({"t_ms": t, "at": at.name(), "arrow": false, "what": what}),
+            &line,
+        );
         self.lines += 1;
     }
 }
