@@ -4,11 +4,7 @@
 #![allow(clippy::disallowed_methods)] // tests: real sockets and OpenSSL's real-time retransmission timers
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dtlsrtp_dtls::{
@@ -16,6 +12,7 @@ use dtlsrtp_dtls::{
     Event, Fingerprint, HashFunction, KeyType,
 };
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
+use dtlsrtp_testkit::openssl_cli;
 
 const PROFILES: [SrtpProfile; 3] = [
     SrtpProfile::Aes128CmHmacSha1_80,
@@ -23,111 +20,11 @@ const PROFILES: [SrtpProfile; 3] = [
     SrtpProfile::AeadAes256Gcm,
 ];
 
-/// Kills and reaps the child when the test ends, however it ends.
-struct ChildGuard(Option<Child>);
-
-impl ChildGuard {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().unwrap()
-    }
-    /// Closes stdin (OpenSSL sends close_notify and exits), waits a bounded time, kills if needed, and returns
-    /// all of stdout.
-    fn finish(&mut self) -> String {
-        let mut child = self.0.take().unwrap();
-        drop(child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut out = String::new();
-        if let Some(mut s) = child.stdout.take() {
-            let _ = s.read_to_string(&mut out);
-        }
-        out
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn openssl_available() -> bool {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the `openssl` command line is missing: apt-get install openssl");
-        }
-        eprintln!("SKIPPED: the `openssl` command line is missing (apt-get install openssl)");
-    }
-    ok
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "dtlsrtp-interop-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A peer identity made by the OpenSSL CLI itself, and its fingerprint as the CLI prints it.
-fn cli_identity(dir: &Path, rsa: bool) -> (PathBuf, PathBuf, Fingerprint) {
-    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=peer", "-newkey",
-    ]);
-    if rsa {
-        cmd.arg("rsa:2048");
-    } else {
-        cmd.args(["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    }
-    let st = cmd
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    // "sha256 Fingerprint=AB:CD:..." (or "SHA256 Fingerprint=")
-    let text = String::from_utf8(out.stdout).unwrap();
-    let hex = text.trim().split('=').nth(1).unwrap();
-    let fp: Fingerprint = format!("SHA-256 {hex}").parse().unwrap();
-    (cert, key, fp)
+/// A peer identity made by the OpenSSL CLI itself (testkit), with its fingerprint as the CLI prints it.
+fn cli_identity(dir: &std::path::Path, rsa: bool) -> (openssl_cli::Identity, Fingerprint) {
+    let id = openssl_cli::identity(dir, rsa).unwrap();
+    let fp: Fingerprint = format!("SHA-256 {}", id.sha256).parse().unwrap();
+    (id, fp)
 }
 
 fn free_udp_port() -> u16 {
@@ -274,34 +171,12 @@ fn check_cli_output(
 }
 
 fn we_are_client(profile: SrtpProfile, rsa_peer: bool) {
-    let dir = TempDir::new();
-    let (cert, key, peer_fp) = cli_identity(&dir.0, rsa_peer);
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, peer_fp) = cli_identity(&dir.0, rsa_peer);
     let port = free_udp_port();
     let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut srv = ChildGuard(Some(
-        Command::new("openssl")
-            .args([
-                "s_server",
-                "-dtls1_2",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-naccept",
-                "1",
-            ])
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key)
-            .args(["-Verify", "1", "-use_srtp", profile.openssl_name()])
-            .args(["-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen"])
-            .arg(profile.exporter_len().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
-    let _ = srv.child().id();
+    let mut srv =
+        openssl_cli::s_server(port, &id, profile.openssl_name(), profile.exporter_len()).unwrap();
     let (cfg, ours) = our_config(profile);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let ctx = DtlsContext::new(&cfg).unwrap();
@@ -323,32 +198,12 @@ fn we_are_client(profile: SrtpProfile, rsa_peer: bool) {
 }
 
 fn we_are_server(profile: SrtpProfile, rsa_peer: bool) {
-    let dir = TempDir::new();
-    let (cert, key, peer_fp) = cli_identity(&dir.0, rsa_peer);
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, peer_fp) = cli_identity(&dir.0, rsa_peer);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = sock.local_addr().unwrap().port();
-    let mut cli = ChildGuard(Some(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-dtls1_2",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key)
-            .args(["-use_srtp", profile.openssl_name()])
-            .args(["-keymatexport", "EXTRACTOR-dtls_srtp", "-keymatexportlen"])
-            .arg(profile.exporter_len().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
-    let _ = cli.child().id();
+    let mut cli =
+        openssl_cli::s_client(port, &id, profile.openssl_name(), profile.exporter_len()).unwrap();
     // The association is created when the first ClientHello arrives: its source address feeds the cookie.
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 2048];
@@ -384,7 +239,7 @@ fn we_are_server(profile: SrtpProfile, rsa_peer: bool) {
 
 #[test]
 fn d_4_2a_interop_we_are_client_of_openssl_s_server() {
-    if !openssl_available() {
+    if !openssl_cli::available() {
         return;
     }
     for (i, profile) in PROFILES.into_iter().enumerate() {
@@ -394,7 +249,7 @@ fn d_4_2a_interop_we_are_client_of_openssl_s_server() {
 
 #[test]
 fn d_4_2a_interop_we_are_server_of_openssl_s_client() {
-    if !openssl_available() {
+    if !openssl_cli::available() {
         return;
     }
     for (i, profile) in PROFILES.into_iter().enumerate() {
