@@ -623,6 +623,11 @@ async fn cors(mut resp: Response) -> Response {
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("Location"),
     );
+    // Private Network Access preflights (pages on public origins calling a local server).
+    h.insert(
+        header::HeaderName::from_static("access-control-allow-private-network"),
+        HeaderValue::from_static("true"),
+    );
     resp
 }
 
