@@ -25,6 +25,7 @@ mod demoproxy;
 mod identity;
 mod keylog;
 mod ladder;
+mod media_cmd;
 mod options;
 mod output;
 mod serve;
@@ -49,6 +50,9 @@ enum Command {
     Answer(options::AnswerArgs),
     /// WHIP/WHEP endpoint: browsers publish their microphone (POST /whip) or play our audio (POST /whep).
     Serve(serve::ServeArgs),
+    /// DTLS-SRTP media with any SDP peer through SDP files (no SIP): --answer OFFER --write ANSWER, or
+    /// --offer OFFER --read ANSWER.
+    Media(media_cmd::MediaArgs),
     /// Print a certificate's fingerprints as a=fingerprint lines.
     Fingerprint {
         /// PEM file holding the certificate (and its key, unless --key); default: the persistent identity.
@@ -192,6 +196,7 @@ fn main() -> ExitCode {
         Command::Call(args) => call::call(&args),
         Command::Answer(args) => call::answer(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Media(args) => media_cmd::run(&args),
         Command::Fingerprint {
             cert,
             key,
