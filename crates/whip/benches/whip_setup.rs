@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dtlsrtp_media::ice::IceConfig;
 use dtlsrtp_media::MediaEvent;
 use dtlsrtp_sdp::attr::Direction;
 use dtlsrtp_whip::client::{self, ClientSession};
@@ -82,13 +83,31 @@ fn main() {
         let s = server.clone();
         tokio::spawn(async move { s.serve(listener).await });
 
-        // Sequential.
+        for ta in [50u64, 5] {
+            sequential(n, addr, &server, &mut rx, ta).await;
+        }
+        concurrent(n, full, addr, &server).await;
+    });
+}
+
+async fn sequential(
+    n: usize,
+    addr: SocketAddr,
+    server: &Server,
+    rx: &mut mpsc::UnboundedReceiver<Instant>,
+    ta_ms: u64,
+) {
+    let ice = IceConfig {
+        ta: Duration::from_millis(ta_ms),
+        ..IceConfig::default()
+    };
+    {
         let (mut answered, mut connected, mut first_srtp) = (vec![], vec![], vec![]);
         let t_all = Instant::now();
         let mut setup_total = Duration::ZERO;
         for _ in 0..n {
             let t0 = Instant::now();
-            let mut c = client::connect(addr, "/whip", Direction::SendOnly, None)
+            let mut c = client::connect_with(addr, "/whip", Direction::SendOnly, None, ice.clone())
                 .await
                 .unwrap();
             answered.push(t0.elapsed());
@@ -111,7 +130,9 @@ fn main() {
             c.handle.shutdown().await.unwrap();
         }
         let wall = t_all.elapsed();
-        println!("whip_setup sequential, {n} sessions (loopback, 1 client at a time):");
+        println!(
+            "whip_setup sequential, {n} sessions (loopback, 1 client at a time, client ICE Ta {ta_ms} ms):"
+        );
         println!(
             "  POST → 201 answer applied : median {:?}  p90 {:?}",
             pct(&mut answered, 50),
@@ -132,8 +153,11 @@ fn main() {
             n as f64 / setup_total.as_secs_f64(),
             n as f64 / wall.as_secs_f64()
         );
+    }
+}
 
-        // Concurrent batches.
+async fn concurrent(n: usize, full: bool, addr: SocketAddr, server: &Server) {
+    {
         let batch = if full { 16 } else { 2 };
         let rounds = n.div_ceil(batch);
         let mut total = 0usize;
@@ -166,5 +190,5 @@ fn main() {
             total as f64 / busy.as_secs_f64()
         );
         assert!(server.sessions().is_empty());
-    });
+    }
 }

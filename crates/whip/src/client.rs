@@ -138,6 +138,17 @@ pub async fn connect(
     direction: Direction,
     token: Option<&str>,
 ) -> Result<ClientSession, ClientError> {
+    connect_with(server, path, direction, token, IceConfig::default()).await
+}
+
+/// [`connect`] with our ICE timers (the mode is always full, the role controlling).
+pub async fn connect_with(
+    server: SocketAddr,
+    path: &str,
+    direction: Direction,
+    token: Option<&str>,
+    ice: IceConfig,
+) -> Result<ClientSession, ClientError> {
     let cert = Certificate::generate(KeyType::EcdsaP256, "whip-client", 1)
         .map_err(|_| ClientError::Setup)?;
     let fingerprint = cert
@@ -159,7 +170,7 @@ pub async fn connect(
     .await?;
     let ice = IceConfig {
         mode: IceMode::Full,
-        ..IceConfig::default()
+        ..ice
     };
     let (creds, cand) = handle.enable_ice(ice, None, IceRole::Controlling).await?;
     let cfg = sdpmedia::negotiator_config(
