@@ -87,6 +87,9 @@ pub enum RequestError {
     /// Our media port could not be set up → 500.
     #[error("media port: {0}")]
     Media(#[from] DriverError),
+    /// The OS RNG failed (no session id) → 500.
+    #[error("OS random number generator unavailable")]
+    Random,
     /// Our negotiator configuration was refused → 500.
     #[error("negotiator configuration: {0}")]
     Config(#[from] dtlsrtp_sdp::negotiate::ConfigError),
@@ -105,7 +108,7 @@ impl RequestError {
                 StatusCode::BAD_REQUEST
             }
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Media(_) | Self::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Media(_) | Self::Config(_) | Self::Random => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -408,7 +411,10 @@ impl Server {
         .await?;
         match self.answer(kind, &handle, &offer).await {
             Ok((answer, codec)) => {
-                let id = random_hex(12).map_err(|_| RequestError::NotFound)?;
+                let Ok(id) = random_hex(12) else {
+                    let _ = handle.shutdown().await;
+                    return Err(RequestError::Random);
+                };
                 self.start(kind, id.clone(), handle, codec, permit);
                 Ok((id, answer))
             }

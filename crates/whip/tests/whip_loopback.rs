@@ -185,6 +185,8 @@ fn a_r_other_signaling_bad_input_right_status_others_undisturbed() {
         let mut cfg = config();
         cfg.token = Some("s3cret".to_owned());
         cfg.max_body = 4096;
+        // The accepted fake offer below never connects: its session must end alone after this.
+        cfg.connect_timeout = Duration::from_secs(2);
         let (server, addr) = start(cfg, Some(rec.clone())).await;
         let token = Some("s3cret");
         // A running session that must stay undisturbed.
@@ -258,8 +260,27 @@ fn a_r_other_signaling_bad_input_right_status_others_undisturbed() {
             .unwrap();
         assert_eq!(r, 401);
 
-        // Two sessions: ours and the accepted fake one (still waiting for its peer); ours still carries media.
-        assert_eq!(server.sessions().len(), 2);
+        // Two sessions: ours and the accepted fake one, whose peer never shows up: it ends alone (connect
+        // timeout) and frees its port, while ours still carries media.
+        let all = server.sessions();
+        assert_eq!(all.len(), 2);
+        let fake = all
+            .iter()
+            .find(|s| !s.stats.verified.load(Ordering::Relaxed))
+            .unwrap();
+        let fake_port = fake.local;
+        tokio::time::timeout(STEP, async {
+            while server.sessions().len() != 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the failed session ended by itself");
+        assert!(port_is_free(fake_port).await, "its port was freed");
+        assert!(
+            c.location.ends_with(&server.sessions()[0].id),
+            "ours survived"
+        );
         let before = rec.0.lock().unwrap().len();
         for i in 0..20u32 {
             c.handle
@@ -350,5 +371,123 @@ fn a_r_other_signaling_50_concurrent_sessions_no_leak() {
         let (fdn, rssn) = marks[ROUNDS - 1];
         assert!(fdn <= fd1 + 2, "fds {fd1} → {fdn}");
         assert!(rssn <= rss1 + 16 * 1024, "RSS {rss1} → {rssn} KiB");
+    });
+}
+
+/// A client whose offer carries a fingerprint that is not its certificate's: the server's fingerprint gate
+/// refuses the handshake (FingerprintMismatch), that session ends alone and frees its port; a good session
+/// running beside it keeps carrying media.
+#[test]
+fn a_r_other_signaling_fingerprint_mismatch_ends_that_session_only() {
+    use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
+    use dtlsrtp_media::ice::{IceConfig, IceRole};
+    use dtlsrtp_media::MediaPortConfig;
+    use dtlsrtp_sdp::negotiate::{AnswerSetup, Negotiator, Renew};
+    use dtlsrtp_sdp::Sdp;
+    use dtlsrtp_tokio::MediaHandle;
+    use dtlsrtp_whip::sdpmedia;
+
+    runtime().block_on(async {
+        let rec = Recorded::default();
+        let (server, addr) = start(config(), Some(rec.clone())).await;
+        let mut good = client::connect(addr, "/whip", Direction::SendOnly, None)
+            .await
+            .unwrap();
+        wait_verified(&mut good).await;
+
+        // The liar: its port uses one certificate, its offer announces another.
+        let cert = Certificate::generate(KeyType::EcdsaP256, "liar", 1).unwrap();
+        let other = Certificate::generate(KeyType::EcdsaP256, "other", 1).unwrap();
+        let wrong_fp = other.fingerprint(HashFunction::Sha256).unwrap();
+        let liar = MediaHandle::bind("127.0.0.1:0".parse().unwrap(), move |local, seed| {
+            MediaPortConfig::new(
+                local,
+                DtlsConfig::new(cert, CookieSecret::new([7; 32])),
+                seed,
+            )
+        })
+        .await
+        .unwrap();
+        let (creds, cand) = liar
+            .enable_ice(IceConfig::default(), None, IceRole::Controlling)
+            .await
+            .unwrap();
+        let cfg = sdpmedia::negotiator_config(
+            liar.local_addr().ip(),
+            wrong_fp,
+            AnswerSetup::Active,
+            Some((&creds, &cand)),
+            false,
+        );
+        let mut fill = |b: &mut [u8]| getrandom::fill(b).unwrap();
+        let mut neg = Negotiator::new(cfg, &mut fill).unwrap();
+        let (offer, pending) = neg
+            .create_offer(
+                &[sdpmedia::audio(
+                    liar.local_addr().port(),
+                    Direction::SendOnly,
+                )],
+                Renew::Keep,
+                &mut fill,
+            )
+            .unwrap();
+        liar.listen(true).await.unwrap();
+        let r = client::request(
+            addr,
+            "POST",
+            "/whip",
+            &[("Content-Type", "application/sdp")],
+            offer.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 201);
+        let out = neg
+            .apply_answer(pending, &Sdp::parse(&r.body).unwrap())
+            .unwrap();
+        let d = out.iter().find_map(|m| m.dtls()).unwrap();
+        liar.set_peer(FORK, sdpmedia::peer_params(d, true).unwrap())
+            .await
+            .unwrap();
+        let liar_session = server
+            .sessions()
+            .into_iter()
+            .find(|s| r.header("location").is_some_and(|l| l.ends_with(&s.id)))
+            .unwrap();
+
+        // The server refuses it and the session ends by itself (well before any connect timeout).
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while server.sessions().len() != 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the mismatching session ended");
+        assert!(!liar_session.stats.verified.load(Ordering::Relaxed));
+        assert!(port_is_free(liar_session.local).await);
+        let c = liar.counters().await.unwrap();
+        eprintln!("liar: {c:?}");
+        liar.shutdown().await.unwrap();
+
+        // The good one is untouched.
+        let before = rec.0.lock().unwrap().len();
+        for i in 0..20u32 {
+            good.handle
+                .send_rtp(FORK, 0, i == 0, i * 160, frame(i))
+                .await
+                .unwrap();
+        }
+        tokio::time::timeout(STEP, async {
+            while rec.0.lock().unwrap().len() < before + 20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the good session still carries media");
+        assert_eq!(
+            client::delete(addr, &good.location, None).await.unwrap(),
+            200
+        );
+        good.handle.shutdown().await.unwrap();
     });
 }
