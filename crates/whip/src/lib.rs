@@ -24,7 +24,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
 use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
@@ -313,10 +313,12 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The router: `POST /whip`, `POST /whep`, `DELETE /whip/{id}`, `DELETE /whep/{id}`, `OPTIONS` on each,
+    /// The router: `GET /` (a publisher page: microphone to WHIP, or play from WHEP, same origin),
+    /// `POST /whip`, `POST /whep`, `DELETE /whip/{id}`, `DELETE /whep/{id}`, `OPTIONS` on each,
     /// CORS headers on every response, the body limit.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/", get(publish_page))
             .route("/whip", post(post_whip).options(preflight))
             .route("/whep", post(post_whep).options(preflight))
             .route("/whip/{id}", delete(delete_session).options(preflight))
@@ -635,6 +637,17 @@ async fn cors(mut resp: Response) -> Response {
         HeaderValue::from_static("true"),
     );
     resp
+}
+
+/// The publisher page served at `/` (same origin as the endpoint, so no CORS or local-network prompts).
+const PUBLISH_PAGE: &str = include_str!("publish.html");
+
+async fn publish_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        PUBLISH_PAGE,
+    )
+        .into_response()
 }
 
 async fn preflight(method: Method) -> Response {

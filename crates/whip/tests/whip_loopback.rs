@@ -245,6 +245,17 @@ fn a_r_other_signaling_bad_input_right_status_others_undisturbed() {
             eprintln!("{what}: {st} {text:?}");
             assert_eq!(st, want, "{what}: {text}");
         }
+        // The publisher page.
+        let r = client::request(addr, "GET", "/", &[], &[]).await.unwrap();
+        assert_eq!(r.status, 200);
+        assert!(r
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/html")));
+        let page = String::from_utf8_lossy(&r.body);
+        assert!(
+            page.contains("fetch('/' + kind, { method: 'POST'"),
+            "{page}"
+        );
         // CORS preflight.
         let r = client::request(addr, "OPTIONS", "/whip", &[], &[])
             .await
