@@ -25,8 +25,10 @@ mod demoproxy;
 mod identity;
 mod keylog;
 mod ladder;
+mod media_cmd;
 mod options;
 mod output;
+mod serve;
 mod sipdemo;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
@@ -46,6 +48,11 @@ enum Command {
     Call(options::CallArgs),
     /// Wait for a SIP call and answer it: DTLS-SRTP keyed by fingerprints, G.711 audio.
     Answer(options::AnswerArgs),
+    /// WHIP/WHEP endpoint: browsers publish their microphone (POST /whip) or play our audio (POST /whep).
+    Serve(serve::ServeArgs),
+    /// DTLS-SRTP media with any SDP peer through SDP files (no SIP): --answer OFFER --write ANSWER, or
+    /// --offer OFFER --read ANSWER.
+    Media(media_cmd::MediaArgs),
     /// Print a certificate's fingerprints as a=fingerprint lines.
     Fingerprint {
         /// PEM file holding the certificate (and its key, unless --key); default: the persistent identity.
@@ -188,6 +195,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Call(args) => call::call(&args),
         Command::Answer(args) => call::answer(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Media(args) => media_cmd::run(&args),
         Command::Fingerprint {
             cert,
             key,

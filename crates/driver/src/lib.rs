@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "endpoint")]
 pub mod endpoint;
 
 use std::io;
@@ -71,6 +72,7 @@ pub enum DriverError {
     #[error(transparent)]
     Media(#[from] MediaError),
     /// The endpoint refused the command.
+    #[cfg(feature = "endpoint")]
     #[error(transparent)]
     Endpoint(#[from] dtlsrtp::Error),
     /// The driver task has ended.

@@ -91,6 +91,11 @@ pub enum Mode {
     Offer,
     /// Chromium answers our offer ([`ChromiumPeer::answer_offer`]).
     Answer,
+    /// WHIP: the page POSTs its sendonly audio offer to [`Options::url`] itself and applies the answer
+    /// ([`ChromiumPeer::http_result`]); [`ChromiumPeer::finish`] DELETEs the session ([`Stats::delete_status`]).
+    Whip,
+    /// WHEP: as [`Mode::Whip`] with a recvonly audio offer.
+    Whep,
 }
 
 /// `RTCConfiguration.bundlePolicy`.
@@ -125,6 +130,10 @@ pub struct Options {
     /// How long `peer.mjs` keeps printing stats after the exchange (it stops earlier on
     /// [`ChromiumPeer::finish`]). Default 30 s, at most 600.
     pub stats_seconds: u32,
+    /// [`Mode::Whip`]/[`Mode::Whep`]: the endpoint URL (e.g. `http://127.0.0.1:8080/whip`).
+    pub url: Option<String>,
+    /// [`Mode::Whip`]/[`Mode::Whep`]: the bearer token.
+    pub token: Option<String>,
 }
 
 impl Default for Options {
@@ -133,6 +142,8 @@ impl Default for Options {
             bundle_policy: BundlePolicy::Balanced,
             audio_only: true,
             stats_seconds: 30,
+            url: None,
+            token: None,
         }
     }
 }
@@ -237,6 +248,8 @@ pub struct Stats {
     pub inbound_total_samples_received: u64,
     /// Audio outbound-rtp `packetsSent`.
     pub outbound_packets_sent: u64,
+    /// [`Mode::Whip`]/[`Mode::Whep`], final line only: the status of the page's `DELETE`.
+    pub delete_status: Option<u16>,
 }
 
 impl Stats {
@@ -274,6 +287,10 @@ impl Stats {
             inbound_bytes_received: n(&inbound, "bytesReceived"),
             inbound_total_samples_received: n(&inbound, "totalSamplesReceived"),
             outbound_packets_sent: n(&outbound, "packetsSent"),
+            delete_status: v
+                .get("deleteStatus")
+                .and_then(Value::as_u64)
+                .and_then(|x| u16::try_from(x).ok()),
         }
     }
 
@@ -329,6 +346,8 @@ impl ChromiumPeer {
             .arg(match mode {
                 Mode::Offer => "offer",
                 Mode::Answer => "answer",
+                Mode::Whip => "whip",
+                Mode::Whep => "whep",
             })
             .args(["--bundle-policy", opts.bundle_policy.arg()])
             .args(["--stats-seconds", &opts.stats_seconds.min(600).to_string()])
@@ -337,6 +356,12 @@ impl ChromiumPeer {
             .stderr(Stdio::piped());
         if opts.audio_only {
             cmd.arg("--audio-only");
+        }
+        if let Some(url) = &opts.url {
+            cmd.args(["--url", url]);
+        }
+        if let Some(token) = &opts.token {
+            cmd.args(["--token", token]);
         }
         let mut child = match cmd.spawn() {
             Ok(child) => child,
@@ -413,6 +438,21 @@ impl ChromiumPeer {
     pub fn answer_offer(&mut self, sdp: &str) -> Result<String, HarnessError> {
         self.send(&serde_json::json!({ "type": "offer", "sdp": sdp }))?;
         self.sdp_of("answer", "Chromium's answer")
+    }
+
+    /// [`Mode::Whip`]/[`Mode::Whep`]: the POST's status and `Location` (after the page applied the answer).
+    pub fn http_result(&mut self) -> Result<(u16, Option<String>), HarnessError> {
+        let v = self.next_json("the WHIP/WHEP POST result", SDP_TIMEOUT)?;
+        match v.get("type").and_then(Value::as_str) {
+            Some("whip" | "whep") => Ok((
+                v.get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|x| u16::try_from(x).ok())
+                    .unwrap_or(0),
+                v.get("location").and_then(Value::as_str).map(str::to_owned),
+            )),
+            _ => Err(self.unexpected("the WHIP/WHEP POST result", &v)),
+        }
     }
 
     /// The next stats sample (a `stats` line or the `final` one), within `timeout`.

@@ -5,9 +5,14 @@
 //
 //   node peer.mjs offer|answer [--bundle-policy balanced|max-compat|max-bundle] [--audio-only]
 //                              [--stats-seconds N] [--executable PATH]
+//   node peer.mjs whip|whep --url URL [--token T] [--audio-only] [--stats-seconds N]
 //
 // offer : prints {"type":"offer","sdp":...} (ICE gathering complete, no trickle), reads {"type":"answer","sdp":...}
 // answer: reads {"type":"offer","sdp":...}, prints {"type":"answer","sdp":...}
+// whip  : the page POSTs its offer (fake microphone, sendonly) to URL as application/sdp (with
+//         `Authorization: Bearer T`), applies the 201 answer and prints {"type":"whip","status":N,"location":...};
+//         at the end it DELETEs the Location and the final line carries "deleteStatus".
+// whep  : the same with a recvonly audio offer (the server sends), {"type":"whep",...}.
 // then  : {"type":"stats",...} every 500 ms for N seconds (a {"type":"close"} line or stdin EOF ends it early),
 //         then {"type":"final",...}. Any failure prints {"type":"error","message":...} and exits non-zero.
 // Always closes the browser and removes its temporary profile.
@@ -26,8 +31,8 @@ const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const log = (msg) => process.stderr.write(`peer.mjs: ${msg}\n`);
 
 function parseArgs(argv) {
-  const opts = { mode: argv[0], bundlePolicy: 'balanced', audioOnly: false, statsSeconds: 0, executable: '/usr/bin/chromium' };
-  if (opts.mode !== 'offer' && opts.mode !== 'answer') throw new Error(`mode must be offer or answer, got ${opts.mode}`);
+  const opts = { mode: argv[0], bundlePolicy: 'balanced', audioOnly: false, statsSeconds: 0, executable: '/usr/bin/chromium', url: null, token: null };
+  if (!['offer', 'answer', 'whip', 'whep'].includes(opts.mode)) throw new Error(`mode must be offer, answer, whip or whep, got ${opts.mode}`);
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     const value = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return argv[++i]; };
@@ -35,8 +40,11 @@ function parseArgs(argv) {
     else if (a === '--audio-only') opts.audioOnly = true;
     else if (a === '--stats-seconds') opts.statsSeconds = Number(value());
     else if (a === '--executable') opts.executable = value();
+    else if (a === '--url') opts.url = value();
+    else if (a === '--token') opts.token = value();
     else throw new Error(`unknown option ${a}`);
   }
+  if ((opts.mode === 'whip' || opts.mode === 'whep') && !opts.url) throw new Error(`${opts.mode} needs --url`);
   if (!['balanced', 'max-compat', 'max-bundle'].includes(opts.bundlePolicy)) throw new Error(`bad bundle policy ${opts.bundlePolicy}`);
   if (!Number.isFinite(opts.statsSeconds) || opts.statsSeconds < 0 || opts.statsSeconds > 600) throw new Error('bad --stats-seconds');
   return opts;
@@ -93,6 +101,28 @@ async function pageSetup({ bundlePolicy, audioOnly, gatherTimeoutMs }) {
       await pc.setLocalDescription(await pc.createOffer());
       await gathered();
       return pc.localDescription.sdp;
+    },
+    // WHIP/WHEP (RFC 9725): POST the complete offer, apply the 201 answer; the Location is kept for DELETE.
+    async http(kind, url, token) {
+      if (kind === 'whip') stream.getAudioTracks().forEach((t) => pc.addTransceiver(t, { direction: 'sendonly', streams: [stream] }));
+      else pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered();
+      const headers = { 'Content-Type': 'application/sdp' };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const resp = await fetch(url, { method: 'POST', headers, body: pc.localDescription.sdp });
+      const body = await resp.text();
+      const location = resp.headers.get('Location');
+      if (resp.status !== 201) return { status: resp.status, location, body };
+      await pc.setRemoteDescription({ type: 'answer', sdp: body });
+      this.resource = location ? new URL(location, url).href : null;
+      this.token = token;
+      return { status: resp.status, location };
+    },
+    async deleteResource() {
+      if (!this.resource) return null;
+      const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+      return (await fetch(this.resource, { method: 'DELETE', headers })).status;
     },
     async applyAnswer(sdp) { await pc.setRemoteDescription({ type: 'answer', sdp }); },
     async answer(sdp) {
@@ -170,8 +200,11 @@ async function main() {
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
     // getUserMedia needs a secure context, which about:blank is not: serve an empty page as http://localhost/
     // from Playwright itself (no server, no network).
-    await page.route('http://localhost/', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>dtlsrtp peer</title>' }));
-    await page.goto('http://localhost/', { timeout: LAUNCH_TIMEOUT_MS });
+    // whip/whep: the page is the endpoint's own origin (http://127.0.0.1:PORT/, also a secure context), so that
+    // Chromium's Local Network Access checks let it fetch the endpoint; only that one URL is routed.
+    const pageUrl = opts.url ? new URL('/', opts.url).href : 'http://localhost/';
+    await page.route(pageUrl, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>dtlsrtp peer</title>' }));
+    await page.goto(pageUrl, { timeout: LAUNCH_TIMEOUT_MS });
     out({ type: 'ready', version: context.browser()?.version() ?? null, launch_ms: Date.now() - started });
     await page.evaluate(pageSetup, { bundlePolicy: opts.bundlePolicy, audioOnly: opts.audioOnly, gatherTimeoutMs: GATHER_TIMEOUT_MS });
 
@@ -179,6 +212,10 @@ async function main() {
       out({ type: 'offer', sdp: await page.evaluate(() => window.peer.offer()) });
       const answer = await expectMessage('answer');
       await page.evaluate((sdp) => window.peer.applyAnswer(sdp), answer);
+    } else if (opts.mode === 'whip' || opts.mode === 'whep') {
+      const r = await page.evaluate(({ kind, url, token }) => window.peer.http(kind, url, token), { kind: opts.mode, url: opts.url, token: opts.token });
+      out({ type: opts.mode, ...r });
+      if (r.status !== 201) throw new Error(`${opts.mode} POST answered ${r.status}: ${String(r.body ?? '').split('\n')[0]}`);
     } else {
       const offer = await expectMessage('offer');
       out({ type: 'answer', sdp: await page.evaluate((sdp) => window.peer.answer(sdp), offer) });
@@ -192,7 +229,9 @@ async function main() {
       if (msg && (msg.type === 'close' || msg.type === 'eof')) break;
       if (msg) throw new Error(`unexpected line on stdin: ${msg.type}`);
     }
-    out({ type: 'final', t_ms: Date.now() - started, ...(await page.evaluate(() => window.peer.stats())) });
+    const last = await page.evaluate(() => window.peer.stats());
+    if (opts.mode === 'whip' || opts.mode === 'whep') last.deleteStatus = await page.evaluate(() => window.peer.deleteResource());
+    out({ type: 'final', t_ms: Date.now() - started, ...last });
     await page.evaluate(() => window.peer.close());
   } catch (e) {
     out({ type: 'error', message: String(e?.message ?? e).split('\n')[0] });

@@ -1,0 +1,168 @@
+//! `dtlsrtp serve` (issue 9, A-R-OTHER-SIGNALING) as a process on 127.0.0.1, driven by the WHIP/WHEP client
+//! made from our own media port: a published tone is recorded as a non-silent WAV per session, DELETE ends the
+//! session (the WAV is complete when it returns), WHEP viewers get our tone, a wrong token gets 401.
+#![allow(clippy::disallowed_methods)] // tests: real sockets and clock
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dtlsrtp_media::MediaEvent;
+use dtlsrtp_sdp::attr::Direction;
+use dtlsrtp_whip::client;
+use dtlsrtp_whip::FORK;
+
+const STEP: Duration = Duration::from_secs(15);
+const TOKEN: &str = "serve-token";
+
+/// The server process, killed by PID on drop.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> (Serve, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtlsrtp"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tone",
+            "1000",
+            "--token",
+            TOKEN,
+        ])
+        .arg("--record-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let serve = Serve(child);
+    let mut lines = BufReader::new(out).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("serve: {l:?}")));
+    let addr = first
+        .strip_prefix("listening http://")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .parse()
+        .unwrap();
+    (serve, addr)
+}
+
+fn ulaw(code: u8) -> i32 {
+    let c = !code;
+    let exp = i32::from((c >> 4) & 7);
+    let mant = i32::from(c & 0x0F);
+    let mag = (((mant << 3) + 0x84) << exp) - 0x84;
+    if c & 0x80 != 0 {
+        -mag
+    } else {
+        mag
+    }
+}
+
+async fn verified(h: &mut dtlsrtp_tokio::MediaHandle) {
+    tokio::time::timeout(STEP, async {
+        loop {
+            match h.next_event().await {
+                Some(MediaEvent::FingerprintVerified { .. }) => return,
+                Some(_) => {}
+                None => panic!("port stopped"),
+            }
+        }
+    })
+    .await
+    .expect("verified in time");
+}
+
+#[test]
+fn a_r_other_signaling_serve_records_whip_wav_and_plays_whep_tone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, addr) = start(dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Wrong token: 401, no session.
+        let bad = client::connect(addr, "/whip", Direction::SendOnly, Some("wrong")).await;
+        assert!(
+            matches!(bad, Err(client::ClientError::Status(401))),
+            "{bad:?}"
+        );
+
+        // WHIP: 100 frames of a loud square wave.
+        let mut c = client::connect(addr, "/whip", Direction::SendOnly, Some(TOKEN))
+            .await
+            .unwrap();
+        verified(&mut c.handle).await;
+        for i in 0..100u32 {
+            let frame: Vec<u8> = (0..160)
+                .map(|k| if (k / 10) % 2 == 0 { 0x20 } else { 0xA0 })
+                .collect();
+            c.handle
+                .send_rtp(FORK, 0, i == 0, i * 160, frame)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            client::delete(addr, &c.location, Some(TOKEN))
+                .await
+                .unwrap(),
+            200
+        );
+        let id = c.location.rsplit('/').next().unwrap().to_owned();
+        c.handle.shutdown().await.unwrap();
+        let wav = dir.path().join(format!("{id}.wav"));
+        let mut r = hound::WavReader::open(&wav).unwrap();
+        assert_eq!(r.spec().sample_rate, 8000);
+        let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert!(samples.len() >= 90 * 160, "{} samples", samples.len());
+        let peak = samples.iter().map(|s| i32::from(*s).abs()).max().unwrap();
+        assert!(peak > 2000, "recorded WAV is not silent (peak {peak})");
+
+        // WHEP: our 1 kHz tone arrives.
+        let mut v = client::connect(addr, "/whep", Direction::RecvOnly, Some(TOKEN))
+            .await
+            .unwrap();
+        let mut peak = 0;
+        let mut n = 0;
+        tokio::time::timeout(STEP, async {
+            while n < 25 {
+                if let Some(MediaEvent::Rtp(p)) = v.handle.next_event().await {
+                    assert_eq!(p.payload_type, 0);
+                    peak = p
+                        .payload
+                        .iter()
+                        .map(|&b| ulaw(b).abs())
+                        .max()
+                        .unwrap_or(0)
+                        .max(peak);
+                    n += 1;
+                }
+            }
+        })
+        .await
+        .expect("25 packets of our tone");
+        assert!(peak > 8000, "tone at half scale (peak {peak})");
+        assert_eq!(
+            client::delete(addr, &v.location, Some(TOKEN))
+                .await
+                .unwrap(),
+            200
+        );
+        v.handle.shutdown().await.unwrap();
+    });
+}
