@@ -245,12 +245,11 @@ fn e2e_7_1_f_5_4_i_2_early_media_identity_verified_media_verified() {
     let ea = net.take(a);
     assert_eq!(rtp_payloads(&ea).len(), 1, "{ea:?}");
     assert!(!has(&ea, |e| matches!(e, Event::Established { .. })));
-    // Alice sends nothing but her handshake flights on the media path before the 200 (no RTP/RTCP)
-    let alice_media_non_dtls = net
-        .log
-        .iter()
-        .any(|(f, _, b)| f.port() >= 5160 && f.port() < 5170 && !is_dtls(b));
-    assert!(!alice_media_non_dtls);
+    // Alice sends no media before the 200: only her handshake flights (and a §6.7.2 STUN check), no RTP/RTCP
+    let alice_rtp = net.log.iter().any(|(f, _, b)| {
+        (5160..5170).contains(&f.port()) && b.first().is_some_and(|x| (128..192).contains(x))
+    });
+    assert!(!alice_rtp);
     // (8)-(11): the 200; Alice's media verified, both established
     let now = net.now;
     net.ep(b).answer(now, cb).unwrap();
@@ -755,4 +754,173 @@ fn f_6_1_anonymous_calls_fresh_unlinkable_certificate_no_identifying_fields() {
         .collect();
     assert_eq!(cn, vec!["anonymous".to_owned()]);
     assert!(x.subject_alt_names().is_none());
+}
+
+/// A NAT in front of Alice's media sockets (5160..5170): inbound datagrams are dropped until Alice sent one
+/// to that remote address from that socket (an outbound packet opens the pinhole). `suppress_stun` also
+/// drops Alice's STUN requests (the negative control: no §6.7.2 check). Returns the counters
+/// (inbound dropped, STUN requests Alice sent).
+fn nat_in_front_of_alice(
+    net: &mut Net,
+    suppress_stun: bool,
+) -> std::rc::Rc<std::cell::RefCell<(usize, usize)>> {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::rc::Rc;
+    let counters = Rc::new(RefCell::new((0usize, 0usize)));
+    let c = counters.clone();
+    let alice_media = |a: std::net::SocketAddr| (5160..5170).contains(&a.port());
+    let mut open: HashSet<(std::net::SocketAddr, std::net::SocketAddr)> = HashSet::new();
+    net.drop_filter = Some(Box::new(move |t: &dtlsrtp::Transmit| {
+        if alice_media(t.local) {
+            let stun_request = t.bytes.len() >= 20 && t.bytes[0] == 0 && t.bytes[1] == 1;
+            if stun_request {
+                c.borrow_mut().1 += 1;
+                if suppress_stun {
+                    return true;
+                }
+            }
+            open.insert((t.local, t.remote));
+            return false;
+        }
+        if alice_media(t.remote) && !open.contains(&(t.remote, t.local)) {
+            c.borrow_mut().0 += 1;
+            return true;
+        }
+        false
+    }));
+    counters
+}
+
+/// §7.3 (requirements §4.3), E2E-7.3, F-6.7.2a-c: no ICE, Alice (passive) behind a NAT. Bob's first
+/// ClientHello is dropped; on the 200 Alice, whose handshake has not completed, sends exactly one STUN
+/// Binding request to Bob's media address (after the 200), which opens the pinhole; Bob answers it; his
+/// retransmitted ClientHello passes and the handshake completes; media flows.
+#[test]
+fn e2e_7_3_f_6_7_2_stun_check_opens_nat_pinhole_retransmitted_client_hello_completes() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let counters = nat_in_front_of_alice(&mut net, false);
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    run_real_time(&mut net, 12);
+    let (dropped, stun_sent) = *counters.borrow();
+    assert!(
+        dropped >= 1,
+        "Bob's first ClientHello was dropped by the NAT"
+    );
+    assert_eq!(stun_sent, 1, "exactly one STUN Binding request");
+    let is_200_invite = |b: &[u8]| {
+        b.starts_with(b"SIP/2.0 200") && String::from_utf8_lossy(b).contains(" INVITE\r\n")
+    };
+    let ok_at = net
+        .log
+        .iter()
+        .position(|(_, _, b)| is_200_invite(b))
+        .unwrap();
+    let stun_at = net
+        .log
+        .iter()
+        .position(|(f, _, b)| {
+            (5160..5170).contains(&f.port()) && b.len() >= 20 && b[0] == 0 && b[1] == 1
+        })
+        .unwrap();
+    assert!(ok_at < stun_at, "the STUN request follows the 200");
+    let stun_response = net
+        .log
+        .iter()
+        .any(|(f, _, b)| f.port() >= 5170 && b.len() >= 20 && b[0] == 1 && b[1] == 1);
+    assert!(
+        stun_response,
+        "Bob answered the Binding request without ICE (F-6.7.2b)"
+    );
+    let ea = net.take(a);
+    assert!(
+        has(
+            &ea,
+            |e| matches!(e, Event::Established { call, .. } if *call == call_a)
+        ),
+        "{ea:?}"
+    );
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::Established { .. }
+    )));
+    let now = net.now;
+    net.ep(b)
+        .send_audio(now, cb, 0, 0, b"through the NAT")
+        .unwrap();
+    net.run();
+    assert_eq!(rtp_payloads(&net.take(a)).len(), 1);
+}
+
+/// DTLS retransmissions run on OpenSSL's own (real) clock: advance the network in real time, `rounds` × 60 ms.
+#[allow(clippy::disallowed_methods)] // OpenSSL's DTLS timer reads the real clock
+fn run_real_time(net: &mut Net, rounds: usize) {
+    for _ in 0..rounds {
+        std::thread::sleep(Duration::from_millis(60));
+        net.now = net.now.max(std::time::Instant::now());
+        let now = net.now;
+        for n in &mut net.nodes {
+            n.ep.handle_timeout(now);
+        }
+        net.run();
+    }
+}
+
+/// E2E-7.3 negative control: the same NAT, Alice's STUN request suppressed: Bob's ClientHellos never get
+/// through, no handshake completes and the call is never established.
+#[test]
+fn e2e_7_3_negative_control_without_stun_check_the_handshake_times_out() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let counters = nat_in_front_of_alice(&mut net, true);
+    let now = net.now;
+    net.ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    run_real_time(&mut net, 12);
+    let (dropped, stun_sent) = *counters.borrow();
+    assert_eq!(stun_sent, 1, "the check was attempted (and suppressed)");
+    assert!(
+        dropped >= 3,
+        "the ClientHello and its retransmissions dropped: {dropped}"
+    );
+    // past the handshake limit (simulated time): the association fails
+    net.run_for(Duration::from_secs(120));
+    assert!(net
+        .ep(b)
+        .stats(cb)
+        .is_none_or(|s| s.associations.is_empty()));
+    let ea = net.take(a);
+    let eb = net.take(b);
+    assert!(
+        !has(&ea, |e| matches!(
+            e,
+            Event::DtlsConnected { .. } | Event::Established { .. }
+        )),
+        "{ea:?}"
+    );
+    assert!(
+        !has(&eb, |e| matches!(
+            e,
+            Event::DtlsConnected { .. } | Event::Established { .. }
+        )),
+        "{eb:?}"
+    );
 }
