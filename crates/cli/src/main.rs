@@ -28,6 +28,7 @@ mod ladder;
 mod options;
 mod output;
 mod sipdemo;
+mod sipid;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]
