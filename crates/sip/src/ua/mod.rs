@@ -58,6 +58,13 @@ impl RequestExtras {
     fn apply(&self, h: &mut crate::header::Headers) -> Result<(), HeaderError> {
         if self.anonymous {
             crate::identity::anonymize(h)?;
+            // RFC 3323 §4.1.1: no user name in the Contact either (the host and port still route to us).
+            let contact = h.first(HeaderName::Contact).map(|f| f.value());
+            if let Some(c) = contact {
+                if let Some((_, rest)) = c.strip_prefix("<sip:").and_then(|r| r.split_once('@')) {
+                    h.set(HeaderName::Contact, &format!("<sip:{rest}"))?;
+                }
+            }
         }
         for (n, v) in &self.headers {
             h.set(n.clone(), v)?;
