@@ -217,6 +217,10 @@ fn e2e_7_1_f_5_4_i_2_early_media_identity_verified_media_verified() {
     assert!(invite.contains("a=setup:actpass"), "{invite}");
     assert!(invite.contains("from-change"), "{invite}");
     assert!(invite.contains("\r\nIdentity: "), "{invite}");
+    assert!(
+        invite.contains("\r\nDate: Fri, 15 Jan 2027 08:00:00 GMT\r\n"),
+        "{invite}"
+    );
     let cb = incoming(&net.take(b));
     // (3): Bob is active; his ClientHello follows the 183, before any 200
     let now = net.now;

@@ -22,6 +22,34 @@ fn supported(use_100rel: bool) -> &'static str {
     }
 }
 
+/// The Date header field value (RFC 3261 §20.17, the RFC 7231 IMF-fixdate form) for Unix seconds.
+fn sip_date(unix: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // civil date from days since 1970-01-01 (H. Hinnant's algorithm, unsigned: dates after 1970)
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    let wd = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
+    let mon = MONTHS.get((m - 1) as usize).copied().unwrap_or("Jan");
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 fn has_from_change(req: &dtlsrtp_sip::Request) -> bool {
     req.headers.all(HeaderName::Supported).any(|f| {
         f.value()
@@ -76,7 +104,10 @@ impl Endpoint {
             date: None,
             fingerprints: &fps,
         };
-        if let Ok(h) = signer.sign(&facts, self.unix_now(now)) {
+        let unix = self.unix_now(now);
+        if let Ok(h) = signer.sign(&facts, unix) {
+            // RFC 8224 §5: the signed request carries a Date (iat is its time)
+            x.headers.push((HeaderName::Date, sip_date(unix)));
             x.headers.push((HeaderName::Identity, h.to_string()));
         }
         x
@@ -161,10 +192,12 @@ impl Endpoint {
             date: None,
             fingerprints: &fps,
         };
-        let Ok(h) = signer.sign(&facts, self.unix_now(now)) else {
+        let unix = self.unix_now(now);
+        let Ok(h) = signer.sign(&facts, unix) else {
             return;
         };
         let mut x = RequestExtras::new();
+        x.headers.push((HeaderName::Date, sip_date(unix)));
         x.headers
             .push((HeaderName::Supported, supported(self.cfg.use_100rel).into()));
         x.headers.push((HeaderName::Identity, h.to_string()));
@@ -280,5 +313,17 @@ impl Endpoint {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sip_date;
+
+    #[test]
+    fn date_header_values() {
+        assert_eq!(sip_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(sip_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(sip_date(1_800_000_000), "Fri, 15 Jan 2027 08:00:00 GMT");
     }
 }
