@@ -927,3 +927,93 @@ fn e2e_7_3_negative_control_without_stun_check_the_handshake_times_out() {
         "{eb:?}"
     );
 }
+
+/// The header value between `<` and `>` of the first `name:` line.
+fn angle_uri(msg: &str, name: &str) -> dtlsrtp_sip::Uri {
+    let line = msg
+        .split("\r\n")
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {msg}"));
+    let inner = line.split('<').nth(1).unwrap().split('>').next().unwrap();
+    dtlsrtp_sip::Uri::parse(inner).unwrap()
+}
+
+/// §7.1 as drawn: the proxy is Alice's authentication service (message 2 gains the Identity header there;
+/// Alice's own INVITE, message 1, has none). Bob verifies it (Required), the call comes up, and Bob's
+/// connected-identity UPDATE (§7.2, end to end: no Record-Route) makes Alice's state "verified bob".
+#[test]
+fn e2e_7_1_proxy_is_alices_authentication_service_then_7_2_connected_identity() {
+    let mut net = Net::new();
+    let mut pki = Pki::new();
+    let proxy_signer = pki.signer("alice-as");
+    let ia = pki.identity(&net, None, IdentityPolicy::BestEffort);
+    let ib = pki.identity(&net, Some("bob"), IdentityPolicy::Required);
+    let a = net.add(with_identity(Net::config("alice", 5060, 1), ia));
+    let b = net.add(with_identity(Net::config("bob", 5070, 2), ib));
+    let mut p = proxy::Proxy::new(addr(5090), vec![addr(5070)]);
+    let clock = NOW;
+    p.on_invite = Some(Box::new(move |msg: &str| {
+        let from = angle_uri(msg, "From:");
+        let to = angle_uri(msg, "To:");
+        let fps: Vec<(String, Vec<u8>)> = msg
+            .split("\r\n")
+            .filter_map(|l| l.strip_prefix("a=fingerprint:"))
+            .map(|v| v.parse::<dtlsrtp_sdp::Fingerprint>().unwrap())
+            .map(|f| (f.hash().name().to_owned(), f.digest().to_vec()))
+            .collect();
+        assert!(!fps.is_empty());
+        let facts = dtlsrtp_sip::identity::RequestFacts {
+            from: &from,
+            to: &to,
+            date: None,
+            fingerprints: &fps,
+        };
+        let h = proxy_signer.sign(&facts, clock).unwrap();
+        msg.replacen("\r\n", &format!("\r\nIdentity: {h}\r\n"), 1)
+    }));
+    net.proxy = Some(p);
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5090", CallOptions::default())
+        .unwrap();
+    net.run();
+    let invites: Vec<String> = net
+        .log
+        .iter()
+        .filter(|(_, _, b)| b.starts_with(b"INVITE "))
+        .map(|(_, _, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(invites.len(), 2, "(1) Alice → proxy, (2) proxy → Bob");
+    assert!(!invites[0].contains("\r\nIdentity:"), "(1) unsigned");
+    assert!(
+        invites[1].contains("\r\nIdentity:"),
+        "(2) signed by the proxy"
+    );
+    let eb = net.take(b);
+    let cb = incoming(&eb);
+    let now = net.now;
+    net.ep(b).early_media(now, cb).unwrap();
+    net.run();
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    let eb = net.take(b);
+    assert!(
+        security(&eb).iter().any(|s| verified_as(s, "alice")),
+        "{eb:?}"
+    );
+    let ea = net.take(a);
+    assert!(has(
+        &ea,
+        |e| matches!(e, Event::Established { call, .. } if *call == call_a)
+    ));
+    let sa = security(&ea);
+    assert_eq!(
+        sa.first(),
+        Some(&CallSecurityState::EncryptedUnauthenticated),
+        "before the UPDATE: {sa:?}"
+    );
+    assert!(sa.iter().any(|s| verified_as(s, "bob")), "{sa:?}");
+    assert_eq!(sas(&ea), sas(&eb));
+}
