@@ -108,6 +108,8 @@ struct Security {
     update_sent: bool,
     /// The last state reported.
     shown: Option<CallSecurityState>,
+    /// An anonymous call's own certificate (renewed associations use it too).
+    anon_cert: Option<(dtlsrtp_dtls::Certificate, dtlsrtp_sdp::Fingerprint)>,
 }
 
 impl Security {
@@ -120,6 +122,7 @@ impl Security {
             peer_from_change: false,
             update_sent: false,
             shown: None,
+            anon_cert: None,
         }
     }
 }
@@ -590,7 +593,10 @@ impl Endpoint {
                 answered: false,
                 delayed_offer: opts.delayed_offer,
                 end_reason: None,
-                sec: Security::new(&local_fp),
+                sec: Security {
+                    anon_cert: self.call_cert.clone(),
+                    ..Security::new(&local_fp)
+                },
             },
         );
         self.pump(now);
@@ -799,11 +805,15 @@ impl Endpoint {
         if c.winner.is_none() || c.reoffer.is_some() || c.pending_in_2xx.is_some() {
             return Err(Error::WrongState);
         }
-        let mut new_port = if renew {
-            Some(self.new_port(now)?)
+        // An anonymous call renews with its own certificate, never the persistent one (F-6.1b).
+        self.call_cert = c.sec.anon_cert.clone();
+        let new_port = if renew {
+            Some(self.new_port(now))
         } else {
             None
         };
+        self.call_cert = None;
+        let mut new_port = new_port.transpose()?;
         let Some(c) = self.calls.get_mut(&call) else {
             return Err(Error::UnknownCall);
         };

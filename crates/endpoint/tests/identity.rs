@@ -738,6 +738,25 @@ fn f_6_1_anonymous_calls_fresh_unlinkable_certificate_no_identifying_fields() {
             has(&ea, |e| matches!(e, Event::Established { .. })),
             "{ea:?}"
         );
+        // a renewed association (new tls-id, new port) keeps the call's anonymous certificate
+        let start = net.log.len();
+        let now = net.now;
+        net.ep(a).rekey(now, ca).unwrap();
+        net.run();
+        let reinvite = net.log[start..]
+            .iter()
+            .find(|(_, _, b)| b.starts_with(b"INVITE "))
+            .map(|(_, _, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap();
+        let refp = reinvite
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("a=fingerprint:"))
+            .unwrap();
+        assert_eq!(refp, fps.last().unwrap(), "{reinvite}");
+        assert!(has(&net.take(a), |e| matches!(
+            e,
+            Event::Modified { renewed: true, .. }
+        )));
         let now = net.now;
         net.ep(a).hangup(now, ca).unwrap();
         net.run();
