@@ -343,6 +343,10 @@ struct CallState {
     recorded_frames: u64,
     next_play: Option<Instant>,
     start: Instant,
+    /// The call's security state (issue 8: encrypted-unauthenticated, encrypted to a verified identity,
+    /// identity failed) and the SAS, from the endpoint's Security event.
+    security: Option<String>,
+    sas: Option<String>,
 }
 
 impl CallState {
@@ -384,6 +388,8 @@ impl CallState {
             recorded_frames: 0,
             next_play: None,
             start,
+            security: None,
+            sas: None,
         })
     }
 
@@ -491,6 +497,16 @@ impl CallState {
             Event::Registered { expires, .. } => {
                 ("registered", format!("registered for {expires} s"))
             }
+            Event::Security { state, sas, .. } => {
+                self.security = Some(state.label());
+                self.sas.clone_from(sas);
+                let sas = sas.as_deref().map_or(String::new(), |s| format!(", SAS {s}"));
+                ("security", format!("security: {}{sas}", state.label()))
+            }
+            Event::PeerKeyChanged { identity, .. } => (
+                "peer_key_changed",
+                format!("WARNING: {identity} presents a different key than last time (continuity broken)"),
+            ),
             Event::RegistrationFailed { status, .. } => {
                 ("registration_failed", format!("REGISTER refused: {status}"))
             }
@@ -595,6 +611,7 @@ fn endpoint_config(p: &Prepared, sip: SocketAddr, user: &str) -> Result<EpConfig
     if p.settings.srtp_policy == SrtpPolicy::BestEffort {
         cfg.best_effort = true;
     }
+    cfg.identity = crate::sipid::config(&p.settings.identity)?;
     if let Some(reg) = &p.settings.register {
         cfg.credentials = Some(dtlsrtp_sip::digest::Credentials {
             username: reg.user.clone(),
@@ -780,7 +797,12 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                 // The UA picks the transport from the URI (RFC 3261 §18.1.1 without DNS).
                 uri.push_str(";transport=tcp");
             }
-            match ep.dial(now, &uri, CallOptions::default()) {
+            let opts = if prepared.settings.identity.anonymous {
+                CallOptions::anonymous()
+            } else {
+                CallOptions::default()
+            };
+            match ep.dial(now, &uri, opts) {
                 Ok(c) => {
                     st.call = Some(c);
                     st.state = "calling";
@@ -853,10 +875,16 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
 }
 
 fn summary_of(st: &CallState, r: &Result<(), Failure>, now: Instant) {
-    let (text, code) = match r {
+    let (mut text, code) = match r {
         Ok(()) => ("media authenticated both ways".to_string(), 0u8),
         Err(f) => (f.message.clone(), f.exit as u8),
     };
+    if let Some(sec) = &st.security {
+        text.push_str(&format!("; {sec}"));
+    }
+    if let Some(sas) = &st.sas {
+        text.push_str(&format!("; SAS {sas}"));
+    }
     output::summary(&st.status(now), &text, code);
 }
 

@@ -30,6 +30,7 @@ mod options;
 mod output;
 mod serve;
 mod sipdemo;
+mod sipid;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]

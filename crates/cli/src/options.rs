@@ -56,6 +56,53 @@ pub(crate) enum CodecArg {
     Pcma,
 }
 
+/// What happens to a call whose SIP Identity is missing or does not verify (RFC 8224).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum IdentityPolicyArg {
+    /// Refuse it (428, 436, 437, 438, 403 Stale Date).
+    Required,
+    /// Let it proceed, shown as unverified (never as verified).
+    BestEffort,
+}
+
+/// SIP Identity options of `call` and `answer` (RFC 8224 PASSporT with mky, RFC 4916 connected identity).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct IdentityArgs {
+    /// Sign our INVITE (and, as answerer, the RFC 4916 UPDATE) with this EC P-256 private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "identity_cert")]
+    pub(crate) identity_key: Option<PathBuf>,
+    /// The certificate of --identity-key (PEM); verifiers fetch it from --identity-info.
+    #[arg(long, value_name = "FILE", requires = "identity_key")]
+    pub(crate) identity_cert: Option<PathBuf>,
+    /// Where verifiers fetch --identity-cert: file:///… or http://127.0.0.1:PORT/… (default: file:// and the
+    /// certificate's absolute path).
+    #[arg(long, value_name = "URL")]
+    pub(crate) identity_info: Option<String>,
+    /// Verify the peer's Identity against this CA certificate (PEM); repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trust_anchor: Vec<PathBuf>,
+    /// required: refuse calls without a valid Identity; best-effort (default): mark them unverified.
+    #[arg(long, value_enum)]
+    pub(crate) identity_policy: Option<IdentityPolicyArg>,
+    /// Remember verified peers' fingerprints in FILE and warn when a known peer's key changes.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) peer_keys: Option<PathBuf>,
+}
+
+/// The identity settings after merging flags and file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct IdentitySettings {
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) info: Option<String>,
+    pub(crate) trust_anchors: Vec<PathBuf>,
+    pub(crate) required: bool,
+    pub(crate) peer_keys: Option<PathBuf>,
+    /// call: anonymous (F-6.1).
+    pub(crate) anonymous: bool,
+}
+
 /// Options of every call command (and, for output, of `demo`).
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct CommonArgs {
@@ -83,6 +130,8 @@ pub(crate) struct CommonArgs {
     /// Use ICE (RFC 8445) on the media port.
     #[arg(long)]
     pub(crate) ice: bool,
+    #[command(flatten)]
+    pub(crate) identity: IdentityArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
 }
@@ -174,6 +223,9 @@ pub(crate) struct CallArgs {
     /// Digest password for --register (prefer the config file: command lines are visible to other users).
     #[arg(long, value_name = "P")]
     pub(crate) password: Option<String>,
+    /// An anonymous call: Privacy: id, anonymous From, no Identity, a fresh certificate for this call only.
+    #[arg(long)]
+    pub(crate) anonymous: bool,
     #[command(flatten)]
     pub(crate) media: MediaArgs,
     #[command(flatten)]
@@ -224,6 +276,14 @@ pub(crate) struct FileConfig {
     srtp_policy: Option<SrtpPolicy>,
     transport: Option<Transport>,
     ice: Option<bool>,
+    // identity
+    identity_key: Option<PathBuf>,
+    identity_cert: Option<PathBuf>,
+    identity_info: Option<String>,
+    trust_anchor: Option<Vec<PathBuf>>,
+    identity_policy: Option<IdentityPolicyArg>,
+    peer_keys: Option<PathBuf>,
+    anonymous: Option<bool>,
     keylog: Option<PathBuf>,
     json: Option<bool>,
     verbose: Option<u8>,
@@ -287,6 +347,8 @@ pub(crate) struct Settings {
     pub(crate) duration: Option<Duration>,
     pub(crate) timeout: Duration,
     pub(crate) register: Option<Registration>,
+    /// SIP Identity.
+    pub(crate) identity: IdentitySettings,
 }
 
 /// What we send.
@@ -339,6 +401,7 @@ impl Settings {
             ));
         };
         parse_sip_uri(uri).map_err(usage)?;
+        s.identity.anonymous = args.anonymous || file.anonymous.unwrap_or(false);
         s.duration = Some(
             args.duration
                 .or(secs(file.duration, "duration")?)
@@ -444,8 +507,31 @@ impl Settings {
             duration: None,
             timeout: DEFAULT_TIMEOUT,
             register: None,
+            identity: merge_identity(&common.identity, file)?,
         })
     }
+}
+
+fn merge_identity(a: &IdentityArgs, file: &FileConfig) -> Result<IdentitySettings, Failure> {
+    let key = a.identity_key.clone().or(file.identity_key.clone());
+    let cert = a.identity_cert.clone().or(file.identity_cert.clone());
+    if key.is_some() != cert.is_some() {
+        return Err(usage("--identity-key and --identity-cert go together"));
+    }
+    let trust_anchors = if a.trust_anchor.is_empty() {
+        file.trust_anchor.clone().unwrap_or_default()
+    } else {
+        a.trust_anchor.clone()
+    };
+    Ok(IdentitySettings {
+        key,
+        cert,
+        info: a.identity_info.clone().or(file.identity_info.clone()),
+        trust_anchors,
+        required: a.identity_policy.or(file.identity_policy) == Some(IdentityPolicyArg::Required),
+        peer_keys: a.peer_keys.clone().or(file.peer_keys.clone()),
+        anonymous: false,
+    })
 }
 
 fn load(common: &CommonArgs) -> Result<FileConfig, Failure> {

@@ -11,13 +11,28 @@ use dtlsrtp_media::{
 use dtlsrtp_sdp::attr::Direction;
 use dtlsrtp_sdp::negotiate::{LocalMedia, MediaOutcome, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Negotiator, PendingOffer, Sdp};
-use dtlsrtp_sip::ua::{self, ModifyKind, Rng, UserAgent};
-use dtlsrtp_sip::SipUri;
+use dtlsrtp_sip::identity::{
+    call_security_state, CallSecurityState, Continuity, Disposition, PeerKeyCache, RequestFacts,
+    ResolveError, Sas, Verdict,
+};
+use dtlsrtp_sip::ua::{self, ModifyKind, RequestExtras, Rng, UserAgent};
+use dtlsrtp_sip::{HeaderName, SipUri};
 
 use crate::{
     CallId, CallOptions, CallStats, Config, Datagram, EndReason, Error, Event, ForkId, RegId,
     Transmit, TransportKind,
 };
+
+/// Stands in for a missing resolver: every `info` is unreachable.
+struct NoResolver;
+
+impl dtlsrtp_sip::identity::CertResolver for NoResolver {
+    fn fetch(&mut self, _url: &str) -> Result<Vec<u8>, ResolveError> {
+        Err(ResolveError::Unsupported)
+    }
+}
+
+mod identity;
 
 /// Rounds of "drain UA and media events" per input (each round handles everything queued; bounded).
 const PUMP_ROUNDS: usize = 32;
@@ -31,6 +46,8 @@ struct Fork {
     verified: bool,
     /// This fork's answer kept RTCP on the RTP port (RFC 5761).
     rtcp_mux: bool,
+    /// UAC: the fingerprints of this fork's answer.
+    peer_fps: Vec<(String, Vec<u8>)>,
 }
 
 /// Our outstanding re-offer.
@@ -70,6 +87,59 @@ struct Call {
     answered: bool,
     delayed_offer: bool,
     end_reason: Option<EndReason>,
+    /// Identity and security state (issue 8).
+    sec: Security,
+}
+
+/// A call's identity state.
+struct Security {
+    /// UAS: the verdict on the caller's INVITE. UAC: [`Verdict::Absent`] (responses carry no Identity).
+    peer: Verdict,
+    /// UAC: the verdict on the callee's RFC 4916 UPDATE (I-3).
+    connected: Option<Verdict>,
+    /// The peer's SDP fingerprints the media is verified against (UAS: the offer's; UAC: the winning
+    /// answer's).
+    peer_fps: Vec<(String, Vec<u8>)>,
+    /// Our fingerprint in this call's SDP (the anonymous certificate's for an anonymous call).
+    local_fp: (String, Vec<u8>),
+    /// UAS: the caller supports `from-change` (RFC 4916): we send the connected-identity UPDATE after the ACK.
+    peer_from_change: bool,
+    /// The connected-identity UPDATE has been sent.
+    update_sent: bool,
+    /// The last state reported.
+    shown: Option<CallSecurityState>,
+    /// An anonymous call's own certificate (renewed associations use it too).
+    anon_cert: Option<(dtlsrtp_dtls::Certificate, dtlsrtp_sdp::Fingerprint)>,
+}
+
+impl Security {
+    fn new(local_fp: &dtlsrtp_sdp::Fingerprint) -> Self {
+        Self {
+            peer: Verdict::Absent,
+            connected: None,
+            peer_fps: Vec::new(),
+            local_fp: fp_pair(local_fp),
+            peer_from_change: false,
+            update_sent: false,
+            shown: None,
+            anon_cert: None,
+        }
+    }
+}
+
+fn fp_pair(f: &dtlsrtp_sdp::Fingerprint) -> (String, Vec<u8>) {
+    (f.hash().name().to_owned(), f.digest().to_vec())
+}
+
+/// Every `a=fingerprint` of an SDP body, session and media level, as (hash name, digest) (RFC 8224 §12.1:
+/// what `mky` lists). Lines that do not parse are skipped (they cannot match a certificate either).
+fn sdp_fingerprints(body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let text = String::from_utf8_lossy(body);
+    text.lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("a=fingerprint:"))
+        .filter_map(|v| v.trim().parse::<dtlsrtp_sdp::Fingerprint>().ok())
+        .map(|f| fp_pair(&f))
+        .collect()
 }
 
 impl Call {
@@ -94,6 +164,7 @@ impl Call {
             neg: None,
             verified: false,
             rtcp_mux: true,
+            peer_fps: Vec::new(),
         });
         media
     }
@@ -119,6 +190,10 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// SIP-level datagrams on unknown local sockets, media for no call.
     dropped: u64,
+    /// Continuity of authentication (F-8.4b): peer fingerprints per verified identity.
+    peer_keys: PeerKeyCache,
+    /// While an anonymous call is being set up: its fresh certificate and fingerprint (F-6.1b).
+    call_cert: Option<(dtlsrtp_dtls::Certificate, dtlsrtp_sdp::Fingerprint)>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -185,7 +260,16 @@ impl Endpoint {
         ucfg.max_calls = cfg.max_calls;
         let ua = UserAgent::new(ucfg, rng.block());
         let fingerprint = cfg.certificate.fingerprint(HashFunction::Sha256)?;
+        // An unreadable cache starts empty (the first save rewrites it).
+        let peer_keys = cfg
+            .identity
+            .as_ref()
+            .and_then(|i| i.peer_keys.as_deref())
+            .and_then(|p| PeerKeyCache::load(p).ok())
+            .unwrap_or_default();
         Ok(Self {
+            peer_keys,
+            call_cert: None,
             cfg,
             ua,
             rng,
@@ -223,10 +307,12 @@ impl Endpoint {
 
     fn new_port(&mut self, now: Instant) -> Result<MediaPort, Error> {
         let local = self.free_sockets.pop_front().ok_or(Error::NoMediaSocket)?;
-        let mut dtls = dtlsrtp_dtls::Config::new(
-            self.cfg.certificate.clone(),
-            CookieSecret::new(self.rng.block()),
-        );
+        let cert = self
+            .call_cert
+            .as_ref()
+            .map_or(&self.cfg.certificate, |c| &c.0)
+            .clone();
+        let mut dtls = dtlsrtp_dtls::Config::new(cert, CookieSecret::new(self.rng.block()));
         if let Some(t) = self.cfg.dtls_initial_retransmit {
             dtls.initial_retransmit = t;
         }
@@ -269,7 +355,12 @@ impl Endpoint {
     }
 
     fn negotiator(&mut self) -> Result<Negotiator, Error> {
-        let mut c = dtlsrtp_sdp::Config::new(self.cfg.media_ip, vec![self.fingerprint.clone()]);
+        let fp = self
+            .call_cert
+            .as_ref()
+            .map_or(&self.fingerprint, |c| &c.1)
+            .clone();
+        let mut c = dtlsrtp_sdp::Config::new(self.cfg.media_ip, vec![fp]);
         c.profile = self.cfg.profile;
         c.rtp_policy = self.cfg.policy;
         c.best_effort = self.cfg.best_effort;
@@ -417,7 +508,29 @@ impl Endpoint {
 
     /// Calls `target` (e.g. `sip:bob@127.0.0.1:5070`). The media port listens before the INVITE leaves (F-5.8).
     pub fn dial(&mut self, now: Instant, target: &str, opts: CallOptions) -> Result<CallId, Error> {
+        if opts.anonymous {
+            // F-6.1b/e: a fresh certificate for this call only, nothing identifying in it.
+            let cert = dtlsrtp_dtls::Certificate::anonymous(dtlsrtp_dtls::KeyType::EcdsaP256)?;
+            let fp = cert.fingerprint(HashFunction::Sha256)?;
+            self.call_cert = Some((cert, fp));
+        }
+        let r = self.dial_inner(now, target, &opts);
+        self.call_cert = None;
+        r
+    }
+
+    fn dial_inner(
+        &mut self,
+        now: Instant,
+        target: &str,
+        opts: &CallOptions,
+    ) -> Result<CallId, Error> {
         let uri = SipUri::parse(target)?;
+        let local_fp = self
+            .call_cert
+            .as_ref()
+            .map_or(&self.fingerprint, |c| &c.1)
+            .clone();
         let mut neg = self.negotiator()?;
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
@@ -443,7 +556,8 @@ impl Endpoint {
             port.listen(true);
             (Some(sdp.write().into_bytes()), Some(pending))
         };
-        let call = match self.ua.call(now, &uri, body) {
+        let extras = self.invite_extras(now, &uri, body.as_deref(), opts.anonymous);
+        let call = match self.ua.call_with(now, &uri, body, &extras) {
             Ok(c) => c,
             Err(e) => {
                 self.free_sockets.push_front(local);
@@ -479,6 +593,10 @@ impl Endpoint {
                 answered: false,
                 delayed_offer: opts.delayed_offer,
                 end_reason: None,
+                sec: Security {
+                    anon_cert: self.call_cert.clone(),
+                    ..Security::new(&local_fp)
+                },
             },
         );
         self.pump(now);
@@ -687,11 +805,15 @@ impl Endpoint {
         if c.winner.is_none() || c.reoffer.is_some() || c.pending_in_2xx.is_some() {
             return Err(Error::WrongState);
         }
-        let mut new_port = if renew {
-            Some(self.new_port(now)?)
+        // An anonymous call renews with its own certificate, never the persistent one (F-6.1b).
+        self.call_cert = c.sec.anon_cert.clone();
+        let new_port = if renew {
+            Some(self.new_port(now))
         } else {
             None
         };
+        self.call_cert = None;
+        let mut new_port = new_port.transpose()?;
         let Some(c) = self.calls.get_mut(&call) else {
             return Err(Error::UnknownCall);
         };
@@ -786,7 +908,13 @@ impl Endpoint {
         let Some(w) = c.winner else { return };
         if c.fork(w).is_some_and(|f| f.verified) && (c.answered || c.uac) {
             c.established = true;
+            if c.uac {
+                if let Some(f) = c.fork(w) {
+                    c.sec.peer_fps = f.peer_fps.clone();
+                }
+            }
             self.events.push_back(Event::Established { call, fork: w });
+            self.report_security(call);
         }
     }
 
@@ -906,6 +1034,7 @@ impl Endpoint {
                     self.on_answer_to_2xx_offer(now, call, &b);
                 }
                 self.check_established(call);
+                self.send_connected_identity(now, call);
             }
             ua::Event::PrackReceived { call, body } => {
                 if let Some(b) = body.filter(|b| !b.is_empty()) {
@@ -941,6 +1070,17 @@ impl Endpoint {
     }
 
     fn on_incoming(&mut self, now: Instant, call: CallId, from: String, offer: Option<Vec<u8>>) {
+        // RFC 8224 §6 verification service (F-5.4, I-2): before any media state exists.
+        let mut sec = Security::new(&self.fingerprint);
+        if let Some((verdict, from_change, _)) = self.verify_peer_request(now, call) {
+            if let Disposition::Reject { code, .. } = verdict.disposition(self.identity_policy()) {
+                let _ = self.ua.reject(now, call, code);
+                return;
+            }
+            sec.peer = verdict;
+            sec.peer_from_change = from_change;
+        }
+        sec.peer_fps = offer.as_deref().map(sdp_fingerprints).unwrap_or_default();
         let mut neg = match self.negotiator() {
             Ok(n) => n,
             Err(_) => {
@@ -1018,6 +1158,7 @@ impl Endpoint {
                 answered: false,
                 delayed_offer: delayed,
                 end_reason: None,
+                sec,
             },
         );
         self.events.push_back(Event::IncomingCall {
@@ -1025,6 +1166,8 @@ impl Endpoint {
             from,
             delayed_offer: delayed,
         });
+        // F-8.6a: a failed Identity is shown as such from the start (BestEffort let the call proceed).
+        self.report_security(call);
     }
 
     /// UAC: a fork's answer (183 with SDP or 2xx) applied to its own negotiator clone and bound to the port.
@@ -1050,6 +1193,9 @@ impl Endpoint {
             return false;
         };
         let mf = c.ensure_fork(fork);
+        if let Some(f) = c.fork_mut(fork) {
+            f.peer_fps = sdp_fingerprints(body);
+        }
         if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
             return false;
         }
@@ -1217,6 +1363,10 @@ impl Endpoint {
     }
 
     fn on_modify_request(&mut self, now: Instant, call: CallId, body: Option<Vec<u8>>) {
+        // RFC 4916 connected identity (I-3): the callee's signed UPDATE.
+        if !self.check_connected_identity(now, call) {
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

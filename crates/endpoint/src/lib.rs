@@ -83,14 +83,19 @@
 mod endpoint;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use dtlsrtp_dtls::Certificate;
 use dtlsrtp_media::{AssocInfo, MediaError, PortCounters};
 use dtlsrtp_sdp::negotiate::{Profile, RtpPolicy};
 use dtlsrtp_sdp::Codec;
+use dtlsrtp_sip::identity::{AuthService, CertResolver, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
 pub use dtlsrtp_media::port::rtp::RtcpReport;
+pub use dtlsrtp_sip::identity::{CallSecurityState, IdentityPolicy};
 pub use dtlsrtp_sip::ua::{CallId, ForkId, RegId, TransportKind};
 pub use endpoint::Endpoint;
 
@@ -154,6 +159,9 @@ pub struct Config {
     pub dtls_initial_retransmit: Option<std::time::Duration>,
     /// Most calls at once (beyond: 503).
     pub max_calls: usize,
+    /// SIP Identity (RFC 8224 with `mky`, RFC 4916 connected identity, continuity): `None` (default) signs
+    /// nothing and verifies nothing; calls are then at best encrypted-unauthenticated.
+    pub identity: Option<IdentityConfig>,
     /// D-3b: offer `a=rtcp:PORT` on a second media socket as the fallback for peers that refuse rtcp-mux (RFC
     /// 5761 §5.1.3), and run a separate DTLS association there when they do (default true). The socket is
     /// released as soon as the answer muxes.
@@ -189,8 +197,65 @@ impl Config {
             sip_timers: dtlsrtp_sip::transaction::TimerConfig::default(),
             dtls_initial_retransmit: None,
             max_calls: 256,
+            identity: None,
             rtcp_fallback: true,
         }
+    }
+}
+
+/// The certificate resolver the driver provides to the verification service (fetches `info`: `file://`, or
+/// `http://` on loopback). Shared, because [`Config`] is `Clone`.
+pub type SharedResolver = Arc<Mutex<dyn CertResolver + Send>>;
+
+/// Identity configuration (issue 8; F-5.4, F-8.x, I-1..I-3).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct IdentityConfig {
+    /// Our authentication service (signing key, certificate, `info` URL): signs our INVITEs and the RFC 4916
+    /// UPDATE with a PASSporT whose `mky` lists every fingerprint of our SDP (I-2, I-3). `None`: no signing.
+    pub signer: Option<Arc<AuthService>>,
+    /// The verification service (trust anchors, freshness window); `None`: incoming Identity is not checked
+    /// (every call is then unverified, or refused under [`IdentityPolicy::Required`]).
+    pub verifier: Option<Verifier>,
+    /// Fetches the certificate at `info`.
+    pub resolver: Option<SharedResolver>,
+    /// Required: a missing or failed Identity on an incoming INVITE is refused with its RFC 8224 code (428,
+    /// 436, 437, 438, 403); BestEffort (default): the call proceeds, marked unverified (F-8.6a/b).
+    pub policy: IdentityPolicy,
+    /// Continuity of authentication (F-8.4b, P-7b): the peer-key cache file (loaded at start, saved when a new
+    /// peer is learnt). `None`: an in-memory cache.
+    pub peer_keys: Option<PathBuf>,
+    /// The wall clock: the Unix time (seconds) at the given `Instant`; the endpoint reads no clock, it adds
+    /// the `Instant`s it is given (`iat` when signing, freshness when verifying).
+    pub clock: (Instant, u64),
+    /// As the UAS, send the RFC 4916 UPDATE (signed, repeating our answer) after the ACK when the caller
+    /// supports `from-change` and we have a signer (default true).
+    pub connected_identity: bool,
+}
+
+impl IdentityConfig {
+    /// No signer, no verifier, best effort, in-memory key cache; `clock` as above.
+    pub fn new(clock: (Instant, u64)) -> Self {
+        Self {
+            signer: None,
+            verifier: None,
+            resolver: None,
+            policy: IdentityPolicy::BestEffort,
+            peer_keys: None,
+            clock,
+            connected_identity: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for IdentityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityConfig")
+            .field("signer", &self.signer)
+            .field("verifier", &self.verifier.is_some())
+            .field("policy", &self.policy)
+            .field("peer_keys", &self.peer_keys)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,6 +265,9 @@ impl Config {
 pub struct CallOptions {
     /// Send the INVITE without SDP: the offer comes in the 2xx, our answer in the ACK (F-6.4, T-8b).
     pub delayed_offer: bool,
+    /// An anonymous call (F-6.1): `Privacy: id`, anonymous From, no Identity, and a fresh unlinkable
+    /// certificate for this call only (`CN=anonymous`, no subjectAltName).
+    pub anonymous: bool,
 }
 
 impl CallOptions {
@@ -207,6 +275,15 @@ impl CallOptions {
     pub fn delayed_offer() -> Self {
         Self {
             delayed_offer: true,
+            anonymous: false,
+        }
+    }
+
+    /// An anonymous call with an early offer.
+    pub fn anonymous() -> Self {
+        Self {
+            delayed_offer: false,
+            anonymous: true,
         }
     }
 }
@@ -361,6 +438,23 @@ pub enum Event {
         call: CallId,
         /// Why.
         reason: EndReason,
+    },
+    /// The call's security state changed (F-8.0, F-8.1b, F-8.6a): emitted when the call is established and
+    /// whenever the peer's identity is (connected identity, I-3) or fails to be verified.
+    Security {
+        /// Call.
+        call: CallId,
+        /// What the UI shows.
+        state: CallSecurityState,
+        /// The short authentication string over both fingerprints (F-8.5), once the peer's is known.
+        sas: Option<String>,
+    },
+    /// Continuity (F-8.4b, P-7b): a verified peer identity we knew under another key now presents this one.
+    PeerKeyChanged {
+        /// Call.
+        call: CallId,
+        /// The identity (normalised orig).
+        identity: String,
     },
     /// A media socket is no longer used: close it (never reuse it; bind a fresh one for the pool).
     MediaSocketReleased {

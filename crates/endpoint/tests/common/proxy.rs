@@ -26,6 +26,9 @@ pub struct Proxy {
     /// Status lines relayed to the caller, in order (for assertions).
     pub relayed: Vec<String>,
     pub cancels_sent: usize,
+    /// Rewrites the caller's INVITE before it is forked (e.g. the proxy acting as the caller's RFC 8224
+    /// authentication service, RFC 5763 §7.1 message 2).
+    pub on_invite: Option<Box<dyn FnMut(&str) -> String>>,
 }
 
 fn split(msg: &str) -> (Vec<String>, String) {
@@ -56,6 +59,7 @@ impl Proxy {
             n: 0,
             relayed: Vec::new(),
             cancels_sent: 0,
+            on_invite: None,
         }
     }
 
@@ -88,6 +92,10 @@ impl Proxy {
                 return; // retransmission: the branches have it
             }
             self.caller = Some(from);
+            let msg = match self.on_invite.as_mut() {
+                Some(f) => f(&msg),
+                None => msg,
+            };
             for t in self.targets.clone() {
                 self.n += 1;
                 let branch = format!("z9hG4bKproxy{}", self.n);

@@ -434,7 +434,9 @@ impl MediaPort {
                         && (a.fork == Some(fork) || a.fork.is_none())
                         && a.dtls.state() == DtlsState::Connected
                 });
-                if !connected && self.ice.is_none() && !renew {
+                // Also for the initial answer (association `New { Initial }`): only a renewal of a running
+                // association of this fork skips the check.
+                if !connected && self.ice.is_none() && !(renew && has_assoc) {
                     if let Some(addr) = params.addr {
                         // F-6.7.2a: exactly one Binding request to open the pinhole.
                         let mut tid = [0u8; 12];

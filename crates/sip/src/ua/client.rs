@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{
     body_opt, modify, Call, CallId, Core, EndReason, Event, Fork, ForkId, OfferState, Purpose,
-    UaError, UserAgent,
+    RequestExtras, UaError, UserAgent,
 };
 use crate::dialog::Dialog;
 use crate::digest::Challenge;
@@ -25,6 +25,19 @@ impl UserAgent {
         now: Instant,
         target: &SipUri,
         offer: Option<Vec<u8>>,
+    ) -> Result<CallId, UaError> {
+        self.call_with(now, target, offer, &RequestExtras::default())
+    }
+
+    /// [`UserAgent::call`] with `extras`: the INVITE made anonymous first ([`crate::identity::anonymize`]:
+    /// `Privacy: id`, anonymous From, F-6.1), then each extra header field set (replacing one of the same
+    /// name), e.g. `Identity`, `Date`, `Supported: 100rel, from-change` (RFC 8224, RFC 4916).
+    pub fn call_with(
+        &mut self,
+        now: Instant,
+        target: &SipUri,
+        offer: Option<Vec<u8>>,
+        extras: &RequestExtras,
     ) -> Result<CallId, UaError> {
         let core = &mut self.core;
         let hop = core.resolve(target)?;
@@ -48,6 +61,7 @@ impl UserAgent {
         h.add(HeaderName::CSeq, &format!("{seq} INVITE"))?;
         h.add(HeaderName::Contact, &core.contact(hop.0)?)?;
         core.add_common(h, true)?;
+        extras.apply(h)?;
         let oa = if offer.is_some() {
             OfferState::LocalOffer
         } else {

@@ -37,6 +37,42 @@ pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE";
 /// Option tags we implement, for Supported (RFC 3262).
 pub const SUPPORTED: &str = "100rel";
 
+/// What the UA adds to an INVITE or a mid-dialog request it builds ([`UserAgent::call_with`],
+/// [`UserAgent::modify_with`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RequestExtras {
+    /// Make the request anonymous first ([`crate::identity::anonymize`], F-6.1; the INVITE only).
+    pub anonymous: bool,
+    /// Header fields set after the UA's own (each replaces a field of the same name): `Identity`, `Date`,
+    /// `Supported: 100rel, from-change` (RFC 8224, RFC 4916).
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+impl RequestExtras {
+    /// No extras.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn apply(&self, h: &mut crate::header::Headers) -> Result<(), HeaderError> {
+        if self.anonymous {
+            crate::identity::anonymize(h)?;
+            // RFC 3323 §4.1.1: no user name in the Contact either (the host and port still route to us).
+            let contact = h.first(HeaderName::Contact).map(|f| f.value());
+            if let Some(c) = contact {
+                if let Some((_, rest)) = c.strip_prefix("<sip:").and_then(|r| r.split_once('@')) {
+                    h.set(HeaderName::Contact, &format!("<sip:{rest}"))?;
+                }
+            }
+        }
+        for (n, v) in &self.headers {
+            h.set(n.clone(), v)?;
+        }
+        Ok(())
+    }
+}
+
 /// User agent configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -294,6 +330,17 @@ impl UserAgent {
             regs: HashMap::new(),
             framers: HashMap::new(),
         }
+    }
+
+    /// The peer's request a call is acting on: its pending re-INVITE/UPDATE ([`Event::ModifyRequest`]) when
+    /// there is one, else the initial INVITE of an incoming call. For the verification service (RFC 8224 §6:
+    /// Identity, From, To, Date); `None` for unknown calls and outgoing calls without a pending request.
+    pub fn peer_request(&self, call: CallId) -> Option<&Request> {
+        let c = self.calls.get(&call)?;
+        c.in_mod
+            .as_ref()
+            .map(|m| &m.request)
+            .or(c.uas.as_ref().map(|u| &u.request))
     }
 
     /// The configuration.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{
     body_opt, client, server, Call, CallId, Core, Event, ForkId, InMod, ModifyKind, OfferState,
-    OutMod, Purpose, UaError, UserAgent,
+    OutMod, Purpose, RequestExtras, UaError, UserAgent,
 };
 use crate::dialog::DialogState;
 use crate::header::HeaderName;
@@ -31,8 +31,23 @@ impl UserAgent {
         kind: ModifyKind,
         body: Option<Vec<u8>>,
     ) -> Result<(), UaError> {
+        self.modify_with(now, call, kind, body, &RequestExtras::default())
+    }
+
+    /// [`UserAgent::modify`] with extra header fields (e.g. the RFC 4916 connected-identity UPDATE:
+    /// `Supported: from-change` and `Identity`, I-3).
+    pub fn modify_with(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        kind: ModifyKind,
+        body: Option<Vec<u8>>,
+        extras: &RequestExtras,
+    ) -> Result<(), UaError> {
         let r = self
-            .with_call(call, |core, c| send_modify(core, c, now, kind, body))
+            .with_call(call, |core, c| {
+                send_modify(core, c, now, kind, body, extras)
+            })
             .ok_or(UaError::UnknownCall)?;
         self.pump(now);
         r
@@ -103,6 +118,7 @@ fn send_modify(
     now: Instant,
     kind: ModifyKind,
     body: Option<Vec<u8>>,
+    extras: &RequestExtras,
 ) -> Result<(), UaError> {
     let fid = c.current_id().ok_or(UaError::NoDialog)?;
     if c.out_mod.is_some()
@@ -127,6 +143,7 @@ fn send_modify(
         .dialog
         .build_request(method(kind), &via, Some(&contact), None)?;
     core.add_common(&mut req.headers, true)?;
+    extras.apply(&mut req.headers)?;
     let offered = body.is_some();
     Core::set_sdp(&mut req.headers, &mut req.body, body)?;
     let hop = core.dialog_hop(&f.dialog)?;

@@ -430,9 +430,13 @@ fn answer_call(
     }
     let key = uas.key.clone();
     let cseq = uas.request.headers.cseq().map_or(0, |s| s.seq);
+    let invite_offered = !uas.request.body.is_empty();
     if let (true, Some(fid)) = (body.is_some(), c.current_id()) {
         let next = match c.oa(fid) {
             OfferState::RemoteOffer => OfferState::Stable,
+            // The INVITE carried the offer and a reliable 1xx the answer (RFC 3262): the 2xx repeats that
+            // answer, it is no new offer (RFC 6337 §3.1.1), so the dialog stays stable (a later UPDATE may offer).
+            OfferState::Stable if invite_offered => OfferState::Stable,
             _ => OfferState::LocalOffer,
         };
         c.set_oa(fid, next);

@@ -1,0 +1,196 @@
+//! SIP Identity for `call`/`answer` (issue 8): the endpoint's [`IdentityConfig`] from the options, and the
+//! certificate resolver the verifier fetches `info` with: `file://` under the directories the user named
+//! (the trust anchors', the signing certificate's, the working directory) and `http://` on loopback only.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dtlsrtp::{IdentityConfig, IdentityPolicy};
+use dtlsrtp_sip::identity::{
+    AuthService, CertResolver, FileResolver, ResolveError, TrustAnchors, Verifier,
+};
+
+use crate::options::IdentitySettings;
+use crate::{Exit, Failure};
+
+/// Most bytes read from an `info` URL.
+const MAX_CERT: usize = 64 * 1024;
+
+/// `file://` under a few directories, `http://` to 127.0.0.0/8 or ::1 (2 s, 64 KiB).
+pub(crate) struct CliResolver {
+    files: Vec<FileResolver>,
+}
+
+impl CliResolver {
+    fn new(dirs: &[PathBuf]) -> Self {
+        Self {
+            files: dirs.iter().map(|d| FileResolver::under(d)).collect(),
+        }
+    }
+
+    fn http(url: &str) -> Result<Vec<u8>, ResolveError> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or(ResolveError::Unsupported)?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let addr: SocketAddr = authority
+            .parse()
+            .or_else(|_| format!("{authority}:80").parse())
+            .map_err(|_| ResolveError::Unsupported)?;
+        if !addr.ip().is_loopback() {
+            return Err(ResolveError::Unsupported);
+        }
+        let t = Duration::from_secs(2);
+        let mut s = TcpStream::connect_timeout(&addr, t).map_err(|_| ResolveError::Unreachable)?;
+        s.set_read_timeout(Some(t))
+            .map_err(|_| ResolveError::Unreachable)?;
+        s.set_write_timeout(Some(t))
+            .map_err(|_| ResolveError::Unreachable)?;
+        write!(
+            s,
+            "GET /{path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|_| ResolveError::Unreachable)?;
+        let mut buf = Vec::new();
+        s.take((MAX_CERT + 4096) as u64)
+            .read_to_end(&mut buf)
+            .map_err(|_| ResolveError::Unreachable)?;
+        let split = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or(ResolveError::Unreachable)?;
+        let (head, body) = buf.split_at(split);
+        let status_ok = head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200");
+        let body = body.get(4..).unwrap_or_default();
+        if !status_ok {
+            return Err(ResolveError::Unreachable);
+        }
+        if body.len() > MAX_CERT {
+            return Err(ResolveError::TooLarge);
+        }
+        Ok(body.to_vec())
+    }
+}
+
+impl CertResolver for CliResolver {
+    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
+        if url.starts_with("http://") {
+            return Self::http(url);
+        }
+        let mut last = ResolveError::Unsupported;
+        for f in &mut self.files {
+            match f.fetch(url) {
+                Ok(b) => return Ok(b),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure::new(Exit::Local, format!("{what} {}: {e}", path.display())))
+}
+
+fn parent(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p)
+        .ok()?
+        .parent()
+        .map(Path::to_path_buf)
+}
+
+/// The endpoint's identity configuration, or `None` when no identity option was given.
+#[allow(clippy::disallowed_methods)] // the CLI is the driver: it reads the wall clock once for the endpoint
+pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Failure> {
+    if !(s.key.is_some() || !s.trust_anchors.is_empty() || s.required || s.anonymous) {
+        return Ok(None);
+    }
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut c = IdentityConfig::new((Instant::now(), unix));
+    let mut dirs: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    if let (Some(key), Some(cert)) = (&s.key, &s.cert) {
+        let info = match &s.info {
+            Some(u) => u.clone(),
+            None => {
+                let abs = std::fs::canonicalize(cert).map_err(|e| {
+                    Failure::new(
+                        Exit::Local,
+                        format!("--identity-cert {}: {e}", cert.display()),
+                    )
+                })?;
+                format!("file://{}", abs.display())
+            }
+        };
+        let signer = AuthService::new(
+            &read(key, "--identity-key")?,
+            &read(cert, "--identity-cert")?,
+            &info,
+        )
+        .map_err(|e| Failure::new(Exit::Local, format!("identity: {e}")))?;
+        c.signer = Some(Arc::new(signer));
+        dirs.extend(parent(cert));
+    }
+    let mut anchors = TrustAnchors::new();
+    for a in &s.trust_anchors {
+        anchors.add(&read(a, "--trust-anchor")?).map_err(|e| {
+            Failure::new(Exit::Local, format!("--trust-anchor {}: {e}", a.display()))
+        })?;
+        dirs.extend(parent(a));
+    }
+    if !anchors.is_empty() {
+        c.verifier = Some(Verifier::new(anchors));
+    }
+    let r: dtlsrtp::SharedResolver = Arc::new(Mutex::new(CliResolver::new(&dirs)));
+    c.resolver = Some(r);
+    c.policy = if s.required {
+        IdentityPolicy::Required
+    } else {
+        IdentityPolicy::BestEffort
+    };
+    c.peer_keys = s.peer_keys.clone();
+    Ok(Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_refuses_non_loopback_http_and_files_outside_its_directories() {
+        let dir = std::env::temp_dir().join(format!("dtlsrtp-sipid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.pem");
+        std::fs::write(&f, b"PEM").unwrap();
+        let mut r = CliResolver::new(std::slice::from_ref(&dir));
+        let url = format!("file://{}", std::fs::canonicalize(&f).unwrap().display());
+        assert_eq!(r.fetch(&url).unwrap(), b"PEM");
+        assert_eq!(
+            r.fetch("http://192.0.2.1/c.pem"),
+            Err(ResolveError::Unsupported)
+        );
+        assert!(r.fetch("file:///etc/hostname").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn resolver_fetches_http_on_loopback() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 512];
+            let _ = s.read(&mut b).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nCERT")
+                .unwrap();
+        });
+        let mut r = CliResolver::new(&[]);
+        assert_eq!(r.fetch(&format!("http://{addr}/a.pem")).unwrap(), b"CERT");
+        h.join().unwrap();
+    }
+}
