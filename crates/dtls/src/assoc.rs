@@ -5,9 +5,10 @@ use core::time::Duration;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use dtlsrtp_sdp::Fingerprint;
 use dtlsrtp_srtp::{DtlsRole, SrtpKeyingMaterial, SrtpProfile};
 use openssl::error::ErrorStack;
 use openssl::ssl::{ErrorCode, Ssl, SslStream, SslVerifyMode};
@@ -31,9 +32,15 @@ pub(crate) struct Shared {
     failure: OnceLock<DtlsError>,
     /// The cookie, computed once (HMAC of `cookie_binding`).
     cookie: OnceLock<[u8; 32]>,
+    /// The fingerprints the peer's certificate must match, when already known (P-6.2b).
+    expected: Mutex<Option<Arc<[Fingerprint]>>>,
 }
 
 impl Shared {
+    pub(crate) fn expected(&self) -> Option<Arc<[Fingerprint]>> {
+        self.expected.lock().ok().and_then(|e| e.clone())
+    }
+
     pub(crate) fn cookie(&self, key: &crate::config::CookieKey) -> [u8; 32] {
         *self.cookie.get_or_init(|| key.cookie(&self.cookie_binding))
     }
@@ -199,6 +206,8 @@ pub struct Association {
     min_encrypted_len: usize,
     ctx_id: usize,
     cookie_key: Option<Arc<crate::config::CookieKey>>,
+    /// A server that has not been fed any datagram yet (see [`Association::handle_datagram`]).
+    fresh: bool,
 }
 
 impl fmt::Debug for Association {
@@ -212,7 +221,8 @@ impl fmt::Debug for Association {
     }
 }
 
-fn binding_of(peer: SocketAddr) -> Vec<u8> {
+/// The bytes of a peer's transport address that its cookie is an HMAC of.
+pub(crate) fn binding_of(peer: SocketAddr) -> Vec<u8> {
     let mut v = match peer.ip() {
         std::net::IpAddr::V4(a) => a.octets().to_vec(),
         std::net::IpAddr::V6(a) => a.octets().to_vec(),
@@ -274,6 +284,7 @@ impl Association {
             cookie_binding: binding_of(peer),
             failure: OnceLock::new(),
             cookie: OnceLock::new(),
+            expected: Mutex::new(None),
         });
         let idx = shared_index().ok_or(DtlsError::Setup)?;
         ssl.set_ex_data(idx, shared.clone());
@@ -312,6 +323,7 @@ impl Association {
             min_encrypted_len: 16,
             ctx_id: ctx_id(ctx),
             cookie_key: ctx.cookie_key.clone(),
+            fresh: role == DtlsRole::Server,
         };
         if role == DtlsRole::Client {
             a.drive();
@@ -328,6 +340,20 @@ impl Association {
     /// Where the association stands.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The fingerprints the peer's certificate must match, when the signalling already carried them (`None` or
+    /// an empty set: not known yet). Checked where OpenSSL verifies the peer's certificate: a certificate that
+    /// matches none of them (RFC 8122 §5.1 rules, as [`verify_fingerprint`](crate::verify_fingerprint)) fails
+    /// the handshake with a bad_certificate (42) alert to the peer and [`DtlsError::CertificateRejected`]
+    /// (RFC 8122 §6.2, P-6.2b). Takes effect for a Certificate message not yet processed; a certificate accepted
+    /// while the fingerprints were unknown is still checked by the [`FingerprintGate`](crate::FingerprintGate)
+    /// afterwards (DTLS cannot send a fatal alert once the handshake completed through OpenSSL's API).
+    pub fn expect_fingerprints(&mut self, expected: Option<&[Fingerprint]>) {
+        let value = expected.filter(|e| !e.is_empty()).map(Arc::from);
+        if let Ok(mut e) = self.shared.expected.lock() {
+            *e = value;
+        }
     }
 
     /// Application-data records received and dropped (DTLS-SRTP carries none, D-4.1b).
@@ -358,10 +384,39 @@ impl Association {
             self.records_discarded += 1;
             return;
         }
+        if core::mem::take(&mut self.fresh) {
+            self.replay_first_hello(datagram);
+        }
         self.stream.get_mut().put(datagram);
         self.drive();
         self.stream.get_mut().has_input = false;
         self.refresh_timer(now);
+    }
+
+    /// the first datagram of a fresh server is a ClientHello whose cookie came from a HelloVerifyRequest
+    /// sent statelessly ([`DtlsContext::check_client_hello`](crate::DtlsContext::check_client_hello)), so it has
+    /// message_seq 1, which a fresh OpenSSL server would wait behind a message_seq 0 for ever. Feed OpenSSL the
+    /// cookie-less first ClientHello that preceded it: OpenSSL answers with the same HelloVerifyRequest (the
+    /// cookie depends only on the secret and the address), which is discarded, and then expects message_seq 1
+    /// with the handshake transcript reset, exactly as if it had seen the whole exchange.
+    fn replay_first_hello(&mut self, datagram: &[u8]) {
+        if self.cookie_key.is_none() {
+            return;
+        }
+        let Ok(hello) = crate::hello::parse_client_hello(datagram) else {
+            return;
+        };
+        if hello.message_seq != 1 || hello.cookie.is_empty() {
+            return;
+        }
+        let Some(first) = crate::hello::preceding_client_hello(&hello) else {
+            return;
+        };
+        self.stream.get_mut().put(&first);
+        self.drive();
+        let wire = self.stream.get_mut();
+        wire.has_input = false;
+        wire.outbox.clear();
     }
 
     /// Fires due timers: retransmits the current flight when OpenSSL's timer expired, fails the handshake when

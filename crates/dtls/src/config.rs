@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::time::Duration;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use dtlsrtp_srtp::SrtpProfile;
@@ -12,10 +13,11 @@ use openssl::ssl::{
 };
 use openssl::x509::{X509StoreContext, X509VerifyResult};
 
-use crate::assoc::Shared;
+use crate::assoc::{binding_of, Shared};
 use crate::cert::Certificate;
 use crate::error::DtlsError;
 use crate::ffi;
+use crate::hello::{hello_verify_request, parse_client_hello, HelloCheck};
 
 /// ECDHE suites only (F-8.8, A-R-PFS): AEAD first, then the CBC suites older SIP phones still need.
 const CIPHER_LIST: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
@@ -173,22 +175,43 @@ impl CookieKey {
     }
 }
 
-/// Our whole certificate check, run where OpenSSL would verify the peer's chain: accept any certificate (the
-/// fingerprint gate decides trust later), but abort when use_srtp was not negotiated (D-4.1.1c): by the time
-/// the peer's certificate arrives use_srtp is settled, so a client whose server omitted it aborts here, with a
-/// handshake_failure alert.
-pub(crate) fn check_peer(x509ctx: &mut openssl::x509::X509StoreContextRef) -> bool {
+/// Our whole certificate check, run where OpenSSL would verify the peer's chain (no chain is built: trust comes
+/// from the fingerprint):
+/// - abort when use_srtp was not negotiated (D-4.1.1c): by the time the peer's certificate arrives use_srtp is
+///   settled, so a client whose server omitted it aborts here, with a handshake_failure alert;
+/// - when the association already knows the fingerprints the peer's certificate must match
+///   ([`Association::expect_fingerprints`](crate::Association::expect_fingerprints)), a certificate matching none
+///   of them is refused here with `X509_V_ERR_CERT_REJECTED`, which OpenSSL 3 sends as a bad_certificate (42)
+///   alert (RFC 8122 §6.2, P-6.2b);
+/// - otherwise accept it: the [`FingerprintGate`](crate::FingerprintGate) decides once the SDP arrives.
+pub(crate) fn check_peer(
+    x509ctx: &mut openssl::x509::X509StoreContextRef,
+    leaf: Option<&openssl::x509::X509Ref>,
+) -> bool {
     let ssl = X509StoreContext::ssl_idx()
         .ok()
         .and_then(|idx| x509ctx.ex_data(idx));
     let Some(ssl) = ssl else { return false };
-    if ssl.selected_srtp_profile().is_some() {
+    let shared = shared_index().and_then(|i| ssl.ex_data(i)).cloned();
+    if ssl.selected_srtp_profile().is_none() {
+        if let Some(shared) = &shared {
+            shared.set_failure(DtlsError::NoCommonSrtpProfile);
+        }
+        x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+        return false;
+    }
+    let Some(shared) = shared else { return true };
+    let Some(expected) = shared.expected() else {
+        return true;
+    };
+    let matches = leaf
+        .and_then(|c| c.to_der().ok())
+        .is_some_and(|der| crate::cert::verify_fingerprint(&der, &expected).is_ok());
+    if matches {
         return true;
     }
-    if let Some(shared) = shared_index().and_then(|i| ssl.ex_data(i)) {
-        shared.set_failure(DtlsError::NoCommonSrtpProfile);
-    }
-    x509ctx.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+    shared.set_failure(DtlsError::CertificateRejected);
+    ffi::reject_certificate(x509ctx);
     false
 }
 
@@ -312,6 +335,31 @@ impl DtlsContext {
             handshake_timeout: config.handshake_timeout,
             profiles,
         })
+    }
+
+    /// The stateless cookie check of a ClientHello from `peer` (R-1, A-R-DOS, RFC 6347 §4.2.1), to run before
+    /// any association exists: with the cookie exchange on, a ClientHello whose cookie is the HMAC of `peer`
+    /// under the context's secret (compared in constant time) is [`HelloCheck::Accept`]ed; one without a
+    /// cookie or with another cookie gets [`HelloCheck::Verify`] with the HelloVerifyRequest to send, and the
+    /// caller keeps no state. The association created for an accepted ClientHello
+    /// ([`Association::new`](crate::Association::new), server) verifies the same cookie and goes on without a
+    /// second HelloVerifyRequest. Without the cookie exchange every well-formed ClientHello is accepted.
+    pub fn check_client_hello(&self, peer: SocketAddr, datagram: &[u8]) -> HelloCheck {
+        let hello = match parse_client_hello(datagram) {
+            Ok(h) => h,
+            Err(e) => return HelloCheck::Refuse(e),
+        };
+        let Some(key) = self.cookie_key.as_deref() else {
+            return HelloCheck::Accept;
+        };
+        let expected = key.cookie(&binding_of(peer));
+        if hello.cookie.len() == expected.len() && openssl::memcmp::eq(&expected, hello.cookie) {
+            return HelloCheck::Accept;
+        }
+        HelloCheck::Verify {
+            reply: hello_verify_request(&hello, &expected),
+            bad_cookie: !hello.cookie.is_empty(),
+        }
     }
 
     /// The profiles we offer or accept, most preferred first.

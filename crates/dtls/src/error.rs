@@ -105,6 +105,11 @@ pub enum DtlsError {
     /// No key-exchange group or signature algorithm in common.
     #[error("no key-exchange group or signature algorithm in common")]
     NoCommonGroup,
+    /// The peer's certificate matched none of the fingerprints the association was told to expect
+    /// ([`Association::expect_fingerprints`](crate::Association::expect_fingerprints)); a bad_certificate (42)
+    /// alert went to the peer (RFC 8122 §6.2, P-6.2b).
+    #[error("peer certificate matches no expected fingerprint")]
+    CertificateRejected,
     /// The peer (a DTLS client) sent no certificate although we require one.
     #[error("peer sent no certificate")]
     PeerCertificateMissing,
@@ -149,7 +154,9 @@ impl DtlsError {
                 Some(Alert::HANDSHAKE_FAILURE)
             }
             Self::UnsupportedVersion => Some(Alert::PROTOCOL_VERSION),
+            // OpenSSL sends certificate_required, which DTLS 1.2 has not: it goes out as handshake_failure.
             Self::PeerCertificateMissing => Some(Alert::HANDSHAKE_FAILURE),
+            Self::CertificateRejected => Some(Alert::BAD_CERTIFICATE),
             Self::BadHandshake => Some(Alert::DECRYPT_ERROR),
             Self::UnexpectedMessage => Some(Alert::UNEXPECTED_MESSAGE),
             Self::Other { .. } => Some(Alert::INTERNAL_ERROR),

@@ -1,6 +1,7 @@
 //! The only unsafe code of the crate: the three DTLS timer entry points the `openssl` crate does not wrap
 //! (`DTLSv1_get_timeout`, `DTLSv1_handle_timeout`, which are `SSL_ctrl` commands 73 and 74, and
-//! `DTLS_set_timer_cb`).
+//! `DTLS_set_timer_cb`), the ClientHello extension lookup, the certificate verification callback (with
+//! `X509_STORE_CTX_get0_cert`), and session resumption.
 #![allow(unsafe_code)]
 
 use core::ffi::{c_int, c_long, c_uint, c_void};
@@ -153,7 +154,28 @@ unsafe extern "C" fn cert_verify(
     // SAFETY: OpenSSL passes the live X509_STORE_CTX it set up for this handshake (checked non-null); we use it
     // only for the duration of the call.
     let ctx = unsafe { openssl::x509::X509StoreContextRef::from_ptr_mut(x509_ctx) };
-    c_int::from(crate::config::check_peer(ctx))
+    // SAFETY: `X509_STORE_CTX_get0_cert` returns the certificate the context was initialised with (the peer's
+    // leaf), owned by the context and alive for this call, or null; the borrow does not outlive the call.
+    let leaf = unsafe {
+        let p = X509_STORE_CTX_get0_cert(x509_ctx);
+        (!p.is_null()).then(|| openssl::x509::X509Ref::from_ptr(p))
+    };
+    c_int::from(crate::config::check_peer(ctx, leaf))
+}
+
+extern "C" {
+    // X509 *X509_STORE_CTX_get0_cert(const X509_STORE_CTX *ctx); in libcrypto since 1.1.0.
+    fn X509_STORE_CTX_get0_cert(ctx: *const openssl_sys::X509_STORE_CTX) -> *mut openssl_sys::X509;
+}
+
+/// Marks the peer's certificate as rejected (`X509_V_ERR_CERT_REJECTED`). OpenSSL 3's `ssl_x509err2alert`
+/// turns that into a fatal bad_certificate (42) alert (P-6.2b), where `APPLICATION_VERIFICATION` would give
+/// handshake_failure.
+pub(crate) fn reject_certificate(ctx: &mut openssl::x509::X509StoreContextRef) {
+    // SAFETY: 28 is X509_V_ERR_CERT_REJECTED, a valid verification error number (the `unsafe` of `from_raw`
+    // only concerns invalid numbers).
+    let rejected = unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) };
+    ctx.set_error(rejected);
 }
 
 /// `SSL_set_session`: offer `session` for resumption. The caller guarantees (by checking the context identity

@@ -81,6 +81,7 @@ mod config;
 mod error;
 mod ffi;
 mod gate;
+mod hello;
 
 pub use assoc::{Association, CipherSuite, Connected, Event, Session, State, EXPORTER_LABEL};
 pub use cert::{
@@ -91,3 +92,4 @@ pub use config::{Config, CookieSecret, DtlsContext, KeyLog};
 pub use dtlsrtp_sdp::{Fingerprint, HashFunction};
 pub use error::{Alert, CertificateError, DtlsError};
 pub use gate::{FingerprintGate, GateState};
+pub use hello::{hello_verify_request, parse_client_hello, ClientHello, HelloCheck, HelloError};

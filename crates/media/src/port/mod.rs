@@ -5,6 +5,13 @@
 //! - One DTLS [`Association`], one [`FingerprintGate`] and one pair of SRTP contexts per remote transport
 //!   address (A-R-DISTINCT). Associations are created for a ClientHello from a new address while the port
 //!   listens (F-5.8, P-6.2c), or towards a signalled address when we are the DTLS client.
+//! - Stateless cookie exchange (R-1, RFC 6347 §4.2.1): without ICE, a ClientHello from a new address creates
+//!   an association only once its cookie verified; otherwise it is answered with a HelloVerifyRequest built
+//!   without state. Unbound handshakes are bounded per source IP and in total; none is ever evicted.
+//! - Alerts (P-6.2b): when the expected fingerprints are known during the handshake, a certificate matching
+//!   none is refused in the handshake with bad_certificate (42). A mismatch found only after the handshake
+//!   completed (the ClientHello came before the answer, F-5.8) closes with close_notify: OpenSSL has no public
+//!   way to send a fatal alert on an established DTLS 1.2 connection.
 //! - Fingerprint binding per fork (RFC 5763 §6.3, F-6.3): a fork's fingerprints are matched against each
 //!   association's certificate. A certificate that matches no fork is declared a mismatch only once the
 //!   signalling layer said no further answer can come (T-8a, [`MediaPort::set_more_answers`]), otherwise at once
@@ -147,6 +154,7 @@ pub struct MediaPort {
     ntp_at_start: u64,
     cname: String,
     max_associations: usize,
+    max_handshakes_per_ip: usize,
     max_ssrcs: usize,
     ssrc_fail_limit: u32,
     ssrc_block_time: Duration,
@@ -211,6 +219,7 @@ impl MediaPort {
             ntp_at_start: config.ntp_at_start,
             cname: config.cname,
             max_associations: config.max_associations.max(1),
+            max_handshakes_per_ip: config.max_handshakes_per_ip.max(1),
             max_ssrcs: config.max_ssrcs.max(1),
             ssrc_fail_limit: config.ssrc_fail_limit.max(1),
             ssrc_block_time: config.ssrc_block_time,

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use dtlsrtp_dtls::{
-    verify_fingerprint, DtlsError, Event as DtlsEvent, GateState, State as DtlsState,
+    verify_fingerprint, DtlsError, Event as DtlsEvent, Fingerprint, GateState, HelloCheck,
+    State as DtlsState,
 };
 use dtlsrtp_srtp::{DtlsRole, SrtpContext};
 
@@ -41,9 +42,13 @@ impl MediaPort {
                     })
             });
             if !(renew && is_client_hello(bytes)) {
+                self.refresh_expected(i);
                 if let Some(a) = self.assocs.get_mut(i) {
                     a.dtls.handle_datagram(now, bytes);
                 }
+                return;
+            }
+            if !self.admit_client_hello(remote, bytes, ice_valid) {
                 return;
             }
             // A fresh ClientHello on the 3-tuple of a connected association whose fork is being renewed:
@@ -59,26 +64,12 @@ impl MediaPort {
         } else if !(self.listening && is_client_hello(bytes)) {
             self.counters.dtls_refused += 1;
             return;
-        }
-        if self.live() >= self.max_associations {
-            // Full: make room by dropping the oldest handshake that no fork owns yet (a flood of ClientHellos
-            // from many addresses must not lock the port; a real peer retransmits and gets a fresh one).
-            let victim = self
-                .assocs
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| {
-                    !a.closed && a.fork.is_none() && a.dtls.state() == DtlsState::Handshaking
-                })
-                .min_by_key(|(_, a)| a.id)
-                .map(|(i, _)| i);
-            if let Some(v) = victim {
-                self.counters.handshakes_evicted += 1;
-                self.discard_assoc(v);
-            }
+        } else if !self.admit_client_hello(remote, bytes, ice_valid) {
+            return;
         }
         match self.new_assoc(now, DtlsRole::Server, remote, None, ice_valid) {
             Ok(i) => {
+                self.refresh_expected(i);
                 if let Some(a) = self.assocs.get_mut(i) {
                     a.dtls.handle_datagram(now, bytes);
                 }
@@ -87,7 +78,90 @@ impl MediaPort {
         }
     }
 
-    /// Drops association `i` without a word on the wire (an unbound handshake evicted under load).
+    /// R-1 (RFC 6347 §4.2.1): whether a ClientHello from an address without an association may create one.
+    /// Without ICE the cookie is checked statelessly first: no cookie or a wrong one is answered with a
+    /// HelloVerifyRequest and creates nothing; only a ClientHello whose cookie proves the sender receives at
+    /// `remote` gets an association. With ICE the pair is already proved (only valid pairs reach this point and
+    /// the association runs without the cookie exchange). Then the bounds: at most `max_handshakes_per_ip`
+    /// unbound handshakes per source IP and `max_associations` in total; beyond them the ClientHello is
+    /// refused (counted), and no association is ever evicted to make room, so a flood cannot push out a
+    /// handshake whose cookie verified (the peer retransmits; its handshake times out if it never completes).
+    fn admit_client_hello(&mut self, remote: SocketAddr, bytes: &[u8], ice_valid: bool) -> bool {
+        if !ice_valid {
+            match self.ctx.check_client_hello(remote, bytes) {
+                HelloCheck::Accept => {}
+                HelloCheck::Verify { reply, bad_cookie } => {
+                    self.counters.hello_verify_sent += 1;
+                    if bad_cookie {
+                        self.counters.hello_bad_cookie += 1;
+                    }
+                    self.transmits.push_back(Transmit {
+                        remote,
+                        bytes: reply,
+                    });
+                    return false;
+                }
+                _ => {
+                    self.counters.hello_malformed += 1;
+                    return false;
+                }
+            }
+        }
+        let ip = remote.ip();
+        let from_ip = self
+            .assocs
+            .iter()
+            .filter(|a| {
+                !a.closed
+                    && a.fork.is_none()
+                    && a.remote.ip() == ip
+                    && a.dtls.state() == DtlsState::Handshaking
+            })
+            .count();
+        if from_ip >= self.max_handshakes_per_ip || self.live() >= self.max_associations {
+            self.counters.handshakes_refused += 1;
+            return false;
+        }
+        true
+    }
+
+    /// P-6.2b: tells a handshaking association which fingerprints its peer's certificate must match, when the
+    /// port already knows what it would decide at the end of the handshake: the fork's fingerprints for an
+    /// association bound to a fork (we are the client); for an unbound one (we are the server) the
+    /// fingerprints of every server-side fork, but only once no further answer can come (with more answers
+    /// pending, a certificate matching no known fork waits, T-8a). A certificate failing this is refused in
+    /// the handshake with a bad_certificate alert, where the same certificate would otherwise be declared a
+    /// mismatch right after it ([`Self::bind`]).
+    pub(super) fn refresh_expected(&mut self, i: usize) {
+        let Some(a) = self.assocs.get(i) else {
+            return;
+        };
+        if a.closed || a.dtls.state() != DtlsState::Handshaking {
+            return;
+        }
+        let expected: Vec<Fingerprint> = match a.fork {
+            Some(f) => self
+                .forks
+                .iter()
+                .filter(|k| k.id == f)
+                .flat_map(|k| k.fingerprints.iter().cloned())
+                .collect(),
+            None if a.role == DtlsRole::Server && !self.more_answers => self
+                .forks
+                .iter()
+                .filter(|k| k.role == DtlsRole::Server)
+                .flat_map(|k| k.fingerprints.iter().cloned())
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Some(a) = self.assocs.get_mut(i) {
+            a.dtls.expect_fingerprints(Some(&expected));
+        }
+    }
+
+    /// Drops association `i` without a word on the wire. (No longer used for eviction: since R-1 no handshake is
+    /// evicted to make room; kept for dropping unbound associations.)
+    #[allow(dead_code)]
     pub(super) fn discard_assoc(&mut self, i: usize) {
         if let Some(a) = self.assocs.get_mut(i) {
             a.closed = true;
@@ -255,6 +329,17 @@ impl MediaPort {
                 self.on_gate(now, i);
             }
             DtlsEvent::Closed => self.close_assoc(now, i, CloseReason::PeerClosed),
+            DtlsEvent::Failed(DtlsError::CertificateRejected) => {
+                // P-6.2b: refused in the handshake with bad_certificate; the same outcome as a mismatch found
+                // after it (F-5.15), only the alert differs.
+                let (id, fork, remote) = (a.id, a.fork, a.remote);
+                self.events.push_back(MediaEvent::FingerprintMismatch {
+                    assoc: id,
+                    fork,
+                    remote,
+                });
+                self.close_assoc(now, i, CloseReason::FingerprintMismatch);
+            }
             DtlsEvent::Failed(e) => self.close_assoc(now, i, CloseReason::Failed(e)),
             _ => {}
         }

@@ -40,8 +40,11 @@ pub struct MediaPortConfig {
     pub ntp_at_start: u64,
     /// RTCP CNAME.
     pub cname: String,
-    /// Most associations alive at once (bounds the state a flood of ClientHellos can create; default 16).
+    /// Most associations alive at once (default 16). A ClientHello creates one only after its cookie verified
+    /// beyond the limit new ClientHellos are refused and no association is evicted.
     pub max_associations: usize,
+    /// Most handshakes in progress and bound to no fork from one source IP address (R-1, default 4).
+    pub max_handshakes_per_ip: usize,
     /// Most SSRC mappings (default 1024).
     pub max_ssrcs: usize,
     /// An unmapped SSRC failing verification this many times is refused for `ssrc_block_time` (D-5.1.2e).
@@ -63,6 +66,7 @@ impl MediaPortConfig {
             ntp_at_start: 0,
             cname: "dtlsrtp".to_owned(),
             max_associations: 16,
+            max_handshakes_per_ip: 4,
             max_ssrcs: 1024,
             ssrc_fail_limit: 16,
             ssrc_block_time: Duration::from_secs(20),
@@ -260,10 +264,22 @@ pub struct PortCounters {
     /// Malformed RTP/RTCP after decryption, or too short to carry an SSRC.
     pub malformed_media: u64,
     /// DTLS datagrams from an address with no association that could not start one (not a ClientHello, not
-    /// listening, limit reached, or not an ICE-valid pair).
+    /// listening, or not an ICE-valid pair).
     pub dtls_refused: u64,
-    /// Unbound handshakes dropped to make room for a new ClientHello when the association limit was reached.
+    /// Always 0 since R-1: no handshake is evicted to make room (kept for compatibility; see
+    /// `handshakes_refused`).
     pub handshakes_evicted: u64,
+    /// ClientHellos without a valid cookie answered statelessly with a HelloVerifyRequest; no state was created
+    /// (R-1, RFC 6347 §4.2.1).
+    pub hello_verify_sent: u64,
+    /// Of those, ClientHellos that carried a cookie that did not verify (forged, stale, or for another address).
+    pub hello_bad_cookie: u64,
+    /// DTLS handshake datagrams from an address with no association that are not a parsable ClientHello first
+    /// fragment: dropped.
+    pub hello_malformed: u64,
+    /// ClientHellos with a valid cookie (or on an ICE-valid pair) refused because the source IP already has
+    /// `max_handshakes_per_ip` unbound handshakes or the port has `max_associations`.
+    pub handshakes_refused: u64,
     /// STUN messages answered without ICE (F-6.7.2b).
     pub stun_answered: u64,
     /// STUN messages refused (bad encoding, integrity, fingerprint).
