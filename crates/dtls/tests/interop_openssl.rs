@@ -1,6 +1,7 @@
 //! Interop with the real OpenSSL command line (`openssl s_server` / `s_client`, Debian package `openssl`) over
 //! UDP on 127.0.0.1, both roles: the keys we export equal the `Keying material` OpenSSL prints (D-4.2a), its
-//! HelloVerifyRequest is handled (and ours), fingerprints are verified both ways (F-5.14).
+//! HelloVerifyRequest is handled (and ours, also built statelessly before any association exists, R-1),
+//! fingerprints are verified both ways (F-5.14), and a mismatched certificate gets bad_certificate (P-6.2b).
 #![allow(clippy::disallowed_methods)] // tests: real sockets and OpenSSL's real-time retransmission timers
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dtlsrtp_dtls::{
     verify_fingerprint, Association, Certificate, Config, Connected, CookieSecret, DtlsContext,
-    Event, Fingerprint, HashFunction, KeyType,
+    DtlsError, Event, Fingerprint, HashFunction, HelloCheck, KeyType,
 };
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 use dtlsrtp_testkit::openssl_cli;
@@ -255,4 +256,169 @@ fn d_4_2a_interop_we_are_server_of_openssl_s_client() {
     for (i, profile) in PROFILES.into_iter().enumerate() {
         we_are_server(profile, i == 1);
     }
+}
+
+/// Sends and receives until the association fails; returns its error.
+fn drive_until_failed(
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    assoc: &mut Association,
+    limit: Duration,
+) -> DtlsError {
+    let start = Instant::now();
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < limit {
+        while let Some(d) = assoc.poll_transmit() {
+            let _ = sock.send_to(&d, peer);
+        }
+        while let Some(e) = assoc.poll_event() {
+            match e {
+                Event::Failed(err) => return err,
+                Event::Connected(_) => panic!("the mismatched handshake must not complete"),
+                _ => {}
+            }
+        }
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) if from == peer => assoc.handle_datagram(Instant::now(), &buf[..n]),
+            _ => assoc.handle_timeout(Instant::now()),
+        }
+    }
+    panic!("the association did not fail in {limit:?}");
+}
+
+/// The CLI's error line for the alert it received (stderr): `...:sslv3 alert bad certificate:...:SSL alert
+/// number 42`.
+fn assert_cli_got_bad_certificate(out: &str) {
+    assert!(
+        out.lines()
+            .any(|l| l.contains("alert bad certificate") && l.contains("SSL alert number 42")),
+        "the CLI reports alert 42:\n{out}"
+    );
+}
+
+#[test]
+fn p_6_2b_interop_openssl_s_server_receives_bad_certificate_from_us() {
+    if !openssl_cli::available() {
+        return;
+    }
+    let profile = SrtpProfile::AeadAes128Gcm;
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, _) = cli_identity(&dir.0, false);
+    let port = free_udp_port();
+    let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut srv = openssl_cli::s_server_with(
+        port,
+        &id,
+        profile.openssl_name(),
+        profile.exporter_len(),
+        &[],
+    )
+    .unwrap();
+    let (cfg, ours) = our_config(profile);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    let mut assoc = Association::new(&ctx, DtlsRole::Client, peer, Instant::now()).unwrap();
+    // The signalling named another certificate (ours) for the server.
+    assoc.expect_fingerprints(Some(&[ours.fingerprint(HashFunction::Sha256).unwrap()]));
+    let err = drive_until_failed(&sock, peer, &mut assoc, Duration::from_secs(10));
+    assert_eq!(err, DtlsError::CertificateRejected);
+    assert_cli_got_bad_certificate(&srv.finish());
+}
+
+#[test]
+fn p_6_2b_interop_openssl_s_client_receives_bad_certificate_after_stateless_cookie() {
+    if !openssl_cli::available() {
+        return;
+    }
+    let profile = SrtpProfile::Aes128CmHmacSha1_80;
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, _) = cli_identity(&dir.0, true);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut cli = openssl_cli::s_client_with(
+        port,
+        &id,
+        profile.openssl_name(),
+        profile.exporter_len(),
+        &[],
+    )
+    .unwrap();
+    let (cfg, ours) = our_config(profile);
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    // no state until s_client echoes the cookie of a HelloVerifyRequest built statelessly.
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 2048];
+    let (peer, hello) = loop {
+        let (n, peer) = sock.recv_from(&mut buf).expect("s_client's ClientHello");
+        match ctx.check_client_hello(peer, &buf[..n]) {
+            HelloCheck::Accept => break (peer, buf[..n].to_vec()),
+            HelloCheck::Verify { reply, .. } => {
+                sock.send_to(&reply, peer).unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut assoc = Association::new(&ctx, DtlsRole::Server, peer, Instant::now()).unwrap();
+    assoc.expect_fingerprints(Some(&[ours.fingerprint(HashFunction::Sha256).unwrap()]));
+    assoc.handle_datagram(Instant::now(), &hello);
+    let err = drive_until_failed(&sock, peer, &mut assoc, Duration::from_secs(10));
+    assert_eq!(err, DtlsError::CertificateRejected);
+    assert_cli_got_bad_certificate(&cli.finish());
+}
+
+#[test]
+fn r_1_interop_openssl_s_client_completes_after_stateless_cookie() {
+    if !openssl_cli::available() {
+        return;
+    }
+    let profile = SrtpProfile::AeadAes256Gcm;
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, peer_fp) = cli_identity(&dir.0, false);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut cli =
+        openssl_cli::s_client(port, &id, profile.openssl_name(), profile.exporter_len()).unwrap();
+    let (cfg, ours) = our_config(profile);
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut hvrs = 0;
+    let (peer, hello) = loop {
+        let (n, peer) = sock.recv_from(&mut buf).expect("s_client's ClientHello");
+        match ctx.check_client_hello(peer, &buf[..n]) {
+            HelloCheck::Accept => break (peer, buf[..n].to_vec()),
+            HelloCheck::Verify { reply, .. } => {
+                hvrs += 1;
+                sock.send_to(&reply, peer).unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(hvrs >= 1);
+    let mut assoc = Association::new(&ctx, DtlsRole::Server, peer, Instant::now()).unwrap();
+    assoc.expect_fingerprints(Some(std::slice::from_ref(&peer_fp)));
+    assoc.handle_datagram(Instant::now(), &hello);
+    let mut seen = Seen::default();
+    drive(&sock, peer, &mut assoc, &mut seen, Duration::from_secs(10));
+    assert!(
+        !seen.hello_verify_sent,
+        "the association sent no second HelloVerifyRequest"
+    );
+    let until = Instant::now() + Duration::from_millis(200);
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    while Instant::now() < until {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if from == peer {
+                assoc.handle_datagram(Instant::now(), &buf[..n]);
+                while let Some(d) = assoc.poll_transmit() {
+                    let _ = sock.send_to(&d, peer);
+                }
+            }
+        }
+    }
+    let out = cli.finish();
+    check_cli_output(&out, profile, &seen, &ours, &peer_fp, "Server certificate");
 }

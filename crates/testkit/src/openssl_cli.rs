@@ -30,7 +30,8 @@ impl ChildGuard {
         stdin.flush()
     }
 
-    /// Closes stdin (the CLI sends close_notify and exits), waits up to 5 s, kills if needed, returns stdout.
+    /// Closes stdin (the CLI sends close_notify and exits), waits up to 5 s, kills if needed, returns stdout
+    /// (followed by stderr when it was captured: [`s_server_with`], [`s_client_with`]).
     pub fn finish(&mut self) -> String {
         let Some(mut child) = self.0.take() else {
             return String::new();
@@ -47,6 +48,9 @@ impl ChildGuard {
         let _ = child.wait();
         let mut out = String::new();
         if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = child.stderr.take() {
             let _ = s.read_to_string(&mut out);
         }
         out
@@ -174,14 +178,63 @@ pub fn s_client(
     srtp_profile: &str,
     exporter_len: usize,
 ) -> std::io::Result<ChildGuard> {
+    s_client_cmd(port, id, srtp_profile, exporter_len, &[], false)
+}
+
+/// As [`s_server`], with `extra` arguments (e.g. `-msg`), and stderr captured: it is where the CLI reports a
+/// received alert (`SSL alert number 42`).
+pub fn s_server_with(
+    port: u16,
+    id: &Identity,
+    srtp_profile: &str,
+    exporter_len: usize,
+    extra: &[&str],
+) -> std::io::Result<ChildGuard> {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_server",
+        "-dtls1_2",
+        "-accept",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .args(["-naccept", "1", "-Verify", "1"])
+    .args(extra);
+    dtls_args(&mut cmd, id, srtp_profile, exporter_len);
+    cmd.stderr(Stdio::piped());
+    Ok(ChildGuard(Some(cmd.spawn()?)))
+}
+
+/// As [`s_client`], with `extra` arguments and stderr captured (see [`s_server_with`]).
+pub fn s_client_with(
+    port: u16,
+    id: &Identity,
+    srtp_profile: &str,
+    exporter_len: usize,
+    extra: &[&str],
+) -> std::io::Result<ChildGuard> {
+    s_client_cmd(port, id, srtp_profile, exporter_len, extra, true)
+}
+
+fn s_client_cmd(
+    port: u16,
+    id: &Identity,
+    srtp_profile: &str,
+    exporter_len: usize,
+    extra: &[&str],
+    stderr: bool,
+) -> std::io::Result<ChildGuard> {
     let mut cmd = Command::new("openssl");
     cmd.args([
         "s_client",
         "-dtls1_2",
         "-connect",
         &format!("127.0.0.1:{port}"),
-    ]);
+    ])
+    .args(extra);
     dtls_args(&mut cmd, id, srtp_profile, exporter_len);
+    if stderr {
+        cmd.stderr(Stdio::piped());
+    }
     Ok(ChildGuard(Some(cmd.spawn()?)))
 }
 
