@@ -177,17 +177,11 @@ fn d_7_4_flood_of_10000_unknown_ssrc_packets_while_real_media_flows() {
     assert_eq!(a.ssrcs, vec![b_ssrc], "no forged SSRC was mapped");
 }
 
-#[test]
-fn a_r_dos_client_hello_flood_from_many_addresses_does_not_lock_the_port() {
-    let mut w = World::new(34, dtlsrtp_testkit::netsim::LinkConfig::default());
-    let mut cfg = port_config(0, addr(A_ADDR));
-    cfg.max_associations = 4;
-    w.add(cfg);
-    w.add(port_config(1, addr(B_ADDR)));
+/// A probe port's first ClientHello to A, and its second one, carrying the cookie A gave the probe's own
+/// address `from` (A answers statelessly; nothing is created).
+fn probe_hellos(w: &mut World, from: &str) -> (Vec<u8>, Vec<u8>) {
     let now = w.now;
-    w.eps[0].port.listen(true);
-    // A real ClientHello (from another port of ours) replayed from 50 spoofed addresses.
-    let mut probe = dtlsrtp_media::MediaPort::new(now, port_config(2, addr("10.0.0.7:7"))).unwrap();
+    let mut probe = dtlsrtp_media::MediaPort::new(now, port_config(2, addr(from))).unwrap();
     probe
         .set_peer(
             now,
@@ -199,16 +193,19 @@ fn a_r_dos_client_hello_flood_from_many_addresses_does_not_lock_the_port() {
             ),
         )
         .unwrap();
-    let hello = probe.poll_transmit().unwrap().bytes;
-    for i in 0..50u16 {
-        w.eps[0]
-            .port
-            .handle_datagram(now, addr(&format!("10.66.0.1:{}", 1000 + i)), &hello);
-    }
-    w.flush();
-    assert!(w.eps[0].port.associations().len() <= 4);
-    assert!(w.eps[0].port.counters().handshakes_evicted >= 46);
-    // The real peer still gets through.
+    let ch1 = probe.poll_transmit().unwrap().bytes;
+    w.eps[0].port.handle_datagram(now, addr(from), &ch1);
+    let hvr = std::iter::from_fn(|| w.eps[0].port.poll_transmit())
+        .find(|t| t.remote == addr(from))
+        .expect("a HelloVerifyRequest");
+    assert_eq!(hvr.bytes[13], 3);
+    probe.handle_datagram(now, addr(A_ADDR), &hvr.bytes);
+    let ch2 = probe.poll_transmit().unwrap().bytes;
+    (ch1, ch2)
+}
+
+fn start_call(w: &mut World) {
+    let now = w.now;
     w.eps[0]
         .port
         .set_peer(
@@ -233,6 +230,180 @@ fn a_r_dos_client_hello_flood_from_many_addresses_does_not_lock_the_port() {
             ),
         )
         .unwrap();
+}
+
+#[test]
+fn a_r_dos_client_hello_flood_from_many_addresses_does_not_lock_the_port() {
+    let mut w = World::new(34, dtlsrtp_testkit::netsim::LinkConfig::default());
+    let mut cfg = port_config(0, addr(A_ADDR));
+    cfg.max_associations = 4;
+    w.add(cfg);
+    w.add(port_config(1, addr(B_ADDR)));
+    w.eps[0].port.listen(true);
+    // A real ClientHello (from another port of ours) replayed from 50 spoofed addresses: HelloVerifyRequests
+    // only, no state.
+    let (hello, _) = probe_hellos(&mut w, "10.0.0.7:7");
+    let now = w.now;
+    for i in 0..50u16 {
+        w.eps[0]
+            .port
+            .handle_datagram(now, addr(&format!("10.66.0.1:{}", 1000 + i)), &hello);
+    }
+    w.flush();
+    assert!(w.eps[0].port.associations().is_empty());
+    assert_eq!(w.eps[0].port.counters().hello_verify_sent, 51);
+    // The real peer still gets through.
+    start_call(&mut w);
+    assert!(
+        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
+            && w.eps[1].verified(FORK))
+    );
+    media_still_flows(&mut w, 0);
+}
+
+/// 5,000 ClientHellos per second from 200 source ports: half first ClientHellos, half carrying a genuine cookie
+/// of another address (so they look like a second ClientHello).
+struct Flood {
+    sent: u64,
+    hellos: [Vec<u8>; 2],
+}
+
+impl Flood {
+    fn burst(&mut self, w: &mut World, n: u64) {
+        let now = w.now;
+        for _ in 0..n {
+            let port = 20_000 + (self.sent % 200) as u16;
+            let from = addr(&format!("10.66.0.1:{port}"));
+            let hello = &self.hellos[(self.sent % 2) as usize];
+            w.eps[0].port.handle_datagram(now, from, hello);
+            self.sent += 1;
+        }
+    }
+}
+
+#[test]
+fn r_1_client_hello_flood_5000_per_s_from_200_ports_during_setup_and_call_creates_no_state() {
+    let mut w = World::new(35, dtlsrtp_testkit::netsim::LinkConfig::default());
+    w.add(port_config(0, addr(A_ADDR)));
+    w.add(port_config(1, addr(B_ADDR)));
+    w.eps[0].port.listen(true);
+    let (ch1, ch2) = probe_hellos(&mut w, "10.0.0.7:7");
+    let base = w.eps[0].port.counters();
+    let mut flood = Flood {
+        sent: 0,
+        hellos: [ch1.clone(), ch2],
+    };
+    // Call setup under the flood: 50 ClientHellos every 10 ms.
+    flood.burst(&mut w, 50);
+    start_call(&mut w);
+    let mut up = false;
+    for _ in 0..300 {
+        flood.burst(&mut w, 50);
+        w.run_for(Duration::from_millis(10));
+        if w.eps[0].verified(FORK) && w.eps[1].verified(FORK) {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "the call set up during the flood");
+    // The call under the flood: 2 s of media both ways, 100 ClientHellos every 20 ms.
+    let before = (w.eps[0].rtp().len(), w.eps[1].rtp().len());
+    for i in 0..100u32 {
+        let now = w.now;
+        w.eps[0]
+            .port
+            .send_rtp(now, FORK, 0, false, i, &i.to_be_bytes())
+            .unwrap();
+        w.eps[1]
+            .port
+            .send_rtp(now, FORK, 0, false, i, &i.to_be_bytes())
+            .unwrap();
+        flood.burst(&mut w, 100);
+        w.run_for(Duration::from_millis(20));
+    }
+    w.run_for(Duration::from_millis(50));
+    assert_eq!(w.eps[0].rtp().len(), before.0 + 100, "media kept flowing");
+    assert_eq!(w.eps[1].rtp().len(), before.1 + 100);
+    assert!(flood.sent >= 10_000);
+    // The flood created no association: only B's.
+    let assocs = w.eps[0].port.associations();
+    assert_eq!(assocs.len(), 1, "{assocs:?}");
+    assert_eq!(assocs[0].remote, addr(B_ADDR));
+    // Every flood ClientHello got a stateless HelloVerifyRequest, no larger than the ClientHello.
+    let c = w.eps[0].port.counters();
+    let hvr = c.hello_verify_sent - base.hello_verify_sent;
+    assert!(
+        hvr >= flood.sent && hvr <= flood.sent + 5,
+        "{hvr} HelloVerifyRequests for {} flood ClientHellos (plus B's first)",
+        flood.sent
+    );
+    assert_eq!(c.hello_bad_cookie - base.hello_bad_cookie, flood.sent / 2);
+    assert_eq!(c.handshakes_refused, 0);
+    assert_eq!(c.hello_malformed, 0);
+    assert_eq!(c.handshakes_evicted, 0);
+    let to_flood: Vec<_> = w.eps[0]
+        .sent
+        .iter()
+        .filter(|(_, t)| t.remote.ip() == addr("10.66.0.1:1").ip())
+        .collect();
+    assert_eq!(to_flood.len() as u64, flood.sent);
+    assert!(to_flood
+        .iter()
+        .all(|(_, t)| t.bytes[13] == 3 && t.bytes.len() < ch1.len()));
+}
+
+#[test]
+fn r_1_cookie_verified_handshakes_bounded_per_ip_and_in_total_never_evicted() {
+    let mut w = World::new(36, dtlsrtp_testkit::netsim::LinkConfig::default());
+    let mut cfg = port_config(0, addr(A_ADDR));
+    cfg.max_associations = 3;
+    cfg.max_handshakes_per_ip = 2;
+    w.add(cfg);
+    w.add(port_config(1, addr(B_ADDR)));
+    w.eps[0].port.listen(true);
+    // An attacker that does receive at its addresses: 5 ports of 10.0.0.9 and 5 of 10.0.0.8, each with the
+    // genuine cookie of its own address (cookies are stateless: fetched before the call).
+    let mut attackers = Vec::new();
+    for ip in ["10.0.0.9", "10.0.0.8"] {
+        for p in 0..5 {
+            let from = format!("{ip}:{}", 7000 + p);
+            let (_, ch2) = probe_hellos(&mut w, &from);
+            attackers.push((from, ch2));
+        }
+    }
+    assert!(w.eps[0].port.associations().is_empty());
+    // The real peer's handshake starts first (its cookie verifies), then the attacker strikes.
+    start_call(&mut w);
+    assert!(w.run_until_pred(Duration::from_secs(1), |w| !w.eps[0]
+        .port
+        .associations()
+        .is_empty()));
+    assert_eq!(
+        w.eps[0].port.associations()[0].dtls,
+        dtlsrtp_dtls::State::Handshaking
+    );
+    let base = w.eps[0].port.counters();
+    let now = w.now;
+    for (from, ch2) in &attackers {
+        w.eps[0].port.handle_datagram(now, addr(from), ch2);
+    }
+    let c = w.eps[0].port.counters();
+    let from_attackers = |w: &World| {
+        w.eps[0]
+            .port
+            .associations()
+            .iter()
+            .filter(|a| a.remote.ip() != addr(B_ADDR).ip())
+            .count()
+    };
+    // At most 2 per IP and 3 in total: B's pending handshake plus 2 of the attacker's.
+    assert_eq!(from_attackers(&w), 2, "{:?}", w.eps[0].port.associations());
+    assert_eq!(
+        c.handshakes_refused - base.handshakes_refused,
+        10 - from_attackers(&w) as u64
+    );
+    assert_eq!(c.handshakes_evicted, 0);
+    // Nothing was evicted: the real call sets up and carries media.
     assert!(
         w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
             && w.eps[1].verified(FORK))
