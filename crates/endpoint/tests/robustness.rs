@@ -313,3 +313,146 @@ fn mutated_sip_and_media_never_panic_call_survives() {
         .iter()
         .any(|(_, p)| p == b"alive"));
 }
+
+/// A real first ClientHello, and a second one carrying a cookie from another server (a bad cookie here).
+fn flood_hellos() -> (Vec<u8>, Vec<u8>) {
+    use dtlsrtp_dtls::{Association, Certificate, Config, CookieSecret, DtlsContext, HelloCheck};
+    let cert = Certificate::generate(dtlsrtp_dtls::KeyType::EcdsaP256, "flood", 1).unwrap();
+    let ctx = DtlsContext::new(&Config::new(cert, CookieSecret::new([0x77; 32]))).unwrap();
+    let now = std::time::Instant::now();
+    let target = addr(5160);
+    let mut c = Association::new(&ctx, dtlsrtp_srtp::DtlsRole::Client, target, now).unwrap();
+    let ch1 = c.poll_transmit().unwrap();
+    let HelloCheck::Verify { reply, .. } = ctx.check_client_hello(addr(40_000), &ch1) else {
+        panic!("a HelloVerifyRequest")
+    };
+    c.handle_datagram(now, &reply);
+    (ch1, c.poll_transmit().unwrap())
+}
+
+/// Sends `n` flood ClientHellos from 200 source ports of 127.0.0.66, round robin over every media socket of
+/// every node; counts them per target socket.
+fn flood(
+    net: &mut Net,
+    hellos: &[Vec<u8>; 2],
+    n: u64,
+    sent: &mut std::collections::HashMap<std::net::SocketAddr, u64>,
+) {
+    let now = net.now;
+    let targets: Vec<(usize, std::net::SocketAddr)> = net
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, node)| node.media.iter().map(move |m| (i, *m)))
+        .collect();
+    for _ in 0..n {
+        let k: u64 = sent.values().sum();
+        let from = std::net::SocketAddr::from(([127, 0, 0, 66], 20_000 + (k % 200) as u16));
+        let (i, to) = targets[(k as usize) % targets.len()];
+        net.nodes[i].ep.handle_datagram(
+            now,
+            Datagram {
+                local: to,
+                remote: from,
+                bytes: &hellos[((k / targets.len() as u64) % 2) as usize],
+            },
+        );
+        *sent.entry(to).or_default() += 1;
+    }
+}
+
+fn verified(net: &mut Net, i: usize, call: dtlsrtp::CallId) -> bool {
+    net.ep(i).stats(call).is_some_and(|s| {
+        s.associations
+            .iter()
+            .any(|a| a.gate == dtlsrtp_dtls::GateState::Verified)
+    })
+}
+
+/// R-1 (RFC 6347 §4.2.1): 5,000 ClientHellos per second from 200 source ports hit every media socket of both
+/// endpoints while the call is set up and while it runs. The call sets up and keeps its media; the flood creates
+/// no association (the caller, DTLS server, answers each with a stateless HelloVerifyRequest; the callee, DTLS
+/// client, refuses them), and the counters account for every flood datagram.
+#[test]
+fn r_1_client_hello_flood_5000_per_s_from_200_ports_during_call_setup_and_call() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let (ch1, ch2) = flood_hellos();
+    let hellos = [ch1, ch2];
+    let mut sent = std::collections::HashMap::new();
+    let now = net.now;
+    let ca = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
+        .unwrap();
+    // Setup: 50 ClientHellos every 10 ms.
+    let mut cb = None;
+    for _ in 0..200 {
+        flood(&mut net, &hellos, 50, &mut sent);
+        net.run_for(std::time::Duration::from_millis(10));
+        let events = net.take(b);
+        if let Some(c) = events.iter().find_map(|e| match e {
+            Event::IncomingCall { call, .. } => Some(*call),
+            _ => None,
+        }) {
+            cb = Some(c);
+            break;
+        }
+    }
+    let cb = cb.expect("the INVITE arrived during the flood");
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    let mut up = false;
+    for _ in 0..300 {
+        flood(&mut net, &hellos, 50, &mut sent);
+        net.run_for(std::time::Duration::from_millis(10));
+        if verified(&mut net, a, ca) && verified(&mut net, b, cb) {
+            up = true;
+            break;
+        }
+    }
+    assert!(up, "the call set up and verified during the flood");
+    net.take(a);
+    net.take(b);
+    // The call: 2 s of audio both ways, 100 ClientHellos every 20 ms.
+    for i in 0..100u32 {
+        let now = net.now;
+        net.ep(a)
+            .send_audio(now, ca, 0, i * 160, &i.to_be_bytes())
+            .unwrap();
+        net.ep(b)
+            .send_audio(now, cb, 0, i * 160, &i.to_be_bytes())
+            .unwrap();
+        flood(&mut net, &hellos, 100, &mut sent);
+        net.run_for(std::time::Duration::from_millis(20));
+    }
+    net.run();
+    assert_eq!(rtp_payloads(&net.take(b)).len(), 100, "callee heard it all");
+    assert_eq!(rtp_payloads(&net.take(a)).len(), 100, "caller heard it all");
+    let total: u64 = sent.values().sum();
+    assert!(total >= 10_000, "{total}");
+    // No state from the flood: one association per side, with the other endpoint.
+    let (sa, sb) = (net.ep(a).stats(ca).unwrap(), net.ep(b).stats(cb).unwrap());
+    assert_eq!(sa.associations.len(), 1, "{:?}", sa.associations);
+    assert_eq!(sb.associations.len(), 1, "{:?}", sb.associations);
+    assert_eq!(sa.associations[0].remote, sb.local);
+    assert_eq!(sb.associations[0].remote, sa.local);
+    // The counters explain the drops: the caller (listening, DTLS server) answered every flood ClientHello on
+    // its call socket statelessly (plus the callee's own first ClientHello); the callee (DTLS client) refused
+    // them; what reached a socket no call owned (yet) is counted by the endpoint.
+    let (to_a, to_b) = (sent[&sa.local], sent[&sb.local]);
+    assert!(to_a > 1_000 && to_b > 1_000, "{to_a} {to_b}");
+    let to_node = |net: &Net, i: usize| -> u64 {
+        net.nodes[i].media.iter().filter_map(|m| sent.get(m)).sum()
+    };
+    let (all_a, all_b) = (to_node(&net, a), to_node(&net, b));
+    assert!((0..=5).contains(&(sa.counters.hello_verify_sent - to_a)));
+    assert_eq!(net.ep(a).dropped() + to_a, all_a);
+    assert!(sa.counters.hello_bad_cookie.abs_diff(to_a / 2) <= 1);
+    assert_eq!(sa.counters.handshakes_refused, 0);
+    assert_eq!(sa.counters.hello_malformed, 0);
+    assert_eq!(net.ep(b).dropped() + sb.counters.dtls_refused, all_b);
+    assert_eq!(net.ep(a).call_count(), 1);
+    assert_eq!(net.ep(b).call_count(), 1);
+}
