@@ -93,3 +93,30 @@ pub use dtlsrtp_sdp::{Fingerprint, HashFunction};
 pub use error::{Alert, CertificateError, DtlsError};
 pub use gate::{FingerprintGate, GateState};
 pub use hello::{hello_verify_request, parse_client_hello, ClientHello, HelloCheck, HelloError};
+
+/// Fuzz bodies (for `fuzz/fuzz_targets/*.rs` and for the tests that run them on stable). Each must never panic
+/// on any input.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The stateless ClientHello parser: parse; when it parses, the HelloVerifyRequest built for it and
+    /// the first ClientHello reconstructed from it must parse back consistently. Returns whether `data` parsed
+    /// as a ClientHello and every derived message was consistent.
+    pub fn client_hello(data: &[u8]) -> bool {
+        let Ok(h) = crate::hello::parse_client_hello(data) else {
+            return false;
+        };
+        let hvr = crate::hello::hello_verify_request(&h, h.cookie);
+        let hvr_ok = hvr.get(5..11) == Some(&h.record_seq[..])
+            && hvr.get(13) == Some(&3)
+            && hvr.len() == 13 + 12 + 3 + h.cookie.len();
+        let first_ok = crate::hello::preceding_client_hello(&h).is_none_or(|first| {
+            crate::hello::parse_client_hello(&first).is_ok_and(|p| {
+                p.message_seq == 0
+                    && p.cookie.is_empty()
+                    && p.random == h.random
+                    && p.session_id == h.session_id
+            })
+        });
+        hvr_ok && first_ok
+    }
+}

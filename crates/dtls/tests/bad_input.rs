@@ -1,5 +1,6 @@
 //! Untrusted input never panics: random bytes, truncated records, garbage after the handshake, a refused
-//! renegotiation. The association stays usable or fails with a typed error.
+//! renegotiation, mutated ClientHellos through the stateless cookie check. The association stays usable
+//! or fails with a typed error.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -372,4 +373,70 @@ fn a_r_dos_forged_client_hello_with_wrong_cookie_does_not_kill_the_handshake() {
     s.handle_datagram(Instant::now(), &ch2);
     let out = run_pair(&mut c, &mut s, deliver_all, false, Duration::from_secs(5));
     assert_keys_match(&out, SrtpProfile::AeadAes128Gcm);
+}
+
+/// the stateless ClientHello parser (the `client_hello` fuzz target's body) on 30,000 mutations of real
+/// first and second ClientHellos (byte flips, truncations, length fields set to extremes, splices): never a
+/// panic; the unmutated ones parse consistently; `check_client_hello` answers every mutation.
+#[test]
+fn r_1_client_hello_parser_never_panics_on_mutated_client_hellos() {
+    use dtlsrtp_dtls::{fuzzing, HelloCheck};
+    let sc = config(cert(KeyType::EcdsaP256, 1));
+    let server = ctx(&sc);
+    let cc = config(cert(KeyType::Rsa2048, 0));
+    let mut c = Association::new(
+        &ctx(&cc),
+        DtlsRole::Client,
+        addr(SERVER_ADDR),
+        Instant::now(),
+    )
+    .unwrap();
+    let ch1 = c.poll_transmit().unwrap();
+    let HelloCheck::Verify { reply, .. } = server.check_client_hello(addr(CLIENT_ADDR), &ch1)
+    else {
+        panic!()
+    };
+    c.handle_datagram(Instant::now(), &reply);
+    let ch2 = c.poll_transmit().unwrap();
+    assert!(fuzzing::client_hello(&ch1) && fuzzing::client_hello(&ch2));
+    assert!(!fuzzing::client_hello(&reply), "a HelloVerifyRequest is no ClientHello");
+    let mut rng = Rng(0x5eed_c0de);
+    let seeds = [ch1, ch2];
+    for i in 0..30_000usize {
+        let mut d = seeds[i % 2].clone();
+        match i % 5 {
+            0 => {
+                for _ in 0..1 + rng.next() % 4 {
+                    let at = (rng.next() as usize) % d.len();
+                    d[at] ^= 1 << (rng.next() % 8);
+                }
+            }
+            1 => d.truncate((rng.next() as usize) % d.len()),
+            2 => {
+                // A length field (record, handshake, fragment, session_id, cookie) set to an extreme.
+                let at = [11usize, 12, 14, 15, 16, 22, 23, 24, 59, 60][(rng.next() % 10) as usize];
+                if at < d.len() {
+                    d[at] = [0u8, 1, 0x7f, 0xff][(rng.next() % 4) as usize];
+                }
+            }
+            3 => {
+                let at = (rng.next() as usize) % d.len();
+                let n = (rng.next() % 64) as usize;
+                let extra = rng.bytes(n);
+                d.splice(at..at, extra);
+            }
+            _ => {
+                let at = (rng.next() as usize) % d.len();
+                d.truncate(at);
+                let n = (rng.next() % 300) as usize;
+                d.extend(rng.bytes(n));
+            }
+        }
+        let _ = fuzzing::client_hello(&d);
+        match server.check_client_hello(addr(CLIENT_ADDR), &d) {
+            HelloCheck::Verify { reply, .. } => assert!(reply.len() <= 13 + 12 + 3 + 255),
+            HelloCheck::Accept | HelloCheck::Refuse(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
 }
