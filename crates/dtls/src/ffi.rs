@@ -174,7 +174,8 @@ extern "C" {
 pub(crate) fn reject_certificate(ctx: &mut openssl::x509::X509StoreContextRef) {
     // SAFETY: 28 is X509_V_ERR_CERT_REJECTED, a valid verification error number (the `unsafe` of `from_raw`
     // only concerns invalid numbers).
-    let rejected = unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) };
+    let rejected =
+        unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) };
     ctx.set_error(rejected);
 }
 

@@ -301,7 +301,10 @@ mod tests {
         let hvr = hello_verify_request(&h, &[0xaa; 32]);
         assert_eq!(&hvr[..3], &[22, 0xfe, 0xff]);
         assert_eq!(&hvr[3..11], &[0, 0, 0, 0, 0, 0, 0, 5]);
-        assert_eq!(u16::from_be_bytes([hvr[11], hvr[12]]) as usize, hvr.len() - 13);
+        assert_eq!(
+            u16::from_be_bytes([hvr[11], hvr[12]]) as usize,
+            hvr.len() - 13
+        );
         assert_eq!(hvr[13], 3);
         assert_eq!(&hvr[17..19], &[0, 0], "message_seq 0");
         assert_eq!(&hvr[25..28], &[0xfe, 0xff, 32]);

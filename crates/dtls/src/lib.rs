@@ -12,6 +12,13 @@
 //!   [`Association::resume`] give a second association to the same peer an abbreviated handshake with fresh
 //!   keys; the peer certificate of the original handshake still goes through the gate.
 //!
+//! - Stateless cookie check ([`DtlsContext::check_client_hello`], R-1, RFC 6347 §4.2.1): a server verifies a
+//!   ClientHello's cookie, or builds the HelloVerifyRequest, before any association exists; an association
+//!   created afterwards ([`Association::new`], server) goes on from the second ClientHello without another
+//!   HelloVerifyRequest.
+//! - In-handshake certificate check ([`Association::expect_fingerprints`], P-6.2b): when the expected
+//!   fingerprints are known, a mismatched certificate is refused with a bad_certificate (42) alert.
+//!
 //! What OpenSSL decides and what we add: DTLS 1.2 only (a DTLS 1.0 peer is refused, a ClientHello offering 1.3
 //! and 1.2 is answered with 1.2); no renegotiation (a peer's attempt gets a `no_renegotiation` alert); the
 //! server refuses a ClientHello without a common use_srtp profile with `handshake_failure`, and the client
@@ -74,6 +81,14 @@
 //! ```
 //!
 //! `unsafe` lives only in the private `ffi` module: the DTLS timer calls the `openssl` crate does not wrap.
+//!
+//! # Requirements and their tests
+//!
+//! | requirement | status | tests |
+//! |---|---|---|
+//! | P-6.2b (RFC 8122 §6.2): a mismatched certificate ends the handshake with bad_certificate (42) | tested when the fingerprint is known during the handshake, both roles; after a completed handshake (F-5.8) the association closes with close_notify (no public OpenSSL 3.0 API sends a fatal alert then) | `tests/alerts.rs` `p_6_2b_*`; `tests/interop_openssl.rs` `p_6_2b_interop_*` (openssl prints `alert bad certificate … SSL alert number 42`); `dtlsrtp-media` `tests/port_alerts.rs` |
+//! | P-6.2b, no client certificate | answered with handshake_failure (40): OpenSSL sends certificate_required, which DTLS 1.2 maps to handshake_failure | `tests/pairs.rs` `server_requires_client_certificate_alert_on_failure` |
+//! | R-1 (RFC 6347 §4.2.1): no state before a valid cookie; no eviction of a cookie-verified handshake | tested | `tests/alerts.rs` `r_1_*`, `tests/interop_openssl.rs` `r_1_*`, `tests/bad_input.rs` `r_1_*` (fuzz body); `dtlsrtp-media` `tests/port_bad_input.rs` `r_1_*`; `dtlsrtp` `tests/robustness.rs` `r_1_*` |
 
 mod assoc;
 mod cert;

@@ -127,7 +127,10 @@ fn p_6_2b_server_refuses_mismatched_client_certificate_with_bad_certificate_aler
         ev_s.contains(&Event::Failed(DtlsError::CertificateRejected)),
         "{ev_s:?}"
     );
-    assert!(fatal_bad_certificate(&from_s), "bad_certificate from the server");
+    assert!(
+        fatal_bad_certificate(&from_s),
+        "bad_certificate from the server"
+    );
     assert!(!fatal_bad_certificate(&from_c));
     assert!(
         ev_c.contains(&Event::Failed(DtlsError::AlertReceived(

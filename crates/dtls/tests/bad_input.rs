@@ -399,7 +399,10 @@ fn r_1_client_hello_parser_never_panics_on_mutated_client_hellos() {
     c.handle_datagram(Instant::now(), &reply);
     let ch2 = c.poll_transmit().unwrap();
     assert!(fuzzing::client_hello(&ch1) && fuzzing::client_hello(&ch2));
-    assert!(!fuzzing::client_hello(&reply), "a HelloVerifyRequest is no ClientHello");
+    assert!(
+        !fuzzing::client_hello(&reply),
+        "a HelloVerifyRequest is no ClientHello"
+    );
     let mut rng = Rng(0x5eed_c0de);
     let seeds = [ch1, ch2];
     for i in 0..30_000usize {
