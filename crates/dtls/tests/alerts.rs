@@ -32,11 +32,11 @@ fn alerts_in(d: &[u8]) -> Vec<(u8, u8)> {
     out
 }
 
+/// Every datagram each side sent (client, server) and every event (client, server).
+type Recording = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Event>, Vec<Event>);
+
 /// Runs the pair, recording every datagram each side sent.
-fn run_recording(
-    c: &mut Association,
-    s: &mut Association,
-) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Event>, Vec<Event>) {
+fn run_recording(c: &mut Association, s: &mut Association) -> Recording {
     let (mut from_c, mut from_s) = (Vec::new(), Vec::new());
     let (mut ev_c, mut ev_s) = (Vec::new(), Vec::new());
     let start = Instant::now();

@@ -315,11 +315,10 @@ fn mutated_sip_and_media_never_panic_call_survives() {
 }
 
 /// A real first ClientHello, and a second one carrying a cookie from another server (a bad cookie here).
-fn flood_hellos() -> (Vec<u8>, Vec<u8>) {
+fn flood_hellos(now: std::time::Instant) -> (Vec<u8>, Vec<u8>) {
     use dtlsrtp_dtls::{Association, Certificate, Config, CookieSecret, DtlsContext, HelloCheck};
     let cert = Certificate::generate(dtlsrtp_dtls::KeyType::EcdsaP256, "flood", 1).unwrap();
     let ctx = DtlsContext::new(&Config::new(cert, CookieSecret::new([0x77; 32]))).unwrap();
-    let now = std::time::Instant::now();
     let target = addr(5160);
     let mut c = Association::new(&ctx, dtlsrtp_srtp::DtlsRole::Client, target, now).unwrap();
     let ch1 = c.poll_transmit().unwrap();
@@ -378,7 +377,7 @@ fn r_1_client_hello_flood_5000_per_s_from_200_ports_during_call_setup_and_call()
     let mut net = Net::new();
     let a = net.add(Net::config("alice", 5060, 1));
     let b = net.add(Net::config("bob", 5070, 2));
-    let (ch1, ch2) = flood_hellos();
+    let (ch1, ch2) = flood_hellos(net.now);
     let hellos = [ch1, ch2];
     let mut sent = std::collections::HashMap::new();
     let now = net.now;
