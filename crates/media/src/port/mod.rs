@@ -111,6 +111,10 @@ struct Assoc {
     closed: bool,
     counters: AssocCounters,
     sources: HashMap<u32, SourceStats>,
+    /// Started by a ClientHello on an ICE-valid pair (the path is the fork's, proved by its ICE credentials).
+    ice_path: bool,
+    /// T-8a: handshake done, certificate matches no known fork: waiting for an answer since then.
+    pending_since: Option<Instant>,
 }
 
 struct Fork {
@@ -120,6 +124,8 @@ struct Fork {
     fingerprints: Vec<Fingerprint>,
     renew_pending: bool,
     ice: bool,
+    /// The signalling layer said this fork's answer is the final one (the 2xx, [`MediaPort::set_final_answer`]).
+    final_answer: bool,
     seq: u16,
     last_ts: u32,
 }
@@ -137,7 +143,13 @@ pub struct MediaPort {
     ssrc_map: HashMap<u32, AssocId>,
     failed_ssrcs: HashMap<u32, (u32, Instant)>,
     listening: bool,
+    /// Item-2 policy: the final fork is verified, so ClientHellos from new addresses are refused (statelessly)
+    /// until a renewing offer makes a new association expected.
+    locked: bool,
     more_answers: bool,
+    pending_timeout: Duration,
+    max_pending: usize,
+    max_pending_per_ip: usize,
     ice: Option<IceAgent>,
     ice_path_ok: bool,
     local_ssrc: u32,
@@ -201,7 +213,11 @@ impl MediaPort {
             ssrc_map: HashMap::new(),
             failed_ssrcs: HashMap::new(),
             listening: false,
+            locked: false,
             more_answers: false,
+            pending_timeout: config.pending_timeout,
+            max_pending: config.max_pending.max(1),
+            max_pending_per_ip: config.max_pending_per_ip.max(1),
             ice: None,
             ice_path_ok: false,
             local_ssrc,
@@ -303,12 +319,33 @@ impl MediaPort {
         self.listening = on;
     }
 
-    /// T-8a: while `more` is true (forking, no final answer yet) a certificate that matches no fork waits.
-    /// Setting it to false declares every such certificate a mismatch now (F-5.15).
+    /// T-8a: while `more` is true (forking, no final answer yet) a certificate that matches no fork waits
+    /// (bounded by [`MediaPortConfig::pending_timeout`] and [`MediaPortConfig::max_pending`]) for an answer
+    /// whose fingerprint it matches. Setting it to false decides every waiting association now: the one from
+    /// a final fork's signalled address is a mismatch (F-5.15), the others are discarded and counted
+    /// ([`PortCounters::unmatched_discarded`]), never fatal.
     pub fn set_more_answers(&mut self, now: Instant, more: bool) {
         self.more_answers = more;
         self.bind_all(now);
+        self.lock_if_final_verified();
         self.after(now);
+    }
+
+    /// T-8a, F-5.15: `fork`'s answer is the final one (the 2xx). An association from its signalled address
+    /// (or its ICE pair) whose certificate does not match its fingerprints is a mismatch at once, even while
+    /// other forks' answers may still come; once the fork is verified, ClientHellos from new addresses are
+    /// refused without creating state until a renewing offer ([`Self::set_peer`] with a new association).
+    pub fn set_final_answer(&mut self, now: Instant, fork: ForkId) -> Result<(), MediaError> {
+        let f = self
+            .forks
+            .iter_mut()
+            .find(|f| f.id == fork)
+            .ok_or(MediaError::UnknownFork)?;
+        f.final_answer = true;
+        self.bind_all(now);
+        self.lock_if_final_verified();
+        self.after(now);
+        Ok(())
     }
 
     /// Turn ICE on (before the first [`set_peer`](Self::set_peer) with ICE parameters). The port's address is
@@ -374,6 +411,7 @@ impl MediaPort {
                 fingerprints: Vec::new(),
                 renew_pending: false,
                 ice: false,
+                final_answer: false,
                 seq,
                 last_ts: 0,
             });
@@ -388,6 +426,10 @@ impl MediaPort {
             f.fingerprints.clone_from(&params.fingerprints);
             f.ice = params.ice.is_some();
             f.renew_pending = renew && has_assoc;
+        }
+        if renew {
+            // A new association is expected (T-5.5c, T-5.1a): new remotes may start one again.
+            self.locked = false;
         }
         if params.role == DtlsRole::Server {
             self.listening = true;
@@ -579,6 +621,7 @@ impl MediaPort {
         }
         let block = self.ssrc_block_time;
         self.failed_ssrcs.retain(|_, (_, t)| now < *t + block);
+        self.expire_pending(now);
         self.after(now);
     }
 
@@ -608,7 +651,14 @@ impl MediaPort {
             .iter()
             .any(|a| a.srtp.is_some())
             .then_some(self.next_rtcp);
-        [dtls, ice, rtcp].into_iter().flatten().min()
+        let pending = self
+            .assocs
+            .iter()
+            .filter(|a| !a.closed)
+            .filter_map(|a| a.pending_since)
+            .min()
+            .map(|t| t + self.pending_timeout);
+        [dtls, ice, rtcp, pending].into_iter().flatten().min()
     }
 
     // ---- internals ---------------------------------------------------------------------------------------
@@ -649,6 +699,8 @@ impl MediaPort {
             closed: false,
             counters: AssocCounters::default(),
             sources: HashMap::new(),
+            ice_path: no_cookie,
+            pending_since: None,
         });
         Ok(self.assocs.len() - 1)
     }
