@@ -78,13 +78,13 @@ fn s(p: &Path) -> &str {
 /// The UDP ports a process has open: its socket inodes (/proc/PID/fd) looked up in /proc/PID/net/udp{,6}.
 fn udp_ports_of(pid: u32) -> Vec<u16> {
     let mut inodes = HashSet::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(l) = std::fs::read_link(e.path()) {
             let l = l.to_string_lossy().into_owned();
-            if let Some(i) = l
-                .strip_prefix("socket:[")
-                .and_then(|r| r.strip_suffix(']'))
-            {
+            if let Some(i) = l.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
                 inodes.insert(i.to_owned());
             }
         }
@@ -163,7 +163,11 @@ fn p_6_2c_f_5_15_openssl_strangers_against_every_udp_port_of_call_and_answer_bot
     let c = call.wait(Duration::from_secs(20));
     let a = answer.wait(Duration::from_secs(15));
     let (ct, at) = (text(&c), text(&a));
-    assert_eq!(c.status.code(), Some(0), "caller: {ct}\nstrangers: {said:?}");
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "caller: {ct}\nstrangers: {said:?}"
+    );
     assert_eq!(a.status.code(), Some(0), "callee: {at}");
     assert!(ct.contains("media authenticated both ways"), "{ct}");
     assert!(!ct.contains("FINGERPRINT MISMATCH"), "{ct}");
@@ -184,7 +188,12 @@ struct ForkB {
 fn response(req: &str, status: &str, to_tag: &str, contact: Option<&str>, body: &str) -> String {
     let mut r = format!("SIP/2.0 {status}\r\n");
     for l in req.split("\r\n").skip(1) {
-        let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let name = l
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match name.as_str() {
             "via" | "from" | "call-id" | "cseq" | "record-route" => {
                 r.push_str(l);
