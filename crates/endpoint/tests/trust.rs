@@ -411,3 +411,78 @@ fn f_5_15_t_5_1d_answered_call_without_verified_media_ends_at_the_deadline() {
         .iter()
         .any(|(f, _, b)| *f == addr(5060) && b.starts_with(b"BYE ")));
 }
+
+/// The mangling proxy's Record-Route mode (test infrastructure for issue 12 items 1 and 3): the INVITE gets a
+/// Record-Route, so the ACK, a re-INVITE, its ACK and the BYE all pass through the proxy (and its hook, which
+/// can rewrite them), and `inject` sends arbitrary SIP from the proxy (a stray response is ignored by the UA).
+#[test]
+fn mangling_proxy_record_route_carries_in_dialog_requests_through_its_hook() {
+    let mut net = Net::new();
+    let a = net.add(Net::config("alice", 5060, 1));
+    let b = net.add(Net::config("bob", 5070, 2));
+    let mut p = Proxy::new(addr(5090), vec![addr(5070)]);
+    p.record_route = true;
+    // Rewrite every in-dialog re-INVITE on its way: a marker header the callee's UA ignores.
+    p.hook = Some(Box::new(|_to, text: &str| {
+        if text.starts_with("INVITE ") && text.contains("Route:") {
+            Verdict::Forward(text.replacen("\r\n", "\r\nX-Mangled: yes\r\n", 1))
+        } else {
+            Verdict::Forward(text.to_owned())
+        }
+    }));
+    net.proxy = Some(p);
+    let now = net.now;
+    let ca = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5090", CallOptions::default())
+        .unwrap();
+    net.run();
+    let cb = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::Established { .. }
+    )));
+    let now = net.now;
+    net.ep(a).reinvite(now, ca).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(e, Event::Modified { .. })));
+    media_both_ways(&mut net, a, ca, b, cb);
+    let now = net.now;
+    net.proxy
+        .as_mut()
+        .unwrap()
+        .inject(addr(5060), "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKnone\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: stray\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    net.ep(a).hangup(now, ca).unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert!(has(&net.take(b), |e| matches!(
+        e,
+        Event::Terminated {
+            reason: EndReason::RemoteBye,
+            ..
+        }
+    )));
+    let sent = &net.proxy.as_ref().unwrap().sent;
+    let through = |pre: &str, to: u16| {
+        sent.iter()
+            .filter(|(t, m)| *t == addr(to) && m.starts_with(pre))
+            .count()
+    };
+    assert_eq!(
+        through("INVITE ", 5070),
+        2,
+        "initial INVITE and the re-INVITE"
+    );
+    assert!(sent
+        .iter()
+        .any(|(_, m)| m.starts_with("INVITE ") && m.contains("X-Mangled: yes")));
+    assert!(through("ACK ", 5070) >= 2, "both ACKs");
+    assert_eq!(through("BYE ", 5070), 1);
+    assert!(
+        through("SIP/2.0 200", 5060) >= 3,
+        "200s of INVITE, re-INVITE, BYE"
+    );
+    assert!(sent.iter().any(|(_, m)| m.contains("Call-ID: stray")));
+}
