@@ -486,3 +486,38 @@ fn mangling_proxy_record_route_carries_in_dialog_requests_through_its_hook() {
     );
     assert!(sent.iter().any(|(_, m)| m.contains("Call-ID: stray")));
 }
+
+/// P-6.2c, T-5.5c (item 2): a renewing re-offer makes a new association expected (the lock opens); once the
+/// new association is verified the port refuses strangers' ClientHellos again, and the call keeps its media.
+#[test]
+fn p_6_2c_port_locks_again_after_a_renewing_reoffer() {
+    let mut net = Net::new();
+    let (a, b, ca, cb) = direct_call(&mut net);
+    let now = net.now;
+    net.ep(b).answer(now, cb).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::Established { .. }
+    )));
+    let now = net.now;
+    net.ep(b).rekey(now, cb).unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert!(
+        has(&net.take(a), |e| matches!(
+            e,
+            Event::Modified { renewed: true, .. }
+        )),
+        "renewed"
+    );
+    media_both_ways(&mut net, a, ca, b, cb);
+    let target = net.ep(a).stats(ca).unwrap().local;
+    let refused = net.ep(a).stats(ca).unwrap().counters.dtls_refused;
+    let mut stranger = Stranger::new(addr(6666));
+    stranger.connect(net.now, target);
+    net.strangers.push(stranger);
+    net.run_for(Duration::from_secs(3));
+    assert!(net.strangers[0].connected.is_empty());
+    assert!(net.ep(a).stats(ca).unwrap().counters.dtls_refused > refused);
+    media_both_ways(&mut net, a, ca, b, cb);
+}

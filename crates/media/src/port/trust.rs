@@ -300,6 +300,14 @@ impl MediaPort {
                                 remote: a.remote,
                             });
                         }
+                        // A renewal is complete once a new association of the fork is verified (also when
+                        // it came from a new address, T-5.1a): the port may lock again.
+                        if let Some(f) = a
+                            .fork
+                            .and_then(|f| self.forks.iter_mut().find(|k| k.id == f))
+                        {
+                            f.renew_pending = false;
+                        }
                         self.lock_if_final_verified();
                     }
                     Err(_) => self.close_assoc(now, i, CloseReason::Failed(DtlsError::Setup)),
