@@ -379,11 +379,14 @@ pub enum Event {
         /// Where its media goes.
         remote: SocketAddr,
     },
-    /// A certificate matched no fingerprint (F-5.15).
+    /// A fork's own media presented a certificate its fingerprint does not match (F-5.15). On the answered
+    /// dialog (or an incoming call's) the endpoint ends the call itself (BYE, [`EndReason::FingerprintMismatch`]);
+    /// on another early dialog it is informational (T-8a). Handshakes no fork vouches for are never reported
+    /// (counted in [`CallStats::counters`] `unmatched_discarded`).
     FingerprintMismatch {
         /// Call.
         call: CallId,
-        /// Fork when known.
+        /// The fork (always `Some` since issue 12; kept optional for compatibility).
         fork: Option<ForkId>,
     },
     /// Answered and the winning fork's media verified: the call is up.

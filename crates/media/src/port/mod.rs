@@ -6,9 +6,13 @@
 //!   address (A-R-DISTINCT). Associations are created for a ClientHello from a new address while the port
 //!   listens (F-5.8, P-6.2c), or towards a signalled address when we are the DTLS client.
 //! - Fingerprint binding per fork (RFC 5763 §6.3, F-6.3): a fork's fingerprints are matched against each
-//!   association's certificate. A certificate that matches no fork is declared a mismatch only once the
-//!   signalling layer said no further answer can come (T-8a, [`MediaPort::set_more_answers`]), otherwise at once
-//!   (F-5.15).
+//!   association's certificate, in whatever order answers and handshakes arrive. A certificate that matches no
+//!   fork waits, keys gated and bounded ([`MediaPortConfig::pending_timeout`], [`MediaPortConfig::max_pending`]),
+//!   while more answers may come (T-8a, [`MediaPort::set_more_answers`]). A mismatch (F-5.15) is declared only
+//!   on a fork's own media: the handshake from the signalled address of a final fork (the 2xx's,
+//!   [`MediaPort::set_final_answer`], or any once no more answers can come). Anything else that matches nothing
+//!   is discarded and counted ([`PortCounters::unmatched_discarded`]), never fatal; once the final fork is
+//!   verified, ClientHellos from new addresses are refused without state until a renewing offer.
 //! - SRTP: SSRC → association table; an unknown SSRC is tried against every keyed association and mapped on
 //!   success (D-5.1.2b); mappings go when an association closes (D-5.1.2c); an SSRC that keeps failing is
 //!   refused for a while (D-5.1.2e). Nothing is sent before keys exist and nothing is delivered before the
