@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,25 @@ impl Running {
 
     fn pid(&self) -> u32 {
         self.0.as_ref().unwrap().id()
+    }
+
+    /// Hands stdout to a reader thread; the returned buffer fills as the process prints (line by line).
+    fn watch_stdout(&mut self) -> Arc<Mutex<String>> {
+        let out = Arc::new(Mutex::new(String::new()));
+        let mut pipe = self.0.as_mut().unwrap().stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        out
     }
 
     /// Waits at most `limit` for the exit; kills it past that.
@@ -146,8 +166,15 @@ fn p_6_2c_f_5_15_openssl_strangers_against_every_udp_port_of_call_and_answer_bot
         "--timeout",
         "10",
     ]);
-    // Let the call come up, then let the strangers in.
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut call = call;
+    let seen = call.watch_stdout();
+    // Once the call is up (both sides verified), let the strangers in.
+    let up = Instant::now() + Duration::from_secs(15);
+    while !seen.lock().unwrap().contains("call established") {
+        assert!(Instant::now() < up, "{}", seen.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     let ports: Vec<u16> = udp_ports_of(call.pid())
         .into_iter()
         .chain(udp_ports_of(answer.pid()))
@@ -162,7 +189,7 @@ fn p_6_2c_f_5_15_openssl_strangers_against_every_udp_port_of_call_and_answer_bot
     let said: Vec<String> = strangers.iter_mut().map(|c| c.finish()).collect();
     let c = call.wait(Duration::from_secs(20));
     let a = answer.wait(Duration::from_secs(15));
-    let (ct, at) = (text(&c), text(&a));
+    let (ct, at) = (format!("{}{}", seen.lock().unwrap(), text(&c)), text(&a));
     assert_eq!(
         c.status.code(),
         Some(0),
