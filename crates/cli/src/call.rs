@@ -838,7 +838,9 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                 (Some(t), Some(d)) => now.duration_since(t) >= d,
                 _ => false,
             };
-            if dialed_long_ago || dtls_stuck || long_enough || st.mismatch {
+            // A mismatch on the answered dialog is ended by the endpoint itself (F-5.15, BYE); one on another
+            // early dialog is not fatal (T-8a), so the event alone does not hang up.
+            if dialed_long_ago || dtls_stuck || long_enough {
                 if dialed_long_ago {
                     output::event("timeout", json!({}), "no answer in time: giving up");
                 }
@@ -890,7 +892,9 @@ fn summary_of(st: &CallState, r: &Result<(), Failure>, now: Instant) {
 
 /// The exit code of a finished call from what the endpoint reported.
 fn call_result(st: &CallState) -> Result<(), Failure> {
-    if st.mismatch || st.ended == Some(EndReason::FingerprintMismatch) {
+    if st.ended == Some(EndReason::FingerprintMismatch)
+        || (st.mismatch && st.established_at.is_none())
+    {
         return Err(Failure::new(
             Exit::FingerprintMismatch,
             "the peer's certificate does not match its a=fingerprint",
@@ -903,6 +907,12 @@ fn call_result(st: &CallState) -> Result<(), Failure> {
                 "no answer (timeout, or the SIP transport failed)".to_string()
             }
             Some(EndReason::NotSecure) => "the answer was not DTLS-SRTP".to_string(),
+            Some(EndReason::DtlsFailed) => {
+                return Err(Failure::new(
+                    Exit::Dtls,
+                    "the DTLS handshake failed before the answer",
+                ));
+            }
             Some(other) => format!("call failed: {other:?}"),
         };
         return Err(Failure::new(Exit::Signalling, why));

@@ -33,6 +33,7 @@ impl dtlsrtp_sip::identity::CertResolver for NoResolver {
 }
 
 mod identity;
+mod trust;
 
 /// Rounds of "drain UA and media events" per input (each round handles everything queued; bounded).
 const PUMP_ROUNDS: usize = 32;
@@ -48,6 +49,8 @@ struct Fork {
     rtcp_mux: bool,
     /// UAC: the fingerprints of this fork's answer.
     peer_fps: Vec<(String, Vec<u8>)>,
+    /// UAC: this early dialog's own media failed its fingerprint (F-5.15 if it answers).
+    mismatched: bool,
 }
 
 /// Our outstanding re-offer.
@@ -87,6 +90,8 @@ struct Call {
     answered: bool,
     delayed_offer: bool,
     end_reason: Option<EndReason>,
+    /// Item 4: the answered call's media must be verified by then ([`Config::media_timeout`]).
+    media_deadline: Option<Instant>,
     /// Identity and security state (issue 8).
     sec: Security,
 }
@@ -165,6 +170,7 @@ impl Call {
             verified: false,
             rtcp_mux: true,
             peer_fps: Vec::new(),
+            mismatched: false,
         });
         media
     }
@@ -442,6 +448,8 @@ impl Endpoint {
             }
         }
         self.pump(now);
+        self.check_media_deadlines(now);
+        self.pump(now);
     }
 
     // ---- outputs -----------------------------------------------------------------------------------------
@@ -468,6 +476,12 @@ impl Endpoint {
                 if let Some(pt) = p.poll_timeout() {
                     t = Some(t.map_or(pt, |x| x.min(pt)));
                 }
+            }
+            if let Some(d) = c
+                .media_deadline
+                .filter(|_| !c.established && c.end_reason.is_none())
+            {
+                t = Some(t.map_or(d, |x| x.min(d)));
             }
         }
         t
@@ -571,6 +585,11 @@ impl Endpoint {
         if let Some(r) = &rtcp {
             self.owners.insert(r.local_addr(), call);
         }
+        // T-8a: until NoMoreAnswers, a certificate no fork names yet waits for its answer.
+        port.set_more_answers(now, true);
+        if let Some(r) = rtcp.as_mut() {
+            r.set_more_answers(now, true);
+        }
         self.calls.insert(
             call,
             Call {
@@ -593,6 +612,7 @@ impl Endpoint {
                 answered: false,
                 delayed_offer: opts.delayed_offer,
                 end_reason: None,
+                media_deadline: None,
                 sec: Security {
                     anon_cert: self.call_cert.clone(),
                     ..Security::new(&local_fp)
@@ -694,9 +714,11 @@ impl Endpoint {
             )
         };
         self.ua.answer(now, call, body)?;
+        let deadline = now + self.cfg.media_timeout;
         if let Some(c) = self.calls.get_mut(&call) {
             c.answered = true;
             c.winner = Some(Self::UAS_FORK);
+            c.media_deadline = Some(deadline);
         }
         self.events.push_back(Event::Answered {
             call,
@@ -1158,6 +1180,7 @@ impl Endpoint {
                 answered: false,
                 delayed_offer: delayed,
                 end_reason: None,
+                media_deadline: None,
                 sec,
             },
         );
@@ -1316,6 +1339,7 @@ impl Endpoint {
         }
         if ok {
             self.events.push_back(Event::Answered { call, fork });
+            self.on_final_answer(now, call, fork);
             self.check_established(call);
         } else {
             // Plain RTP or unusable answer under secure-only: end the call (BYE).
@@ -1571,14 +1595,15 @@ impl Endpoint {
             }
             MediaEvent::FingerprintMismatch { fork, .. } => {
                 let sip = fork.and_then(|f| c.sip_fork(f));
-                self.events
-                    .push_back(Event::FingerprintMismatch { call, fork: sip });
-                // F-5.15: on a confirmed dialog a mismatch ends the call with BYE.
-                let confirmed = c.winner.is_some() && (sip.is_none() || sip == c.winner);
-                if confirmed {
-                    c.end_reason = Some(EndReason::FingerprintMismatch);
-                    let _ = self.ua.hangup(now, call);
-                }
+                self.on_fingerprint_mismatch(now, call, sip);
+            }
+            MediaEvent::AssociationClosed {
+                fork: Some(fork),
+                reason: dtlsrtp_media::CloseReason::Failed(_),
+                ..
+            } if !from_rtcp => {
+                let sip = c.sip_fork(fork);
+                self.on_dtls_failed(now, call, local, sip);
             }
             MediaEvent::Rtp(p) => {
                 let fork = p.fork.and_then(|f| c.sip_fork(f));

@@ -21,8 +21,10 @@
 //! - Outgoing ([`Endpoint::dial`]): the media port listens before the INVITE leaves (F-5.8); each fork's answer
 //!   (a 183 with SDP: early media, F-6.2; or the 2xx) is applied to its own clone of the negotiator via
 //!   [`dtlsrtp_sdp::PendingOffer::fork`] and bound to the port with that fork's fingerprints, role and address;
-//!   [`dtlsrtp_sip::ua::Event::NoMoreAnswers`] turns on mismatch decisions (T-8a). A delayed offer (F-6.4) answers
-//!   the 2xx's offer in the ACK.
+//!   T-8a: until [`dtlsrtp_sip::ua::Event::NoMoreAnswers`] a handshake whose certificate matches no fork yet
+//!   waits (keys gated, bounded) for an answer that names it, whatever the order of the 183s; the 2xx's fork is
+//!   final at once, so a mismatch on its own media ends the call (F-5.15), while a handshake nobody vouches for
+//!   is discarded and counted, never fatal. A delayed offer (F-6.4) answers the 2xx's offer in the ACK.
 //! - Incoming: the offer is answered at once ([`Event::IncomingCall`] only for offers we can accept; others get
 //!   the negotiator's status, 488 for plain RTP under the secure-only policy). Our answer says `setup:active`
 //!   (F-5.10) and the ClientHello leaves right after the 200 ([`Endpoint::answer`]) or the 183
@@ -31,7 +33,10 @@
 //!   renews it (new tls-id on a new port; the old port keeps sending and receiving until the new association is
 //!   verified, then it is released). The peer's re-INVITE/UPDATE is answered automatically.
 //! - BYE/CANCEL close the associations (keys zeroized by the media layer); a fingerprint mismatch on a
-//!   confirmed dialog sends BYE ([`EndReason::FingerprintMismatch`]).
+//!   confirmed dialog sends BYE ([`EndReason::FingerprintMismatch`]); a failed handshake on the answered
+//!   dialog's media, or no verified media within [`Config::media_timeout`] of the answer, sends BYE
+//!   ([`EndReason::DtlsFailed`]). Once the winning dialog is verified the media port refuses ClientHellos
+//!   from new addresses (no state) until a renewing offer expects a new association.
 //!
 //! Randomness: one seeded generator ([`Config::seed`]); the UA, every media port, cookie secret and
 //! negotiator get child seeds from it, so scenario tests are reproducible.
@@ -166,6 +171,9 @@ pub struct Config {
     /// 5761 §5.1.3), and run a separate DTLS association there when they do (default true). The socket is
     /// released as soon as the answer muxes.
     pub rtcp_fallback: bool,
+    /// Item 4: an answered call whose winning dialog's media is not verified within this time ends with
+    /// [`EndReason::DtlsFailed`] (default 30 s, the DTLS handshake's whole retransmission budget).
+    pub media_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -199,6 +207,7 @@ impl Config {
             max_calls: 256,
             identity: None,
             rtcp_fallback: true,
+            media_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -306,6 +315,9 @@ pub enum EndReason {
     NotSecure,
     /// The confirmed dialog's certificate did not match its fingerprint: we sent BYE (F-5.15).
     FingerprintMismatch,
+    /// The answered call's DTLS handshake failed, or its media was not verified within
+    /// [`Config::media_timeout`]: we sent BYE (secure-only: a call never stays up without keys).
+    DtlsFailed,
     /// Another SIP-level reason.
     Other,
 }
@@ -367,11 +379,14 @@ pub enum Event {
         /// Where its media goes.
         remote: SocketAddr,
     },
-    /// A certificate matched no fingerprint (F-5.15).
+    /// A fork's own media presented a certificate its fingerprint does not match (F-5.15). On the answered
+    /// dialog (or an incoming call's) the endpoint ends the call itself (BYE, [`EndReason::FingerprintMismatch`]);
+    /// on another early dialog it is informational (T-8a). Handshakes no fork vouches for are never reported
+    /// (counted in [`CallStats::counters`] `unmatched_discarded`).
     FingerprintMismatch {
         /// Call.
         call: CallId,
-        /// Fork when known.
+        /// The fork (always `Some` since issue 12; kept optional for compatibility).
         fork: Option<ForkId>,
     },
     /// Answered and the winning fork's media verified: the call is up.

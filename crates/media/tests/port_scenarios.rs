@@ -202,7 +202,10 @@ fn f_5_15_wrong_fingerprint_tears_down_no_media_delivered() {
     send_stream(&mut w, 1, F, 20, 0);
     w.run_for(Duration::from_millis(200));
     let a = &w.eps[0];
-    assert!(a.has(|e| matches!(e, MediaEvent::FingerprintMismatch { fork: None, .. })));
+    // The handshake came from F's signalled address and no more answers can come: it is F's mismatch.
+    assert!(
+        a.has(|e| matches!(e, MediaEvent::FingerprintMismatch { fork: Some(f), .. } if *f == F))
+    );
     assert!(a.has(|e| matches!(
         e,
         MediaEvent::AssociationClosed {
@@ -365,7 +368,7 @@ fn f_6_3_two_remotes_one_port_distinct_keys_routed_by_ssrc_close_removes_mapping
 }
 
 #[test]
-fn t_8a_unmatched_certificate_waits_until_no_more_answers_then_mismatch() {
+fn t_8a_unmatched_certificate_waits_until_no_more_answers_then_is_discarded_not_a_mismatch() {
     let mut w = forked(5);
     w.run_for(Duration::from_millis(300));
     // Only B's answer arrives: C's association stays pending while more answers may come.
@@ -391,15 +394,95 @@ fn t_8a_unmatched_certificate_waits_until_no_more_answers_then_mismatch() {
         .find(|a| a.remote == addr("10.0.0.3:7000"))
         .unwrap();
     assert_eq!(pending.gate, GateState::AwaitingFingerprint);
-    // The final response: no further answer can come, so C's certificate is a mismatch now.
+    // The final response: no further answer can come. C's certificate matches nothing and no fork signalled
+    // C's address: it is discarded and counted, never reported as a mismatch (issue 12 item 2).
     let now = w.now;
     w.eps[0].port.set_more_answers(now, false);
     w.flush();
-    assert!(w.eps[0].has(
-        |e| matches!(e, MediaEvent::FingerprintMismatch { assoc, .. } if *assoc == pending.id)
-    ));
+    assert!(!w.eps[0].has(|e| matches!(e, MediaEvent::FingerprintMismatch { .. })));
+    assert!(w.eps[0].has(|e| matches!(
+        e,
+        MediaEvent::AssociationClosed { assoc, fork: None, .. } if *assoc == pending.id
+    )));
+    assert_eq!(w.eps[0].port.counters().unmatched_discarded, 1);
     assert_eq!(w.eps[0].port.associations().len(), 1);
     assert!(w.eps[0].verified(F));
+}
+
+/// T-8a, F-5.15: while more answers may come, the final answer's fork (`set_final_answer`) still decides at
+/// once for the handshake from its own signalled address: a certificate that does not match is its mismatch.
+#[test]
+fn t_8a_f_5_15_final_answer_mismatch_on_its_own_address_is_immediate() {
+    let mut w = forked(6);
+    w.run_for(Duration::from_millis(300));
+    let now = w.now;
+    // B's 2xx names C's fingerprint (rewritten): not B's certificate.
+    w.eps[0]
+        .port
+        .set_peer(
+            now,
+            F,
+            peer(
+                DtlsRole::Server,
+                addr("10.0.0.2:6000"),
+                vec![fingerprint(2)],
+            ),
+        )
+        .unwrap();
+    w.flush();
+    // Before the final answer: C's certificate matched F's (rewritten) fingerprint and was bound; B's waits.
+    assert!(!w.eps[0].has(|e| matches!(e, MediaEvent::FingerprintMismatch { .. })));
+    let now = w.now;
+    w.eps[0].port.set_final_answer(now, F).unwrap();
+    w.flush();
+    assert!(w.eps[0].has(|e| matches!(
+        e,
+        MediaEvent::FingerprintMismatch { fork: Some(f), remote, .. }
+            if *f == F && *remote == addr("10.0.0.2:6000")
+    )));
+}
+
+/// T-8a bounds: waiting associations are bounded per source IP (oldest of that IP discarded) and in time
+/// (`pending_timeout`); neither is reported as a mismatch.
+#[test]
+fn t_8a_pending_bounded_per_ip_and_in_time() {
+    let mut w = World::new(7, LinkConfig::default());
+    let mut cfg = port_config(0, addr("10.0.0.1:5000"));
+    cfg.max_pending_per_ip = 2;
+    cfg.pending_timeout = Duration::from_secs(3);
+    w.add(cfg);
+    for (i, a) in ["10.0.0.9:7001", "10.0.0.9:7002", "10.0.0.9:7003"]
+        .iter()
+        .enumerate()
+    {
+        w.add(port_config(i + 1, addr(a)));
+    }
+    let now = w.now;
+    w.eps[0].port.listen(true);
+    w.eps[0].port.set_more_answers(now, true);
+    for i in 1..=3 {
+        w.eps[i]
+            .port
+            .set_peer(
+                now,
+                F,
+                peer(
+                    DtlsRole::Client,
+                    addr("10.0.0.1:5000"),
+                    vec![fingerprint(0)],
+                ),
+            )
+            .unwrap();
+        w.run_for(Duration::from_millis(300));
+    }
+    // Three handshakes from one IP, two may wait: the oldest went.
+    assert_eq!(w.eps[0].port.counters().unmatched_discarded, 1);
+    assert_eq!(w.eps[0].port.associations().len(), 2);
+    // Their time is up: discarded too, nothing reported as a mismatch.
+    w.run_for(Duration::from_secs(4));
+    assert_eq!(w.eps[0].port.counters().unmatched_discarded, 3);
+    assert!(w.eps[0].port.associations().is_empty());
+    assert!(!w.eps[0].has(|e| matches!(e, MediaEvent::FingerprintMismatch { .. })));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use dtlsrtp::{Config, Datagram, Endpoint, Event, Transmit};
 use dtlsrtp_dtls::{Certificate, KeyType};
 
 pub mod proxy;
+pub mod stranger;
 
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -36,6 +37,8 @@ pub struct Net {
     pub now: Instant,
     pub nodes: Vec<Node>,
     pub proxy: Option<proxy::Proxy>,
+    /// DTLS strangers reachable at their addresses (issue 12 item 2).
+    pub strangers: Vec<stranger::Stranger>,
     /// Every datagram delivered (local, remote, first byte) for assertions.
     pub log: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     pub drop_filter: Option<Box<dyn FnMut(&Transmit) -> bool>>,
@@ -53,6 +56,7 @@ impl Net {
             now: Instant::now(),
             nodes: Vec::new(),
             proxy: None,
+            strangers: Vec::new(),
             log: Vec::new(),
             drop_filter: None,
             mangle: None,
@@ -127,6 +131,11 @@ impl Net {
                     proxied.push(t);
                 }
             }
+            for s in &mut self.strangers {
+                while let Some(t) = s.poll_transmit() {
+                    proxied.push(t);
+                }
+            }
             for i in 0..self.nodes.len() {
                 self.top_up(i);
             }
@@ -137,6 +146,7 @@ impl Net {
                     .iter()
                     .filter_map(|n| n.ep.poll_timeout())
                     .chain(self.proxy.as_ref().and_then(|p| p.poll_timeout()))
+                    .chain(self.strangers.iter().filter_map(|s| s.poll_timeout()))
                     .min();
                 match next {
                     Some(t) if t <= end => {
@@ -149,6 +159,9 @@ impl Net {
                         }
                         if let Some(p) = self.proxy.as_mut() {
                             p.handle_timeout(now);
+                        }
+                        for s in &mut self.strangers {
+                            s.handle_timeout(now);
                         }
                         continue;
                     }
@@ -195,6 +208,10 @@ impl Net {
                 p.handle(now, from, bytes);
                 return;
             }
+        }
+        if let Some(s) = self.strangers.iter_mut().find(|s| s.addr == to) {
+            s.handle(now, from, bytes);
+            return;
         }
         if let Some(i) = self.owner(to) {
             self.nodes[i].ep.handle_datagram(

@@ -13,9 +13,13 @@
 //!   completed (the ClientHello came before the answer, F-5.8) closes with close_notify: OpenSSL has no public
 //!   way to send a fatal alert on an established DTLS 1.2 connection.
 //! - Fingerprint binding per fork (RFC 5763 §6.3, F-6.3): a fork's fingerprints are matched against each
-//!   association's certificate. A certificate that matches no fork is declared a mismatch only once the
-//!   signalling layer said no further answer can come (T-8a, [`MediaPort::set_more_answers`]), otherwise at once
-//!   (F-5.15).
+//!   association's certificate, in whatever order answers and handshakes arrive. A certificate that matches no
+//!   fork waits, keys gated and bounded ([`MediaPortConfig::pending_timeout`], [`MediaPortConfig::max_pending`]),
+//!   while more answers may come (T-8a, [`MediaPort::set_more_answers`]). A mismatch (F-5.15) is declared only
+//!   on a fork's own media: the handshake from the signalled address of a final fork (the 2xx's,
+//!   [`MediaPort::set_final_answer`], or any once no more answers can come). Anything else that matches nothing
+//!   is discarded and counted ([`PortCounters::unmatched_discarded`]), never fatal; once the final fork is
+//!   verified, ClientHellos from new addresses are refused without state until a renewing offer.
 //! - SRTP: SSRC → association table; an unknown SSRC is tried against every keyed association and mapped on
 //!   success (D-5.1.2b); mappings go when an association closes (D-5.1.2c); an SSRC that keeps failing is
 //!   refused for a while (D-5.1.2e). Nothing is sent before keys exist and nothing is delivered before the
@@ -118,6 +122,10 @@ struct Assoc {
     closed: bool,
     counters: AssocCounters,
     sources: HashMap<u32, SourceStats>,
+    /// Started by a ClientHello on an ICE-valid pair (the path is the fork's, proved by its ICE credentials).
+    ice_path: bool,
+    /// T-8a: handshake done, certificate matches no known fork: waiting for an answer since then.
+    pending_since: Option<Instant>,
 }
 
 struct Fork {
@@ -127,6 +135,8 @@ struct Fork {
     fingerprints: Vec<Fingerprint>,
     renew_pending: bool,
     ice: bool,
+    /// The signalling layer said this fork's answer is the final one (the 2xx, [`MediaPort::set_final_answer`]).
+    final_answer: bool,
     seq: u16,
     last_ts: u32,
 }
@@ -144,7 +154,13 @@ pub struct MediaPort {
     ssrc_map: HashMap<u32, AssocId>,
     failed_ssrcs: HashMap<u32, (u32, Instant)>,
     listening: bool,
+    /// Item-2 policy: the final fork is verified, so ClientHellos from new addresses are refused (statelessly)
+    /// until a renewing offer makes a new association expected.
+    locked: bool,
     more_answers: bool,
+    pending_timeout: Duration,
+    max_pending: usize,
+    max_pending_per_ip: usize,
     ice: Option<IceAgent>,
     ice_path_ok: bool,
     local_ssrc: u32,
@@ -209,7 +225,11 @@ impl MediaPort {
             ssrc_map: HashMap::new(),
             failed_ssrcs: HashMap::new(),
             listening: false,
+            locked: false,
             more_answers: false,
+            pending_timeout: config.pending_timeout,
+            max_pending: config.max_pending.max(1),
+            max_pending_per_ip: config.max_pending_per_ip.max(1),
             ice: None,
             ice_path_ok: false,
             local_ssrc,
@@ -312,12 +332,33 @@ impl MediaPort {
         self.listening = on;
     }
 
-    /// T-8a: while `more` is true (forking, no final answer yet) a certificate that matches no fork waits.
-    /// Setting it to false declares every such certificate a mismatch now (F-5.15).
+    /// T-8a: while `more` is true (forking, no final answer yet) a certificate that matches no fork waits
+    /// (bounded by [`MediaPortConfig::pending_timeout`] and [`MediaPortConfig::max_pending`]) for an answer
+    /// whose fingerprint it matches. Setting it to false decides every waiting association now: the one from
+    /// a final fork's signalled address is a mismatch (F-5.15), the others are discarded and counted
+    /// ([`PortCounters::unmatched_discarded`]), never fatal.
     pub fn set_more_answers(&mut self, now: Instant, more: bool) {
         self.more_answers = more;
         self.bind_all(now);
+        self.lock_if_final_verified();
         self.after(now);
+    }
+
+    /// T-8a, F-5.15: `fork`'s answer is the final one (the 2xx). An association from its signalled address
+    /// (or its ICE pair) whose certificate does not match its fingerprints is a mismatch at once, even while
+    /// other forks' answers may still come; once the fork is verified, ClientHellos from new addresses are
+    /// refused without creating state until a renewing offer ([`Self::set_peer`] with a new association).
+    pub fn set_final_answer(&mut self, now: Instant, fork: ForkId) -> Result<(), MediaError> {
+        let f = self
+            .forks
+            .iter_mut()
+            .find(|f| f.id == fork)
+            .ok_or(MediaError::UnknownFork)?;
+        f.final_answer = true;
+        self.bind_all(now);
+        self.lock_if_final_verified();
+        self.after(now);
+        Ok(())
     }
 
     /// Turn ICE on (before the first [`set_peer`](Self::set_peer) with ICE parameters). The port's address is
@@ -383,6 +424,7 @@ impl MediaPort {
                 fingerprints: Vec::new(),
                 renew_pending: false,
                 ice: false,
+                final_answer: false,
                 seq,
                 last_ts: 0,
             });
@@ -397,6 +439,10 @@ impl MediaPort {
             f.fingerprints.clone_from(&params.fingerprints);
             f.ice = params.ice.is_some();
             f.renew_pending = renew && has_assoc;
+        }
+        if renew {
+            // A new association is expected (T-5.5c, T-5.1a): new remotes may start one again.
+            self.locked = false;
         }
         if params.role == DtlsRole::Server {
             self.listening = true;
@@ -588,6 +634,7 @@ impl MediaPort {
         }
         let block = self.ssrc_block_time;
         self.failed_ssrcs.retain(|_, (_, t)| now < *t + block);
+        self.expire_pending(now);
         self.after(now);
     }
 
@@ -617,7 +664,14 @@ impl MediaPort {
             .iter()
             .any(|a| a.srtp.is_some())
             .then_some(self.next_rtcp);
-        [dtls, ice, rtcp].into_iter().flatten().min()
+        let pending = self
+            .assocs
+            .iter()
+            .filter(|a| !a.closed)
+            .filter_map(|a| a.pending_since)
+            .min()
+            .map(|t| t + self.pending_timeout);
+        [dtls, ice, rtcp, pending].into_iter().flatten().min()
     }
 
     // ---- internals ---------------------------------------------------------------------------------------
@@ -658,6 +712,8 @@ impl MediaPort {
             closed: false,
             counters: AssocCounters::default(),
             sources: HashMap::new(),
+            ice_path: no_cookie,
+            pending_since: None,
         });
         Ok(self.assocs.len() - 1)
     }

@@ -10,7 +10,7 @@ use dtlsrtp_dtls::{
 };
 use dtlsrtp_srtp::{DtlsRole, SrtpContext};
 
-use super::{is_client_hello, CloseReason, ForkId, MediaEvent, MediaPort, Srtp, Transmit};
+use super::{is_client_hello, CloseReason, Fork, ForkId, MediaEvent, MediaPort, Srtp, Transmit};
 use crate::ice::IceEvent;
 
 impl MediaPort {
@@ -61,7 +61,9 @@ impl MediaPort {
             {
                 f.renew_pending = false;
             }
-        } else if !(self.listening && is_client_hello(bytes)) {
+        } else if !(self.listening && (!self.locked || ice_valid) && is_client_hello(bytes)) {
+            // Not listening, not a ClientHello, or locked: the final fork is verified and no new association
+            // is expected, so a stranger's ClientHello creates no state (item 2, P-6.2c).
             self.counters.dtls_refused += 1;
             return;
         } else if !self.admit_client_hello(remote, bytes, ice_valid) {
@@ -206,6 +208,11 @@ impl MediaPort {
         }
     }
 
+    /// Whether `fork`'s answer is final: the signalling layer said so, or no further answer can come.
+    fn is_final(&self, fork: &Fork) -> bool {
+        fork.final_answer || !self.more_answers
+    }
+
     pub(super) fn bind(&mut self, now: Instant, i: usize) {
         let Some(a) = self.assocs.get(i) else {
             return;
@@ -216,38 +223,131 @@ impl MediaPort {
         let Some(cert) = a.peer_cert.as_deref() else {
             return;
         };
-        let remote = a.remote;
+        let (remote, ice_path) = (a.remote, a.ice_path);
         let candidates = self
             .forks
             .iter()
             .filter(|f| f.role == DtlsRole::Server && !f.fingerprints.is_empty());
         // Prefer the fork whose signalled address is where the ClientHello came from.
         let mut matched = None;
-        let mut any = None;
+        let mut owner = None;
+        let mut known = false;
         for f in candidates {
-            any.get_or_insert(f.fingerprints.clone());
+            known = true;
+            let here = f.addr == Some(remote) || (f.ice && ice_path);
             if verify_fingerprint(cert, &f.fingerprints).is_ok()
                 && (matched.is_none() || f.addr == Some(remote))
             {
                 matched = Some((f.id, f.fingerprints.clone()));
             }
+            // F-5.15: the handshake on a final answer's media belongs to that dialog.
+            if here && self.is_final(f) {
+                owner = Some((f.id, f.fingerprints.clone()));
+            }
         }
-        match matched {
-            Some((fork, fps)) => {
+        match (matched, owner) {
+            (Some((fork, fps)), _) | (None, Some((fork, fps))) => {
+                // A match binds (F-6.3); no match on the final dialog's own media is its mismatch: the gate
+                // rejects, on_gate reports FingerprintMismatch for that fork and tears it down.
                 if let Some(a) = self.assocs.get_mut(i) {
                     a.fork = Some(fork);
+                    a.pending_since = None;
                     let _ = a.gate.verify(&fps);
                 }
                 self.on_gate(now, i);
             }
-            None => {
-                if let (Some(fps), false) = (any, self.more_answers) {
-                    if let Some(a) = self.assocs.get_mut(i) {
-                        let _ = a.gate.verify(&fps);
-                    }
-                    self.on_gate(now, i);
+            (None, None) if self.more_answers || !known => {
+                // T-8a: another answer may still name this certificate (or none arrived yet): it waits,
+                // keys gated, bounded in time and number.
+                if let Some(a) = self.assocs.get_mut(i) {
+                    a.pending_since.get_or_insert(now);
                 }
+                self.bound_pending(now, remote);
             }
+            (None, None) => self.discard_unmatched(now, i, "no answer names its certificate"),
+        }
+    }
+
+    /// T-8a bounds: at most `max_pending_per_ip` waiting associations from one IP and `max_pending` in all;
+    /// beyond, the oldest one of the IP holding the most goes (a flood from one source only evicts itself).
+    fn bound_pending(&mut self, now: Instant, remote: SocketAddr) {
+        loop {
+            let pending: Vec<(usize, SocketAddr, Instant)> = self
+                .assocs
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| !a.closed && a.fork.is_none())
+                .filter_map(|(i, a)| a.pending_since.map(|t| (i, a.remote, t)))
+                .collect();
+            let per_ip = |ip| pending.iter().filter(|p| p.1.ip() == ip).count();
+            let victim_ip = if per_ip(remote.ip()) > self.max_pending_per_ip {
+                remote.ip()
+            } else if pending.len() > self.max_pending {
+                match pending
+                    .iter()
+                    .map(|p| p.1.ip())
+                    .max_by_key(|ip| per_ip(*ip))
+                {
+                    Some(ip) => ip,
+                    None => return,
+                }
+            } else {
+                return;
+            };
+            let Some(&(v, _, _)) = pending
+                .iter()
+                .filter(|p| p.1.ip() == victim_ip)
+                .min_by_key(|p| p.2)
+            else {
+                return;
+            };
+            self.discard_unmatched(now, v, "too many waiting associations");
+        }
+    }
+
+    /// Discards waiting associations whose time is up (T-8a).
+    pub(super) fn expire_pending(&mut self, now: Instant) {
+        for i in 0..self.assocs.len() {
+            let due = self.assocs.get(i).is_some_and(|a| {
+                !a.closed
+                    && a.fork.is_none()
+                    && a.pending_since
+                        .is_some_and(|t| now >= t + self.pending_timeout)
+            });
+            if due {
+                self.discard_unmatched(now, i, "no answer named its certificate in time");
+            }
+        }
+    }
+
+    /// Item 2, T-8a: an association that no fork vouches for and whose certificate matches nothing is closed
+    /// and counted, never reported as a mismatch: a stranger's handshake cannot end a call.
+    fn discard_unmatched(&mut self, now: Instant, i: usize, why: &str) {
+        let Some(a) = self.assocs.get(i) else {
+            return;
+        };
+        if a.closed {
+            return;
+        }
+        tracing::info!(remote = %a.remote, local = %self.local, why, "DTLS association matching no fingerprint discarded");
+        self.counters.unmatched_discarded += 1;
+        self.close_assoc(now, i, CloseReason::FingerprintMismatch);
+    }
+
+    /// Item 2: once a final fork's association is verified (and no renewal is pending), ClientHellos from new
+    /// addresses are refused without state.
+    pub(super) fn lock_if_final_verified(&mut self) {
+        let verified_final = self.assocs.iter().any(|a| {
+            !a.closed
+                && a.srtp.is_some()
+                && a.fork.is_some_and(|f| {
+                    self.forks
+                        .iter()
+                        .any(|k| k.id == f && self.is_final(k) && !k.renew_pending)
+                })
+        });
+        if verified_final {
+            self.locked = true;
         }
     }
 
@@ -274,6 +374,15 @@ impl MediaPort {
                                 remote: a.remote,
                             });
                         }
+                        // A renewal is complete once a new association of the fork is verified (also when
+                        // it came from a new address, T-5.1a): the port may lock again.
+                        if let Some(f) = a
+                            .fork
+                            .and_then(|f| self.forks.iter_mut().find(|k| k.id == f))
+                        {
+                            f.renew_pending = false;
+                        }
+                        self.lock_if_final_verified();
                     }
                     Err(_) => self.close_assoc(now, i, CloseReason::Failed(DtlsError::Setup)),
                 }
@@ -329,18 +438,43 @@ impl MediaPort {
                 self.on_gate(now, i);
             }
             DtlsEvent::Closed => self.close_assoc(now, i, CloseReason::PeerClosed),
-            DtlsEvent::Failed(DtlsError::CertificateRejected) => {
-                // P-6.2b: refused in the handshake with bad_certificate; the same outcome as a mismatch found
-                // after it (F-5.15), only the alert differs.
+            DtlsEvent::Failed(e) => {
+                // Item 4: a failed handshake on a fork's signalled media address is that fork's failure, so
+                // the signalling layer can end the call (an unbound one elsewhere is nobody's).
+                if a.fork.is_none() {
+                    let (remote, ice_path) = (a.remote, a.ice_path);
+                    let owner = self
+                        .forks
+                        .iter()
+                        .find(|f| f.addr == Some(remote) || (f.ice && ice_path))
+                        .map(|f| f.id);
+                    if let Some(a) = self.assocs.get_mut(i) {
+                        a.fork = owner;
+                    }
+                }
+                if e != DtlsError::CertificateRejected {
+                    self.close_assoc(now, i, CloseReason::Failed(e));
+                    return;
+                }
+                // P-6.2b: refused inside the handshake with bad_certificate (the port told it what to expect).
+                // On a fork's own media that is the fork's mismatch, as if found after the handshake (F-5.15);
+                // from anywhere else it is a stranger's handshake: discarded and counted, never fatal.
+                let Some(a) = self.assocs.get(i) else {
+                    return;
+                };
                 let (id, fork, remote) = (a.id, a.fork, a.remote);
-                self.events.push_back(MediaEvent::FingerprintMismatch {
-                    assoc: id,
-                    fork,
-                    remote,
-                });
+                if fork.is_some() {
+                    self.events.push_back(MediaEvent::FingerprintMismatch {
+                        assoc: id,
+                        fork,
+                        remote,
+                    });
+                } else {
+                    tracing::info!(%remote, local = %self.local, "DTLS handshake refused: its certificate matches no fingerprint");
+                    self.counters.unmatched_discarded += 1;
+                }
                 self.close_assoc(now, i, CloseReason::FingerprintMismatch);
             }
-            DtlsEvent::Failed(e) => self.close_assoc(now, i, CloseReason::Failed(e)),
             _ => {}
         }
     }

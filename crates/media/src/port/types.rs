@@ -51,6 +51,14 @@ pub struct MediaPortConfig {
     pub ssrc_fail_limit: u32,
     /// How long a failing SSRC is refused (default 20 s, D-5.1.2e).
     pub ssrc_block_time: Duration,
+    /// T-8a: how long a handshake whose certificate matches no known fork waits for an answer that names it
+    /// (default 32 s = Timer B), after which it is discarded.
+    pub pending_timeout: Duration,
+    /// T-8a: most such pending associations at once (default 8) and per source IP (default 4). Beyond, the
+    /// oldest pending one of the source IP holding the most is discarded.
+    pub max_pending: usize,
+    /// See [`Self::max_pending`].
+    pub max_pending_per_ip: usize,
 }
 
 impl MediaPortConfig {
@@ -70,6 +78,9 @@ impl MediaPortConfig {
             max_ssrcs: 1024,
             ssrc_fail_limit: 16,
             ssrc_block_time: Duration::from_secs(20),
+            pending_timeout: Duration::from_secs(32),
+            max_pending: 8,
+            max_pending_per_ip: 4,
         }
     }
 }
@@ -177,11 +188,15 @@ pub enum MediaEvent {
         /// Where media for the fork goes from now on.
         remote: SocketAddr,
     },
-    /// The certificate matched no fingerprint: the association is torn down (F-5.15).
+    /// The certificate does not match the fingerprints of the fork whose media the association belongs to (a
+    /// fork of our DTLS client, a renewed fork's re-check, or the handshake from the signalled address of a
+    /// final answer): the association is torn down (F-5.15). An association that no fork vouches for and
+    /// whose certificate matches nothing is not reported here: it is discarded and counted
+    /// ([`PortCounters::unmatched_discarded`]).
     FingerprintMismatch {
         /// Association.
         assoc: AssocId,
-        /// The fork it was checked against, when known.
+        /// The fork it was checked against (None only from older callers' paths; see above).
         fork: Option<ForkId>,
         /// Remote address.
         remote: SocketAddr,
@@ -280,6 +295,12 @@ pub struct PortCounters {
     /// ClientHellos with a valid cookie (or on an ICE-valid pair) refused because the source IP already has
     /// `max_handshakes_per_ip` unbound handshakes or the port has `max_associations`.
     pub handshakes_refused: u64,
+    /// Completed associations whose certificate matched no fingerprint and that no fork's signalled media
+    /// address vouches for (a stranger, or a fork that never answered), or refused inside the handshake with
+    /// bad_certificate (P-6.2b) for that reason: discarded without ending anything
+    /// (T-8a, F-5.15), once no more answers can come, after [`MediaPortConfig::pending_timeout`], or beyond
+    /// [`MediaPortConfig::max_pending`].
+    pub unmatched_discarded: u64,
     /// STUN messages answered without ICE (F-6.7.2b).
     pub stun_answered: u64,
     /// STUN messages refused (bad encoding, integrity, fingerprint).

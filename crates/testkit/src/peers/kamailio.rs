@@ -52,6 +52,7 @@ pub struct KamailioBuilder {
     max_lifetime_secs: u32,
     tcp: bool,
     users: Vec<(String, String)>,
+    holds: Vec<(u16, u16, u16)>,
 }
 
 impl KamailioBuilder {
@@ -94,6 +95,14 @@ impl KamailioBuilder {
         self.users.push((name.to_owned(), password.to_owned()));
         self
     }
+    /// Reordering (issue 12, T-8a tests): replies with `status` from the branch at 127.0.0.1:`from_port` are
+    /// dropped in the reply route until a reply with `status` from 127.0.0.1:`after_port` has been seen, so
+    /// the first one the caller gets from `from_port` is a retransmission (a reliable 183 is retransmitted)
+    /// that comes after the other branch's. Logs `dtlsrtp: hold STATUS from PORT` for each drop.
+    pub fn hold_reply_until(mut self, status: u16, from_port: u16, after_port: u16) -> Self {
+        self.holds.push((status, from_port, after_port));
+        self
+    }
     /// Core `debug` level (2 = info, 3 = debug).
     pub fn debug(mut self, level: i32) -> Self {
         self.debug = level;
@@ -129,7 +138,19 @@ impl KamailioBuilder {
         if self.tcp {
             c.push_str(&format!("listen=tcp:127.0.0.1:{port}\n"));
         }
-        c.push_str(&ROUTES.replace("    #AUTH\n", &self.auth_block()));
+        let mut holds = String::new();
+        for (n, (status, from, after)) in self.holds.iter().enumerate() {
+            c.push_str(&format!("modparam(\"pv\", \"shvset\", \"hold{n}=i:0\")\n"));
+            holds.push_str(&format!(
+                "    if ($rs == {status} && $sp == {after}) {{ $shv(hold{n}) = 1; }}\n\
+                 \x20   if ($rs == {status} && $sp == {from} && $shv(hold{n}) == 0) {{ xlog(\"L_NOTICE\", \"dtlsrtp: hold {status} from {from}\\n\"); drop; }}\n"
+            ));
+        }
+        c.push_str(
+            &ROUTES
+                .replace("    #AUTH\n", &self.auth_block())
+                .replace("    #HOLDS\n", &holds),
+        );
         c
     }
 
@@ -254,6 +275,7 @@ request_route {
 }
 onreply_route[ON_REPLY] {
     xlog("L_NOTICE", "dtlsrtp: reply $rs $rr for $rm from $si:$sp\n");
+    #HOLDS
 }
 "#;
 
@@ -277,6 +299,7 @@ impl Kamailio {
             max_lifetime_secs: 300,
             tcp: false,
             users: Vec::new(),
+            holds: Vec::new(),
         }
     }
 
