@@ -8,12 +8,14 @@
 mod client;
 mod key;
 mod layer;
+mod limits;
 mod server;
 mod timer;
 
 pub use client::{build_cancel, ClientState, ClientTransaction};
 pub use key::{ClientKey, ServerKey};
 pub use layer::{Incoming, TransactionLayer, Transmit, TxId};
+pub use limits::{Admission, ServerLimits};
 pub use server::{ServerState, ServerTransaction};
 pub use timer::{Timer, TimerConfig};
 
