@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::client::ClientTransaction;
 use super::key::{ClientKey, ServerKey};
-use super::limits::{Admission, AnsweredCache, ServerLimits};
+use super::limits::{Admission, Answered, AnsweredCache, ServerLimits};
 use super::server::ServerTransaction;
 use super::timer::{Timer, TimerConfig};
 use super::{ClientState, ServerState, TxError, TxEvent};
@@ -272,16 +272,11 @@ impl TransactionLayer {
             return Ok(());
         };
         let mut forgotten = Vec::new();
+        let entry = Answered::new(now, &self.limits, s.ip, s.remote, response);
         let kept = !s.reliable
-            && self.answered.insert(
-                now,
-                &self.limits,
-                key.clone(),
-                s.ip,
-                s.remote,
-                response,
-                &mut forgotten,
-            );
+            && self
+                .answered
+                .insert(&self.limits, key.clone(), entry, &mut forgotten);
         if !kept {
             forgotten.push(key.clone());
         }

@@ -72,6 +72,24 @@ pub(super) struct Answered {
     ip: IpAddr,
 }
 
+impl Answered {
+    /// `response` to a request from `ip`, sent to `remote`, remembered until the retention passes.
+    pub(super) fn new(
+        now: Instant,
+        limits: &ServerLimits,
+        ip: IpAddr,
+        remote: SocketAddr,
+        response: Response,
+    ) -> Self {
+        Self {
+            response,
+            remote,
+            expires: now + limits.answered_retention,
+            ip,
+        }
+    }
+}
+
 /// The short-lived memory of statelessly answered requests, bounded per source and in total.
 #[derive(Debug, Default)]
 pub(super) struct AnsweredCache {
@@ -94,14 +112,12 @@ impl AnsweredCache {
     /// Entries pushed out to make room are appended to `forgotten`.
     pub(super) fn insert(
         &mut self,
-        now: Instant,
         limits: &ServerLimits,
         key: ServerKey,
-        ip: IpAddr,
-        remote: SocketAddr,
-        response: Response,
+        entry: Answered,
         forgotten: &mut Vec<ServerKey>,
     ) -> bool {
+        let ip = entry.ip;
         if limits.max_answered == 0
             || self.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_answered_per_source
             || self.map.contains_key(&key)
@@ -116,15 +132,7 @@ impl AnsweredCache {
         }
         *self.per_ip.entry(ip).or_insert(0) += 1;
         self.order.push_back(key.clone());
-        self.map.insert(
-            key,
-            Answered {
-                response,
-                remote,
-                expires: now + limits.answered_retention,
-                ip,
-            },
-        );
+        self.map.insert(key, entry);
         true
     }
 
