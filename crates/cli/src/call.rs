@@ -1,15 +1,11 @@
 //! `dtlsrtp call` and `dtlsrtp answer`: settings, identity, key log and audio are prepared here; the call itself
-//! runs on the `dtlsrtp` endpoint crate (SIP user agent + SDP + media port) through its tokio driver.
+//! runs on the `dtlsrtp` endpoint crate (SIP user agent + SDP + media port) in the command's own loop over
+//! [`Sockets`](crate::sockets::Sockets).
 
-use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{
-    CallId, CallOptions, Config as EpConfig, Datagram, EndReason, Endpoint, Event, TransportKind,
-};
+use dtlsrtp::{CallId, CallOptions, Config as EpConfig, EndReason, Endpoint, Event, TransportKind};
 use dtlsrtp_srtp::DtlsRole;
 use serde_json::json;
 
@@ -26,6 +22,7 @@ use crate::options::{
 };
 use crate::output;
 use crate::output::{Status, StatusLine};
+use crate::sockets::Sockets;
 use crate::{Exit, Failure};
 
 /// What a call or an answer runs with, once everything local is ready.
@@ -117,206 +114,6 @@ const DTLS_TIMEOUT: Duration = Duration::from_secs(10);
 const HANGUP_GRACE: Duration = Duration::from_secs(3);
 /// Early media (answer --early-media) lasts this long before the 200.
 const EARLY_MEDIA_FOR: Duration = Duration::from_secs(1);
-/// Media sockets kept ready for the endpoint (each call and each rekey takes a fresh one).
-const MEDIA_POOL: usize = 3;
-
-/// The UDP sockets of one endpoint: SIP and the media pool. The CLI owns sockets and the clock (ARCHITECTURE
-/// §3): this is the command's own small driver loop around the sans-IO [`Endpoint`].
-pub(crate) struct Sockets {
-    pub(crate) sip: UdpSocket,
-    pub(crate) sip_addr: SocketAddr,
-    pub(crate) media: HashMap<SocketAddr, UdpSocket>,
-    media_ip: IpAddr,
-    /// SIP over TCP: our listener (same port as UDP) and the open connections by peer.
-    tcp: Option<TcpListener>,
-    conns: HashMap<SocketAddr, TcpStream>,
-    /// TCP peers we could not connect or write to, for `Endpoint::transport_failed`.
-    failed: Vec<SocketAddr>,
-}
-
-impl Sockets {
-    pub(crate) fn bind(sip: SocketAddr) -> Result<Self, Failure> {
-        let sock = UdpSocket::bind(sip)
-            .map_err(|e| Failure::new(Exit::Local, format!("SIP socket {sip}: {e}")))?;
-        sock.set_nonblocking(true).map_err(local)?;
-        let sip_addr = sock.local_addr().map_err(local)?;
-        Ok(Self {
-            sip: sock,
-            sip_addr,
-            media: HashMap::new(),
-            media_ip: sip_addr.ip(),
-            tcp: None,
-            conns: HashMap::new(),
-            failed: Vec::new(),
-        })
-    }
-
-    /// Also listens for SIP over TCP on the UDP socket's address.
-    pub(crate) fn listen_tcp(&mut self) -> Result<(), Failure> {
-        let l = TcpListener::bind(self.sip_addr)
-            .map_err(|e| Failure::new(Exit::Local, format!("SIP TCP {}: {e}", self.sip_addr)))?;
-        l.set_nonblocking(true).map_err(local)?;
-        self.tcp = Some(l);
-        Ok(())
-    }
-
-    /// Accepts connections and feeds their bytes to the endpoint (Content-Length framing is the UA's).
-    fn receive_tcp(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
-        let mut any = false;
-        if let Some(l) = &self.tcp {
-            while let Ok((s, remote)) = l.accept() {
-                if s.set_nonblocking(true).is_ok() {
-                    self.conns.insert(remote, s);
-                }
-            }
-        }
-        let mut closed = Vec::new();
-        for (remote, s) in self.conns.iter_mut() {
-            for _ in 0..16 {
-                match s.read(buf) {
-                    Ok(0) => {
-                        closed.push(*remote);
-                        break;
-                    }
-                    Ok(n) => {
-                        any = true;
-                        let bytes = buf.get(..n).unwrap_or_default();
-                        ep.handle_stream(Instant::now(), TransportKind::Tcp, *remote, bytes);
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        closed.push(*remote);
-                        break;
-                    }
-                }
-            }
-        }
-        for remote in closed {
-            self.conns.remove(&remote);
-            ep.connection_closed(Instant::now(), TransportKind::Tcp, remote);
-            any = true;
-        }
-        any
-    }
-
-    /// Sends on the connection to `remote`, opening it when absent (bounded: 3 s to connect, 2 s to write).
-    fn send_tcp(&mut self, remote: SocketAddr, bytes: &[u8]) {
-        let s = match self.conns.entry(remote) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                match TcpStream::connect_timeout(&remote, Duration::from_secs(3)) {
-                    Ok(s) if s.set_nonblocking(true).is_ok() => v.insert(s),
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::debug!("TCP connect {remote}: {e}");
-                        self.failed.push(remote);
-                        return;
-                    }
-                }
-            }
-        };
-        let mut rest = bytes;
-        let end = Instant::now() + Duration::from_secs(2);
-        while !rest.is_empty() && Instant::now() < end {
-            match s.write(rest) {
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                Err(e) => {
-                    tracing::debug!("TCP write {remote}: {e}");
-                    self.conns.remove(&remote);
-                    self.failed.push(remote);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Keeps the endpoint's pool of fresh media sockets full.
-    pub(crate) fn top_up(&mut self, ep: &mut Endpoint) -> Result<(), Failure> {
-        while ep.free_media_sockets() < MEDIA_POOL {
-            let s = UdpSocket::bind((self.media_ip, 0)).map_err(local)?;
-            s.set_nonblocking(true).map_err(local)?;
-            let a = s.local_addr().map_err(local)?;
-            ep.add_media_socket(a);
-            self.media.insert(a, s);
-        }
-        Ok(())
-    }
-
-    /// Feeds every waiting datagram (and TCP byte) to the endpoint; true when any came.
-    pub(crate) fn receive(&mut self, ep: &mut Endpoint, buf: &mut [u8]) -> bool {
-        let mut any = if self.tcp.is_some() || !self.conns.is_empty() {
-            self.receive_tcp(ep, buf)
-        } else {
-            false
-        };
-        let sockets = std::iter::once((self.sip_addr, &self.sip))
-            .chain(self.media.iter().map(|(a, s)| (*a, s)));
-        for (local, sock) in sockets {
-            for _ in 0..64 {
-                match sock.recv_from(buf) {
-                    Ok((n, remote)) => {
-                        any = true;
-                        let Some(bytes) = buf.get(..n) else { break };
-                        ep.handle_datagram(
-                            Instant::now(),
-                            Datagram {
-                                local,
-                                remote,
-                                bytes,
-                            },
-                        );
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    // ICMP errors reported on the socket, interrupted calls: not fatal for the loop.
-                    Err(_) => break,
-                }
-            }
-        }
-        any
-    }
-
-    /// Sends one datagram from the socket it names.
-    pub(crate) fn send(&mut self, t: &dtlsrtp::Transmit) {
-        tracing::trace!(
-            "{:?} {} -> {} ({} B)",
-            t.transport,
-            t.local,
-            t.remote,
-            t.bytes.len()
-        );
-        if t.transport == TransportKind::Tcp {
-            self.send_tcp(t.remote, &t.bytes);
-            return;
-        }
-        let sock = if t.local == self.sip_addr {
-            Some(&self.sip)
-        } else {
-            self.media.get(&t.local)
-        };
-        if let Some(s) = sock {
-            if let Err(e) = s.send_to(&t.bytes, t.remote) {
-                tracing::debug!("send to {}: {e}", t.remote);
-            }
-        }
-    }
-
-    /// Sends what the endpoint queued.
-    fn transmit(&mut self, ep: &mut Endpoint) -> bool {
-        let mut any = false;
-        while let Some(t) = ep.poll_transmit() {
-            any = true;
-            self.send(&t);
-        }
-        // A connection that could not be opened fails its transactions now, not at Timer B (RFC 3261 §17.1.4).
-        for remote in std::mem::take(&mut self.failed) {
-            ep.transport_failed(Instant::now(), TransportKind::Tcp, remote);
-        }
-        any
-    }
-}
 
 fn local(e: impl std::fmt::Display) -> Failure {
     Failure::new(Exit::Local, e.to_string())
@@ -788,7 +585,7 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
         if outcome.is_some() {
             break;
         }
-        socks.top_up(&mut ep)?;
+        socks.refill(&mut ep);
         // Caller: dial once registered.
         if role == Role::Caller && !dialed && registered {
             dialed = true;

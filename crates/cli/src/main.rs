@@ -31,6 +31,7 @@ mod output;
 mod serve;
 mod sipdemo;
 mod sipid;
+mod sockets;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]

@@ -16,11 +16,11 @@ use dtlsrtp_srtp::DtlsRole;
 
 use crate::audio::g711::Law;
 use crate::audio::jitter::JitterBuffer;
-use crate::call::Sockets;
 use crate::demo::{tone_payload, DemoArgs, Scenario};
 use crate::demoproxy::{Proxy, ProxyNote};
 use crate::ladder::{describe_dtls, Ladder, Party};
 use crate::output::{self, Status, StatusLine};
+use crate::sockets::Sockets;
 use crate::{os_random, say, Exit, Failure};
 
 const SAMPLES: u32 = 160;

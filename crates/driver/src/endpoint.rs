@@ -7,6 +7,11 @@
 //! to it over a channel. The loop is ARCHITECTURE §3: wait for an input, a command or the deadline; make one
 //! `handle_*` call; drain transmits and events; read the deadline again.
 //!
+//! Nothing a remote party does can stall that loop (R-2): each SIP connection has its own task with a bounded
+//! write queue, write and connect deadlines, and caps per source address and in total ([`StreamLimits`]); a
+//! media socket that cannot be bound (EMFILE) is retried later, and a UDP send error drops the datagram. What
+//! was dropped or refused is counted in [`EndpointHandle::transport_stats`].
+//!
 //! ```no_run
 //! use dtlsrtp::{CallOptions, Event};
 //! use dtlsrtp_dtls::{Certificate, KeyType};
@@ -34,20 +39,26 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, TransportKind};
-use std::pin::Pin;
 
-use openssl::ssl::{Ssl, SslAcceptor, SslConnector};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use openssl::ssl::{SslAcceptor, SslConnector};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_openssl::SslStream;
 
 use crate::DriverError;
+
+mod stream;
+
+use stream::{Conn, NotQueued, Shared};
+pub use stream::{StreamLimits, TransportStats};
+
+/// After a media socket could not be bound, the pool is topped up again this much later.
+const TOP_UP_RETRY: Duration = Duration::from_secs(1);
 
 /// Largest datagram read.
 const RECV_BUF: usize = 65_536;
@@ -66,6 +77,8 @@ pub struct DriverOptions {
     pub media_ip: IpAddr,
     /// Free media sockets kept bound (default 4).
     pub media_pool: usize,
+    /// Bounds of SIP over TCP and TLS: deadlines, queue size, connection caps (R-2).
+    pub streams: StreamLimits,
 }
 
 impl DriverOptions {
@@ -77,6 +90,7 @@ impl DriverOptions {
             sip_tls: None,
             media_ip: sip_udp.ip(),
             media_pool: 4,
+            streams: StreamLimits::default(),
         }
     }
 }
@@ -98,10 +112,7 @@ impl std::fmt::Debug for TlsConfig {
     }
 }
 
-/// The write side of a SIP stream connection (TCP or TLS).
-type Writer = Box<dyn AsyncWrite + Unpin + Send>;
-
-/// Inputs from the reader tasks.
+/// Inputs from the reader and connection tasks.
 enum Input {
     Datagram {
         local: SocketAddr,
@@ -113,8 +124,12 @@ enum Input {
         remote: SocketAddr,
         bytes: Vec<u8>,
     },
-    Accepted(TransportKind, SocketAddr, Writer),
-    Closed(TransportKind, SocketAddr),
+    /// An incoming connection (under the caps), with its queue.
+    Accepted(TransportKind, SocketAddr, Conn),
+    /// The connection with this id ended (peer closed, write failed or past its deadline).
+    Closed(TransportKind, SocketAddr, u64),
+    /// The outgoing connection with this id could not be opened within the deadline.
+    ConnectFailed(TransportKind, SocketAddr, u64),
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -157,6 +172,7 @@ pub struct EndpointHandle {
     events: mpsc::Receiver<Event>,
     sip: Vec<(TransportKind, SocketAddr)>,
     task: JoinHandle<io::Result<()>>,
+    shared: Arc<Shared>,
 }
 
 impl EndpointHandle {
@@ -193,14 +209,29 @@ impl EndpointHandle {
         let (in_tx, in_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, ev_rx) = mpsc::channel(8192);
+        let shared = Shared::new(opts.streams);
         let mut readers = Vec::new();
         readers.push(spawn_udp_reader(udp.clone(), in_tx.clone()));
         if let Some(l) = listener {
-            readers.push(spawn_accept(l, in_tx.clone(), None));
+            let tx = in_tx.clone();
+            readers.push(stream::spawn_accept(
+                l,
+                TransportKind::Tcp,
+                tx,
+                None,
+                shared.clone(),
+            ));
         }
         let tls = opts.sip_tls.map(|(_, t)| t);
         if let (Some(l), Some(t)) = (tls_listener, &tls) {
-            readers.push(spawn_accept(l, in_tx.clone(), Some(t.acceptor.clone())));
+            let (tx, acc) = (in_tx.clone(), Some(t.acceptor.clone()));
+            readers.push(stream::spawn_accept(
+                l,
+                TransportKind::Tls,
+                tx,
+                acc,
+                shared.clone(),
+            ));
         }
         let state = Driver {
             ep,
@@ -209,8 +240,10 @@ impl EndpointHandle {
             tls,
             media_ip: opts.media_ip,
             pool: opts.media_pool.max(1),
+            top_up_at: None,
             in_tx,
             readers,
+            shared: shared.clone(),
         };
         let task = tokio::spawn(state.run(in_rx, cmd_rx, ev_tx));
         Ok(Self {
@@ -218,7 +251,14 @@ impl EndpointHandle {
             events: ev_rx,
             sip,
             task,
+            shared,
         })
+    }
+
+    /// What the transports dropped, refused or failed so far (R-2): refused and slow connections, failed
+    /// connects, accept and media-socket errors, UDP send errors.
+    pub fn transport_stats(&self) -> TransportStats {
+        self.shared.stats()
     }
 
     /// The SIP listening addresses (UDP first).
@@ -375,118 +415,20 @@ fn spawn_udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Input>) -> JoinHandle
     })
 }
 
-fn spawn_stream_reader<R: AsyncRead + Unpin + Send + 'static>(
-    mut rd: R,
-    transport: TransportKind,
-    remote: SocketAddr,
-    tx: mpsc::Sender<Input>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 16_384];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(Input::Closed(transport, remote)).await;
-                    return;
-                }
-                Ok(n) => {
-                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                    let input = Input::Stream {
-                        transport,
-                        remote,
-                        bytes,
-                    };
-                    if tx.send(input).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// Server side of a TLS connection: the handshake, then the split stream.
-async fn tls_accept(acceptor: &SslAcceptor, s: TcpStream) -> Option<SslStream<TcpStream>> {
-    let ssl = Ssl::new(acceptor.context()).ok()?;
-    let mut st = SslStream::new(ssl, s).ok()?;
-    Pin::new(&mut st).accept().await.ok()?;
-    Some(st)
-}
-
-/// Client side of a TLS connection (chain verification by the connector; no host name check).
-async fn tls_connect(connector: &SslConnector, s: TcpStream) -> Option<SslStream<TcpStream>> {
-    let ssl = connector
-        .configure()
-        .ok()?
-        .use_server_name_indication(false)
-        .verify_hostname(false)
-        .into_ssl("")
-        .ok()?;
-    let mut st = SslStream::new(ssl, s).ok()?;
-    Pin::new(&mut st).connect().await.ok()?;
-    Some(st)
-}
-
-fn spawn_accept(
-    l: TcpListener,
-    tx: mpsc::Sender<Input>,
-    tls: Option<Arc<SslAcceptor>>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, remote)) = l.accept().await else {
-                continue;
-            };
-            let _ = s.set_nodelay(true);
-            match &tls {
-                None => {
-                    let (rd, wr) = s.into_split();
-                    let w: Writer = Box::new(wr);
-                    if tx
-                        .send(Input::Accepted(TransportKind::Tcp, remote, w))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    spawn_stream_reader(rd, TransportKind::Tcp, remote, tx.clone());
-                }
-                Some(acc) => {
-                    // The handshake runs in its own task: a slow or silent client cannot stall accepting.
-                    let (acc, tx) = (acc.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        let hs = tokio::time::timeout(
-                            std::time::Duration::from_secs(10),
-                            tls_accept(&acc, s),
-                        );
-                        if let Ok(Some(st)) = hs.await {
-                            let (rd, wr) = tokio::io::split(st);
-                            let w: Writer = Box::new(wr);
-                            if tx
-                                .send(Input::Accepted(TransportKind::Tls, remote, w))
-                                .await
-                                .is_ok()
-                            {
-                                spawn_stream_reader(rd, TransportKind::Tls, remote, tx);
-                            }
-                        }
-                    });
-                }
-            }
-        }
-    })
-}
-
 struct Driver {
     ep: Endpoint,
     /// Local address → socket and its reader (None for the SIP socket, whose reader is in `readers`).
     udp: HashMap<SocketAddr, (Arc<UdpSocket>, Option<JoinHandle<()>>)>,
-    streams: HashMap<(TransportKind, SocketAddr), Writer>,
+    /// SIP connections by peer; dropping one closes it.
+    streams: HashMap<(TransportKind, SocketAddr), Conn>,
     tls: Option<TlsConfig>,
     media_ip: IpAddr,
     pool: usize,
+    /// A media socket could not be bound: the next attempt is not before this.
+    top_up_at: Option<Instant>,
     in_tx: mpsc::Sender<Input>,
     readers: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for Driver {
@@ -510,46 +452,66 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 impl Driver {
-    async fn top_up(&mut self) -> io::Result<()> {
-        while self.ep.free_media_sockets() < self.pool {
-            let s = Arc::new(UdpSocket::bind(SocketAddr::new(self.media_ip, 0)).await?);
-            let local = s.local_addr()?;
-            let reader = spawn_udp_reader(s.clone(), self.in_tx.clone());
-            self.udp.insert(local, (s, Some(reader)));
-            self.ep.add_media_socket(local);
+    /// Keeps the endpoint's pool of media sockets full. A bind error (EMFILE...) is not fatal: logged, counted
+    /// and retried after [`TOP_UP_RETRY`] (meanwhile a call that finds no socket is refused by the endpoint).
+    async fn top_up(&mut self) {
+        let now = Instant::now();
+        if self.top_up_at.is_some_and(|t| now < t) {
+            return;
         }
-        Ok(())
+        self.top_up_at = None;
+        while self.ep.free_media_sockets() < self.pool {
+            let bound = match UdpSocket::bind(SocketAddr::new(self.media_ip, 0)).await {
+                Ok(s) => s.local_addr().map(|a| (s, a)),
+                Err(e) => Err(e),
+            };
+            match bound {
+                Ok((s, local)) => {
+                    let s = Arc::new(s);
+                    let reader = spawn_udp_reader(s.clone(), self.in_tx.clone());
+                    self.udp.insert(local, (s, Some(reader)));
+                    self.ep.add_media_socket(local);
+                }
+                Err(e) => {
+                    self.shared
+                        .media_bind_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("media socket on {}: {e}; retrying later", self.media_ip);
+                    self.top_up_at = Some(now + TOP_UP_RETRY);
+                    return;
+                }
+            }
+        }
     }
 
-    /// Opens a TCP or TLS connection to `remote` (its reader feeds the loop). False on failure.
-    async fn connect(&mut self, kind: TransportKind, remote: SocketAddr) -> bool {
-        let Ok(s) = TcpStream::connect(remote).await else {
-            return false;
-        };
-        let _ = s.set_nodelay(true);
-        match kind {
-            TransportKind::Tls => {
-                let Some(t) = self.tls.as_ref() else {
-                    return false;
-                };
-                let hs = tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    tls_connect(&t.connector, s),
-                );
-                let Ok(Some(st)) = hs.await else {
-                    return false;
-                };
-                let (rd, wr) = tokio::io::split(st);
-                spawn_stream_reader(rd, kind, remote, self.in_tx.clone());
-                self.streams.insert((kind, remote), Box::new(wr));
-            }
-            _ => {
-                let (rd, wr) = s.into_split();
-                spawn_stream_reader(rd, kind, remote, self.in_tx.clone());
-                self.streams.insert((kind, remote), Box::new(wr));
+    /// Queues a message on the connection to `remote`, opening it (in its own task) when absent. Never waits:
+    /// a peer whose queue is full is dropped (R-2).
+    fn send_stream(&mut self, kind: TransportKind, remote: SocketAddr, bytes: Vec<u8>) {
+        let key = (kind, remote);
+        if !self.streams.contains_key(&key) {
+            let tx = self.in_tx.clone();
+            match stream::connect(kind, remote, self.tls.as_ref(), tx, &self.shared) {
+                Some(c) => {
+                    self.streams.insert(key, c);
+                }
+                None => {
+                    self.shared.connect_failures.fetch_add(1, Ordering::Relaxed);
+                    self.ep.transport_failed(Instant::now(), kind, remote);
+                    return;
+                }
             }
         }
-        true
+        let Some(c) = self.streams.get(&key) else {
+            return;
+        };
+        if let Err(why) = c.send(&self.shared.limits, bytes) {
+            if why == NotQueued::Slow {
+                self.shared.slow.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("SIP {kind:?} peer {remote} too slow (queue full): dropped");
+            }
+            self.streams.remove(&key);
+            self.ep.connection_closed(Instant::now(), kind, remote);
+        }
     }
 
     async fn flush(&mut self, evs: &mpsc::Sender<Event>) -> io::Result<bool> {
@@ -557,26 +519,16 @@ impl Driver {
             match t.transport {
                 TransportKind::Udp => {
                     if let Some((s, _)) = self.udp.get(&t.local) {
+                        // Never fatal: the remote chooses the address (EACCES for a broadcast one, ...).
                         if let Err(e) = s.send_to(&t.bytes, t.remote).await {
                             if !transient(&e) {
-                                return Err(e);
+                                self.shared.udp_send_errors.fetch_add(1, Ordering::Relaxed);
+                                tracing::debug!("UDP send to {}: {e}", t.remote);
                             }
                         }
                     }
                 }
-                kind => {
-                    let key = (kind, t.remote);
-                    if !self.streams.contains_key(&key) && !self.connect(kind, t.remote).await {
-                        self.ep.transport_failed(Instant::now(), kind, t.remote);
-                        continue;
-                    }
-                    if let Some(w) = self.streams.get_mut(&key) {
-                        if w.write_all(&t.bytes).await.is_err() {
-                            self.streams.remove(&key);
-                            self.ep.connection_closed(Instant::now(), kind, t.remote);
-                        }
-                    }
-                }
+                kind => self.send_stream(kind, t.remote, t.bytes),
             }
         }
         while let Some(e) = self.ep.poll_event() {
@@ -618,12 +570,21 @@ impl Driver {
                 remote,
                 bytes,
             } => self.ep.handle_stream(now, transport, remote, &bytes),
-            Input::Accepted(kind, remote, wr) => {
-                self.streams.insert((kind, remote), wr);
+            Input::Accepted(kind, remote, conn) => {
+                // A newer connection from the same address replaces (closes) the older one.
+                self.streams.insert((kind, remote), conn);
             }
-            Input::Closed(t, remote) => {
-                self.streams.remove(&(t, remote));
-                self.ep.connection_closed(now, t, remote);
+            Input::Closed(t, remote, id) => {
+                if self.streams.get(&(t, remote)).is_some_and(|c| c.id == id) {
+                    self.streams.remove(&(t, remote));
+                    self.ep.connection_closed(now, t, remote);
+                }
+            }
+            Input::ConnectFailed(t, remote, id) => {
+                if self.streams.get(&(t, remote)).is_some_and(|c| c.id == id) {
+                    self.streams.remove(&(t, remote));
+                    self.ep.transport_failed(now, t, remote);
+                }
             }
         }
     }
@@ -689,11 +650,14 @@ impl Driver {
         evs: mpsc::Sender<Event>,
     ) -> io::Result<()> {
         loop {
-            self.top_up().await?;
+            self.top_up().await;
             if !self.flush(&evs).await? {
                 return Ok(());
             }
-            let wake = self.ep.poll_timeout();
+            let wake = match (self.ep.poll_timeout(), self.top_up_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 i = inputs.recv() => {
                     let Some(i) = i else { return Ok(()) };

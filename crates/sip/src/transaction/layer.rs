@@ -1,11 +1,12 @@
 //! The transaction table: creates, matches and drives transactions; one sans-IO object for the UA core.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::client::ClientTransaction;
 use super::key::{ClientKey, ServerKey};
+use super::limits::{Admission, Answered, AnsweredCache, ServerLimits};
 use super::server::ServerTransaction;
 use super::timer::{Timer, TimerConfig};
 use super::{ClientState, ServerState, TxError, TxEvent};
@@ -44,8 +45,8 @@ pub enum Incoming {
     /// An ACK that matches no transaction: normally the ACK of a 2xx, which carries its own branch
     /// (RFC 3261 §13.2.2.4, §17.1.1.3) and belongs to the dialog layer.
     UnmatchedAck(Request),
-    /// The server transaction limit is reached: no transaction was created (see
-    /// [`TransactionLayer::with_server_limit`]).
+    /// A server transaction limit is reached (total or per source, [`ServerLimits`]): no transaction was
+    /// created; answer 503 statelessly or drop.
     Overloaded(Request),
 }
 
@@ -53,6 +54,10 @@ pub enum Incoming {
 struct Server {
     tx: ServerTransaction,
     remote: SocketAddr,
+    /// The request's source IP (per-source accounting, R-2).
+    ip: IpAddr,
+    admission: Admission,
+    reliable: bool,
 }
 
 #[derive(Debug)]
@@ -74,15 +79,31 @@ pub struct TransactionLayer {
     servers: HashMap<ServerKey, Server>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<(TxId, TxEvent)>,
-    max_server: Option<usize>,
+    limits: ServerLimits,
+    /// Live server transactions admitted as [`Admission::New`], in total and per source IP.
+    new_total: usize,
+    new_per_ip: HashMap<IpAddr, usize>,
+    answered: AnsweredCache,
 }
 
 impl TransactionLayer {
-    /// Caps live server transactions: beyond `max`, new requests get [`Incoming::Overloaded`] (answer 503
-    /// statelessly or drop) so a flood cannot grow the table without bound.
+    /// Caps live server transactions for requests outside any known dialog: beyond `max`, they get
+    /// [`Incoming::Overloaded`] (answer 503 statelessly or drop) so a flood cannot grow the table without bound.
+    /// The other [`ServerLimits`] keep their values.
     pub fn with_server_limit(mut self, max: usize) -> Self {
-        self.max_server = Some(max);
+        self.limits.max_transactions = max;
         self
+    }
+
+    /// Sets every server-side bound (R-2; [`ServerLimits`]).
+    pub fn with_server_limits(mut self, limits: ServerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The server-side bounds in force.
+    pub fn server_limits(&self) -> ServerLimits {
+        self.limits
     }
 
     /// A table using these timer values.
@@ -125,14 +146,30 @@ impl TransactionLayer {
         None
     }
 
-    /// A received request from `source`. Matches it to a transaction (retransmission, ACK) or creates one.
+    /// A received request from `source`. Matches it to a transaction (retransmission, ACK) or creates one,
+    /// admitted as [`Admission::New`] (the per-source and total caps of [`ServerLimits`]).
     pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        source: SocketAddr,
+        reliable: bool,
+    ) -> Incoming {
+        self.handle_request_as(now, request, source, reliable, Admission::New)
+    }
+
+    /// [`Self::handle_request`] for a request the TU has classified: [`Admission::Dialog`] for one that matches a
+    /// live dialog (or a CANCEL of a live INVITE), which the dialog reserve admits even while new requests are
+    /// refused.
+    pub fn handle_request_as(
         &mut self,
         now: Instant,
         mut request: Request,
         source: SocketAddr,
         reliable: bool,
+        admission: Admission,
     ) -> Incoming {
+        self.expire_answered(now);
         let Some(key) = ServerKey::from_request(&request) else {
             // Unmatchable (no Via/CSeq/Call-ID) cannot happen for parsed messages; treat as absorbed.
             return Incoming::Absorbed;
@@ -143,17 +180,53 @@ impl TransactionLayer {
             self.collect(&TxId::Server(key));
             return Incoming::Absorbed;
         }
+        if let Some(a) = self.answered.get(&key) {
+            // A retransmission of a statelessly answered request gets the same response; its ACK is absorbed.
+            if request.method != Method::Ack {
+                self.transmits.push_back(Transmit {
+                    id: TxId::Server(key),
+                    remote: a.remote,
+                    message: Message::Response(a.response.clone()),
+                });
+            }
+            return Incoming::Absorbed;
+        }
         if request.method == Method::Ack {
             return Incoming::UnmatchedAck(request);
         }
-        if self.max_server.is_some_and(|m| self.servers.len() >= m) {
+        let ip = source.ip();
+        let admitted = match admission {
+            Admission::New => {
+                self.new_total < self.limits.max_transactions
+                    && self.new_per_ip.get(&ip).copied().unwrap_or(0) < self.limits.max_per_source
+            }
+            Admission::Dialog => {
+                self.servers.len()
+                    < self
+                        .limits
+                        .max_transactions
+                        .saturating_add(self.limits.dialog_reserve)
+            }
+        };
+        if !admitted {
             return Incoming::Overloaded(request);
         }
         stamp_via(&mut request, source);
         let remote = response_target(&request, source, reliable);
         match ServerTransaction::new(now, request.clone(), reliable, self.config) {
             Ok(tx) => {
-                self.servers.insert(key.clone(), Server { tx, remote });
+                if admission == Admission::New {
+                    self.new_total += 1;
+                    *self.new_per_ip.entry(ip).or_insert(0) += 1;
+                }
+                let s = Server {
+                    tx,
+                    remote,
+                    ip,
+                    admission,
+                    reliable,
+                };
+                self.servers.insert(key.clone(), s);
                 self.collect(&TxId::Server(key.clone()));
                 Incoming::New(key, request)
             }
@@ -174,8 +247,85 @@ impl TransactionLayer {
         Ok(())
     }
 
+    /// Answers a server transaction with a final response and forgets it (RFC 3261 §8.2.7 stateless answering,
+    /// for requests that need no Timer J/H-long memory — OPTIONS, and requests refused before any state
+    /// exists. The response goes out once; on an unreliable transport it is remembered for
+    /// [`ServerLimits::answered_retention`] to answer retransmissions (and absorb the ACK of a refused INVITE).
+    /// A 2xx to an INVITE cannot be sent this way ([`TxError::WrongState`]).
+    pub fn respond_stateless(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        response: Response,
+    ) -> Result<(), TxError> {
+        self.expire_answered(now);
+        let s = self.servers.get_mut(key).ok_or(TxError::Unknown)?;
+        let invite = s.tx.request().method == Method::Invite;
+        if response.status < 200 || (invite && response.status < 300) {
+            return Err(TxError::WrongState);
+        }
+        s.tx.send_response(now, response.clone())?;
+        let id = TxId::Server(key.clone());
+        self.collect(&id);
+        let Some(s) = self.remove_server(key) else {
+            // Already terminated (a non-INVITE on a reliable transport).
+            return Ok(());
+        };
+        let mut forgotten = Vec::new();
+        let entry = Answered::new(now, &self.limits, s.ip, s.remote, response);
+        let kept = !s.reliable
+            && self
+                .answered
+                .insert(&self.limits, key.clone(), entry, &mut forgotten);
+        if !kept {
+            forgotten.push(key.clone());
+        }
+        self.forget(forgotten);
+        Ok(())
+    }
+
+    /// Statelessly answered requests still remembered (for tests and statistics).
+    pub fn answered_len(&self) -> usize {
+        self.answered.len()
+    }
+
+    /// Live server transactions.
+    pub fn server_len(&self) -> usize {
+        self.servers.len()
+    }
+
+    fn expire_answered(&mut self, now: Instant) {
+        let mut forgotten = Vec::new();
+        self.answered.expire(now, &mut forgotten);
+        self.forget(forgotten);
+    }
+
+    /// Tells the TU that these keys are gone (their `Terminated`).
+    fn forget(&mut self, keys: Vec<ServerKey>) {
+        for k in keys {
+            self.events
+                .push_back((TxId::Server(k), TxEvent::Terminated));
+        }
+    }
+
+    /// Removes a server transaction and its per-source accounting.
+    fn remove_server(&mut self, key: &ServerKey) -> Option<Server> {
+        let s = self.servers.remove(key)?;
+        if s.admission == Admission::New {
+            self.new_total = self.new_total.saturating_sub(1);
+            if let Some(n) = self.new_per_ip.get_mut(&s.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.new_per_ip.remove(&s.ip);
+                }
+            }
+        }
+        Some(s)
+    }
+
     /// Fires every due timer of every transaction. Safe to call early or twice.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_answered(now);
         let due_c: Vec<ClientKey> = self
             .clients
             .iter()
@@ -228,7 +378,7 @@ impl TransactionLayer {
     pub fn terminate(&mut self, id: &TxId) -> Result<(), TxError> {
         let found = match id {
             TxId::Client(k) => self.clients.remove(k).is_some(),
-            TxId::Server(k) => self.servers.remove(k).is_some(),
+            TxId::Server(k) => self.remove_server(k).is_some(),
         };
         if !found {
             return Err(TxError::Unknown);
@@ -323,7 +473,7 @@ impl TransactionLayer {
                     self.events.push_back((id.clone(), e));
                 }
                 if s.tx.state() == ServerState::Terminated {
-                    self.servers.remove(k);
+                    self.remove_server(k);
                 }
             }
         }

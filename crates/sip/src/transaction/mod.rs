@@ -3,17 +3,21 @@
 //! Each state machine takes `now` in every `handle_*` call, queues what it sends and what it tells the TU, and
 //! reports its next deadline; `poll_*` only drain. Retransmission timers (A, E, G) run only on unreliable
 //! transports. [`TransactionLayer`] keys transactions by branch (RFC 3261 §17.1.3, §17.2.3), routes responses,
-//! retransmissions, ACK and CANCEL, and answers requests to the address RFC 3581 asks for.
+//! retransmissions, ACK and CANCEL, and answers requests to the address RFC 3581 asks for. Its server side is
+//! bounded per source and in total, with a reserve for requests of live dialogs and a short replay cache for
+//! statelessly answered requests ([`ServerLimits`], R-2).
 
 mod client;
 mod key;
 mod layer;
+mod limits;
 mod server;
 mod timer;
 
 pub use client::{build_cancel, ClientState, ClientTransaction};
 pub use key::{ClientKey, ServerKey};
 pub use layer::{Incoming, TransactionLayer, Transmit, TxId};
+pub use limits::{Admission, ServerLimits};
 pub use server::{ServerState, ServerTransaction};
 pub use timer::{Timer, TimerConfig};
 

@@ -153,6 +153,8 @@ struct UasInvite {
     peer_requires_100rel: bool,
     rseq: u32,
     final_sent: bool,
+    /// We sent a provisional response (ring, early media): a refusal then keeps its full transaction.
+    provisional_sent: bool,
 }
 
 /// A reliable provisional being retransmitted until PRACK (RFC 3262 §3).

@@ -12,7 +12,7 @@ use crate::dialog::{Dialog, DialogState};
 use crate::header::HeaderName;
 use crate::message::{Request, Response};
 use crate::method::Method;
-use crate::transaction::{Incoming, ServerKey};
+use crate::transaction::{Admission, Incoming, ServerKey};
 
 /// Methods the UA accepts (the rest get 405 with Allow, RFC 3261 §8.2.1).
 fn allowed(m: &Method) -> bool {
@@ -49,6 +49,45 @@ pub(super) fn respond(
     Ok(())
 }
 
+/// [`respond`] with a final response that ends the transaction at once (RFC 3261 §8.2.7; R-2): for requests
+/// refused before any state exists and for out-of-dialog OPTIONS, which need no Timer J/H-long memory. Their
+/// retransmissions are answered from a short, bounded cache in the transaction layer.
+fn respond_brief(
+    core: &mut Core,
+    now: Instant,
+    key: &ServerKey,
+    req: &Request,
+    status: u16,
+    tag: Option<&str>,
+    extra: &[(HeaderName, &str)],
+) -> Result<(), UaError> {
+    let mut resp = Response::from_request(req, status, tag)?;
+    core.add_common(&mut resp.headers, false)?;
+    for (n, v) in extra {
+        resp.headers.add(n.clone(), v)?;
+    }
+    core.layer.respond_stateless(now, key, resp)?;
+    Ok(())
+}
+
+/// Requests of a live dialog (and CANCELs of a live INVITE) use the transaction table's dialog reserve, so a
+/// flood of new requests never refuses them.
+fn admission(ua: &UserAgent, req: &Request) -> Admission {
+    let in_dialog = match (
+        req.headers.call_id(),
+        req.headers.to().and_then(|t| t.tag()),
+    ) {
+        (Some(cid), Some(tag)) => ua.by_dialog.contains_key(&(cid.to_owned(), tag.to_owned())),
+        _ => false,
+    };
+    if in_dialog || (req.method == Method::Cancel && ua.core.layer.invite_for_cancel(req).is_some())
+    {
+        Admission::Dialog
+    } else {
+        Admission::New
+    }
+}
+
 /// A response to an out-of-dialog request gets a To tag when it had none (§8.2.6.2).
 fn fresh_tag(core: &mut Core, req: &Request) -> Option<String> {
     match req.headers.to().and_then(|t| t.tag()) {
@@ -64,10 +103,11 @@ pub(super) fn on_request(
     remote: SocketAddr,
     req: Request,
 ) {
+    let admission = admission(ua, &req);
     match ua
         .core
         .layer
-        .handle_request(now, req, remote, transport.is_reliable())
+        .handle_request_as(now, req, remote, transport.is_reliable(), admission)
     {
         Incoming::New(key, req) => {
             ua.core.srv_transport.insert(key.clone(), transport);
@@ -99,12 +139,13 @@ fn new_request(
     let tag = fresh_tag(core, &req);
     let tag = tag.as_deref();
     // §8.2 order: method, then extensions, then content; 483 first as no UA work is wanted for it.
+    // Refusals before any state exists are answered statelessly (respond_brief, R-2).
     if req.headers.max_forwards() == Some(0) {
-        let _ = respond(core, now, &key, &req, 483, tag, &[]);
+        let _ = respond_brief(core, now, &key, &req, 483, tag, &[]);
         return;
     }
     if !allowed(&req.method) {
-        let _ = respond(core, now, &key, &req, 405, tag, &[]);
+        let _ = respond_brief(core, now, &key, &req, 405, tag, &[]);
         return;
     }
     if req.method != Method::Cancel {
@@ -116,7 +157,7 @@ fn new_request(
             .collect();
         if !unknown.is_empty() {
             let list = unknown.join(", ");
-            let _ = respond(
+            let _ = respond_brief(
                 core,
                 now,
                 &key,
@@ -135,7 +176,7 @@ fn new_request(
     let carries_sdp = matches!(req.method, Method::Invite | Method::Update | Method::Prack);
     if carries_sdp && !req.body.is_empty() && !sdp {
         let accept = [(HeaderName::Other("Accept".into()), "application/sdp")];
-        let _ = respond(core, now, &key, &req, 415, tag, &accept);
+        let _ = respond_brief(core, now, &key, &req, 415, tag, &accept);
         return;
     }
     if req.method == Method::Cancel {
@@ -153,7 +194,7 @@ fn new_request(
                 ua.with_call(id, |core, c| in_dialog(core, c, now, key, req));
             }
             None => {
-                let _ = respond(&mut ua.core, now, &key, &req, 481, None, &[]);
+                let _ = respond_brief(&mut ua.core, now, &key, &req, 481, None, &[]);
             }
         }
         return;
@@ -161,19 +202,20 @@ fn new_request(
     match req.method {
         Method::Invite if ua.calls.len() >= core.cfg.max_calls => {
             let ra = [(HeaderName::Other("Retry-After".into()), "5")];
-            let _ = respond(core, now, &key, &req, 503, tag, &ra);
+            let _ = respond_brief(core, now, &key, &req, 503, tag, &ra);
         }
         Method::Invite if merged(&ua.calls, &req) => {
             // §8.2.2.2: the same request reached us again by another path (a forking proxy).
-            let _ = respond(core, now, &key, &req, 482, tag, &[]);
+            let _ = respond_brief(core, now, &key, &req, 482, tag, &[]);
         }
         Method::Invite => new_call(ua, now, transport, remote, key, req),
         Method::Options => {
+            // Out of dialog, OPTIONS changes nothing: answered statelessly.
             let accept = [(HeaderName::Other("Accept".into()), "application/sdp")];
-            let _ = respond(core, now, &key, &req, 200, tag, &accept);
+            let _ = respond_brief(core, now, &key, &req, 200, tag, &accept);
         }
         _ => {
-            let _ = respond(core, now, &key, &req, 481, tag, &[]);
+            let _ = respond_brief(core, now, &key, &req, 481, tag, &[]);
         }
     }
 }
@@ -210,7 +252,7 @@ fn new_call(
     let dialog = match Dialog::uas(&req, &tag, local_seq) {
         Ok(d) => d,
         Err(e) => {
-            let _ = respond(core, now, &key, &req, e.status_code(), Some(&tag), &[]);
+            let _ = respond_brief(core, now, &key, &req, e.status_code(), Some(&tag), &[]);
             return;
         }
     };
@@ -258,6 +300,7 @@ fn new_call(
             peer_requires_100rel,
             rseq,
             final_sent: false,
+            provisional_sent: false,
         }),
         rel: None,
         ok_retx: None,
@@ -345,6 +388,9 @@ impl UserAgent {
                     resp.headers.add(HeaderName::RSeq, &rseq.to_string())?;
                 }
                 core.layer.respond(now, &key, resp.clone())?;
+                if let Some(u) = c.uas.as_mut() {
+                    u.provisional_sent = true;
+                }
                 if let (true, Some(fid)) = (has_body, c.current_id()) {
                     let next = match c.oa(fid) {
                         OfferState::RemoteOffer => OfferState::Stable,
@@ -486,8 +532,16 @@ pub(super) fn reject_call(
         return Err(UaError::WrongState);
     }
     let key = uas.key.clone();
+    // A call refused before it rang (policy, a body that is not SDP, busy) needs no Timer G/H-long transaction:
+    // the refusal is stateless, so a flood of refused INVITEs does not fill the table. A call that rang
+    // (or is cancelled: 487) keeps the full RFC 3261 §17.2.1 transaction.
+    let brief = !uas.provisional_sent && status != 487;
     let resp = uas_response(core, c, status, None)?;
-    core.layer.respond(now, &key, resp)?;
+    if brief {
+        core.layer.respond_stateless(now, &key, resp)?;
+    } else {
+        core.layer.respond(now, &key, resp)?;
+    }
     if let Some(u) = c.uas.as_mut() {
         u.final_sent = true;
     }
@@ -508,7 +562,7 @@ fn on_cancel(ua: &mut UserAgent, now: Instant, key: ServerKey, req: Request) {
         .copied();
     let Some(id) = call else {
         let tag = fresh_tag(&mut ua.core, &req);
-        let _ = respond(&mut ua.core, now, &key, &req, 481, tag.as_deref(), &[]);
+        let _ = respond_brief(&mut ua.core, now, &key, &req, 481, tag.as_deref(), &[]);
         return;
     };
     ua.with_call(id, |core, c| {
