@@ -143,6 +143,7 @@ mod tests {
 /// Issue 12 item 13: the key log never follows a symbolic link and always ends owner-only.
 #[cfg(all(test, unix))]
 mod sec_files_tests {
+    #![allow(clippy::unwrap_used)] // test helpers
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
