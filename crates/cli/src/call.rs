@@ -410,10 +410,7 @@ fn endpoint_config(p: &Prepared, sip: SocketAddr, user: &str) -> Result<EpConfig
     }
     cfg.identity = crate::sipid::config(&p.settings.identity)?;
     if let Some(reg) = &p.settings.register {
-        cfg.credentials = Some(dtlsrtp_sip::digest::Credentials {
-            username: reg.user.clone(),
-            password: reg.password.clone(),
-        });
+        cfg.credentials = Some(reg.credentials());
     }
     Ok(cfg)
 }
@@ -502,10 +499,7 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                 registrar,
                 aor,
                 expires: 60,
-                credentials: Some(dtlsrtp_sip::digest::Credentials {
-                    username: reg.user.clone(),
-                    password: reg.password.clone(),
-                }),
+                credentials: Some(reg.credentials()),
             },
         )
         .map_err(|e| Failure::new(Exit::Signalling, format!("REGISTER: {e}")))?;

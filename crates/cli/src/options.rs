@@ -223,6 +223,13 @@ pub(crate) struct CallArgs {
     /// Digest password for --register (prefer the config file: command lines are visible to other users).
     #[arg(long, value_name = "P")]
     pub(crate) password: Option<String>,
+    /// The digest realm the credentials are for (default: the realm of the registrar's first challenge).
+    /// Challenges for any other realm, or from anyone but the registrar, are not answered.
+    #[arg(long, value_name = "REALM", requires = "register")]
+    pub(crate) realm: Option<String>,
+    /// Also answer RFC 2069 digest challenges (MD5 without qop: replayable, precomputable). Off by default.
+    #[arg(long, requires = "register")]
+    pub(crate) allow_legacy_digest: bool,
     /// An anonymous call: Privacy: id, anonymous From, no Identity, a fresh certificate for this call only.
     #[arg(long)]
     pub(crate) anonymous: bool,
@@ -305,6 +312,8 @@ pub(crate) struct FileConfig {
     register: Option<String>,
     user: Option<String>,
     password: Option<String>,
+    realm: Option<String>,
+    allow_legacy_digest: Option<bool>,
 }
 
 impl FileConfig {
@@ -366,6 +375,20 @@ pub(crate) struct Registration {
     pub(crate) aor: String,
     pub(crate) user: String,
     pub(crate) password: String,
+    /// `--realm` (none: learned from the registrar's first challenge).
+    pub(crate) realm: Option<String>,
+    /// `--allow-legacy-digest`.
+    pub(crate) allow_legacy_digest: bool,
+}
+
+impl Registration {
+    /// The digest credentials, bound to `--realm` (or the registrar's) and to the registrar (issue 12 item 11).
+    pub(crate) fn credentials(&self) -> dtlsrtp_sip::digest::Credentials {
+        let mut c = dtlsrtp_sip::digest::Credentials::new(&self.user, &self.password);
+        c.realm = self.realm.clone();
+        c.allow_legacy_digest = self.allow_legacy_digest;
+        c
+    }
 }
 
 impl std::fmt::Debug for Registration {
@@ -374,6 +397,8 @@ impl std::fmt::Debug for Registration {
             .field("aor", &self.aor)
             .field("user", &self.user)
             .field("password", &"<redacted>")
+            .field("realm", &self.realm)
+            .field("allow_legacy_digest", &self.allow_legacy_digest)
             .finish()
     }
 }
@@ -423,6 +448,9 @@ impl Settings {
                 aor,
                 user,
                 password,
+                realm: args.realm.clone().or(file.realm.clone()),
+                allow_legacy_digest: args.allow_legacy_digest
+                    || file.allow_legacy_digest.unwrap_or(false),
             });
         }
         Ok(s)
@@ -629,6 +657,8 @@ timeout = 4
 register = "sip:alice@127.0.0.1"
 user = "alice"
 password = "secret"
+realm = "example.org"
+allow-legacy-digest = true
 "#,
         )
         .unwrap();
@@ -666,9 +696,17 @@ password = "secret"
             "alice",
             "--password",
             "secret",
+            "--realm",
+            "example.org",
+            "--allow-legacy-digest",
         ])
         .unwrap();
         assert_eq!(from_file, from_flags);
+        let reg = from_file.register.as_ref().unwrap().credentials();
+        assert_eq!(
+            (reg.realm.as_deref(), reg.allow_legacy_digest),
+            (Some("example.org"), true)
+        );
         assert!(
             !format!("{from_file:?}").contains("secret"),
             "password redacted in Debug"

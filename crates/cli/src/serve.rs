@@ -43,6 +43,53 @@ pub(crate) struct ServeArgs {
     /// Largest SDP offer accepted, octets; larger → 413.
     #[arg(long, default_value_t = 64 * 1024)]
     max_body: usize,
+    /// Let web pages of this origin (`https://app.example[:port]`) call the endpoint cross-origin (CORS).
+    /// Repeatable; `*` allows every web page (warned about). Default: same-origin only (the page at `/`).
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    allow_origin: Vec<String>,
+    /// Answer Private Network Access preflights of the allowed origins (a public page calling this local
+    /// server). Needs --allow-origin.
+    #[arg(long, requires = "allow_origin")]
+    allow_private_network: bool,
+}
+
+/// `*`, `null`, or `scheme://host[:port]` with no path.
+fn parse_origin(s: &str) -> Result<String, String> {
+    if s == "*" || s == "null" {
+        return Ok(s.to_owned());
+    }
+    let s = s.trim_end_matches('/');
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s}: an origin is http(s)://host[:port]"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!("{s}: an origin is http(s)://host[:port], no path"));
+    }
+    Ok(s.to_owned())
+}
+
+/// The loud warnings about who can reach the server (issue 12 item 12), one line each, for stderr.
+fn exposure_warnings(args: &ServeArgs) -> Vec<String> {
+    let mut w = Vec::new();
+    let ip = args.listen.ip();
+    if !ip.is_loopback() && args.token.is_none() {
+        w.push(format!(
+            "dtlsrtp: WARNING: listening on {ip}, beyond loopback, without --token: anyone who can reach it can \
+             publish into --record-dir and play --play/--tone audio"
+        ));
+    }
+    if args.allow_origin.iter().any(|o| o == "*") {
+        w.push(format!(
+            "dtlsrtp: WARNING: --allow-origin '*': every web page the user opens can call this server{}",
+            if args.token.is_none() {
+                " (and there is no --token)"
+            } else {
+                ""
+            }
+        ));
+    }
+    w
 }
 
 /// Records one session: G.711 payloads decoded by their payload type and appended to the WAV file.
@@ -154,6 +201,9 @@ fn check_dir(dir: &Path) -> Result<(), Failure> {
 
 /// Runs the server until Ctrl-C (then ends every session, so the WAV files are complete).
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
+    for w in exposure_warnings(args) {
+        eprintln!("{w}");
+    }
     if args.listen.ip().is_unspecified() {
         return Err(Failure::new(
             Exit::Usage,
@@ -182,6 +232,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
     cfg.max_sessions = args.max_sessions;
     cfg.max_body = args.max_body;
     cfg.token = args.token.clone();
+    cfg.allowed_origins = args.allow_origin.clone();
+    cfg.allow_private_network = args.allow_private_network;
     cfg.sink = args.record_dir.clone().map(sink_factory);
     cfg.source = Some(source_factory(audio));
     let rt = tokio::runtime::Builder::new_multi_thread()

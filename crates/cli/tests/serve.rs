@@ -166,3 +166,71 @@ fn a_r_other_signaling_serve_records_whip_wav_and_plays_whep_tone() {
         v.handle.shutdown().await.unwrap();
     });
 }
+
+/// Runs `dtlsrtp serve` with `args`; when it starts listening, stops it. Returns (listened, stderr).
+fn serve_stderr(args: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtlsrtp"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    // stderr is drained on its own thread, so the child can never block on it
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut lines = BufReader::new(out).lines();
+    // the first line says "listening ..." (warnings come before it), or EOF when the server refused to start
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let listened = first.starts_with("listening http://");
+    let _ = child.kill();
+    let _ = child.wait();
+    (listened, err_thread.join().unwrap())
+}
+
+/// A local IPv4 address that is not loopback (the source address towards a TEST-NET-1 address; no packet is
+/// sent), if this machine has one.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Issue 12 item 12: listening beyond loopback without a token is loud; loopback, or a token, is quiet.
+#[test]
+fn sec_whip_serve_warns_when_listening_beyond_loopback_without_token() {
+    let warning = "WARNING: listening on";
+    // 0.0.0.0: warned about, then refused (media ports need a concrete address)
+    let (listened, err) = serve_stderr(&["--listen", "0.0.0.0:0"]);
+    assert!(!listened);
+    assert!(
+        err.contains(warning) && err.contains("without --token"),
+        "{err}"
+    );
+    // loopback without a token: no warning
+    let (listened, err) = serve_stderr(&["--listen", "127.0.0.1:0"]);
+    assert!(listened, "{err}");
+    assert!(!err.contains("WARNING"), "{err}");
+    // `--allow-origin '*'` is loud too
+    let (listened, err) = serve_stderr(&["--listen", "127.0.0.1:0", "--allow-origin", "*"]);
+    assert!(listened, "{err}");
+    assert!(err.contains("WARNING: --allow-origin '*'"), "{err}");
+    if let Some(ip) = non_loopback_ip() {
+        let listen = format!("{ip}:0");
+        let (listened, err) = serve_stderr(&["--listen", &listen]);
+        assert!(listened, "{err}");
+        assert!(err.contains(&format!("{warning} {ip}")), "{err}");
+        let (listened, err) = serve_stderr(&["--listen", &listen, "--token", TOKEN]);
+        assert!(listened, "{err}");
+        assert!(!err.contains("WARNING"), "{err}");
+    } else {
+        eprintln!("no non-loopback address here: only the 0.0.0.0 case ran");
+    }
+}

@@ -140,7 +140,9 @@ pub struct Config {
     pub sip: Vec<(TransportKind, SocketAddr)>,
     /// Where out-of-dialog requests to host names go (a proxy/registrar such as Kamailio).
     pub outbound_proxy: Option<(TransportKind, SocketAddr)>,
-    /// Digest credentials for a challenged INVITE.
+    /// Digest credentials for a challenged INVITE, answered only for the configured `outbound_proxy` or a
+    /// registrar we are registered at, from that address, for the credentials' realm (or the one that registrar
+    /// accepted), with `qop=auth` unless legacy digest is allowed ([`dtlsrtp_sip::ua::Config::credentials`]).
     pub credentials: Option<dtlsrtp_sip::digest::Credentials>,
     /// The address written in SDP `c=` (the media sockets' IP).
     pub media_ip: IpAddr,

@@ -1,5 +1,11 @@
 //! HTTP Digest as a SIP client (RFC 3261 §22.4, RFC 2617, RFC 7616, RFC 8760): MD5 and SHA-256, their `-sess`
-//! variants, qop `auth` (and the RFC 2069 form without qop). The password never reaches Debug output.
+//! variants, qop `auth` (and the RFC 2069 form without qop, only when [`Credentials::allow_legacy_digest`]).
+//! The password never reaches Debug output.
+//!
+//! Credentials are bound (issue 12 item 11): [`Credentials::choose`] answers only a challenge for their realm
+//! ([`Credentials::realm`], or the realm the UA learned from the registrar they were configured for), never the
+//! RFC 2069 form unless allowed, and prefers SHA-256 (RFC 8760 §2.4). Which party may challenge at all (the
+//! configured registrar or outbound proxy) is the UA's check ([`crate::ua`]).
 
 use std::fmt;
 
@@ -72,13 +78,53 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Username and password. Debug shows the username only.
+/// Username and password, and what they may answer. Debug shows no password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// Username.
     pub username: String,
     /// Password (redacted in Debug).
     pub password: String,
+    /// The realm these credentials are for: a challenge for any other realm is not answered. `None`: the realm
+    /// of the first challenge from the registrar they are used with (the server the user configured), learned
+    /// and then enforced; an INVITE challenge needs this realm or one a registrar taught.
+    pub realm: Option<String>,
+    /// Answer RFC 2069 challenges (no `qop`, so no client nonce and no nonce count): off by default, because
+    /// such a response can be replayed and precomputed by whoever picks the nonce.
+    pub allow_legacy_digest: bool,
+}
+
+impl Credentials {
+    /// Credentials with no fixed realm (learned from the registrar) and no RFC 2069 answers.
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            realm: None,
+            allow_legacy_digest: false,
+        }
+    }
+
+    /// The realm a challenge must carry: the configured one, else `learned`.
+    pub fn bound_realm<'a>(&'a self, learned: Option<&'a str>) -> Option<&'a str> {
+        self.realm.as_deref().or(learned)
+    }
+
+    /// The challenge to answer among `challenges` (RFC 8760 §2.4: SHA-256 before MD5): one for `realm` (any
+    /// realm when `None`, for a first challenge from the configured registrar), with `qop=auth` unless
+    /// [`Self::allow_legacy_digest`]. `None`: nothing we may answer (the request then fails with the
+    /// challenge's status).
+    pub fn choose<'a>(
+        &self,
+        challenges: impl Iterator<Item = &'a AuthParams>,
+        realm: Option<&str>,
+    ) -> Option<Challenge> {
+        challenges
+            .filter_map(Challenge::from_params)
+            .filter(|c| realm.is_none_or(|r| c.realm == r))
+            .filter(|c| c.qop_auth || self.allow_legacy_digest)
+            .max_by_key(|c| (c.algorithm.rank(), c.qop_auth))
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -86,6 +132,8 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field("realm", &self.realm)
+            .field("allow_legacy_digest", &self.allow_legacy_digest)
             .finish()
     }
 }
@@ -222,10 +270,7 @@ mod tests {
             "dcd98b7102dd2f0e8b11d0f600bfb0c093",
             Algorithm::Md5,
         );
-        let creds = Credentials {
-            username: "Mufasa".into(),
-            password: "Circle Of Life".into(),
-        };
+        let creds = Credentials::new("Mufasa", "Circle Of Life");
         assert_eq!(
             c.response(&creds, "GET", "/dir/index.html", "0a4f113b", 1),
             "6629fae49393a05397450978507c4ef1"
@@ -234,10 +279,7 @@ mod tests {
 
     #[test]
     fn rfc7616_section_3_9_1_md5_and_sha256() {
-        let creds = Credentials {
-            username: "Mufasa".into(),
-            password: "Circle of Life".into(),
-        };
+        let creds = Credentials::new("Mufasa", "Circle of Life");
         let nonce = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
         let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
         let md5 = ch("http-auth@example.org", nonce, Algorithm::Md5);
@@ -265,10 +307,7 @@ mod tests {
         assert_eq!(best.algorithm, Algorithm::Sha256);
         assert!(Challenge::from_params(&c).is_none());
         assert!(Challenge::from_params(&d).is_none());
-        let creds = Credentials {
-            username: "u".into(),
-            password: "secret-pw".into(),
-        };
+        let creds = Credentials::new("u", "secret-pw");
         assert!(!format!("{creds:?}").contains("secret-pw"));
         let auth = best
             .authorize(&creds, "REGISTER", "sip:r", "cn", 1)
@@ -278,5 +317,41 @@ mod tests {
             "{auth}"
         );
         assert!(auth.contains("algorithm=SHA-256") && auth.contains("nc=00000001"));
+    }
+
+    fn params(v: &str) -> AuthParams {
+        AuthParams::parse(v).unwrap()
+    }
+
+    #[test]
+    fn sec_digest_choose_binds_realm_refuses_rfc2069_prefers_sha256() {
+        let mut creds = Credentials::new("u", "pw");
+        let md5 = params("Digest realm=\"r\", nonce=\"n\", qop=\"auth\"");
+        let sha = params("Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256, qop=\"auth\"");
+        let other = params("Digest realm=\"evil\", nonce=\"n\", algorithm=SHA-256, qop=\"auth\"");
+        let legacy = params("Digest realm=\"r\", nonce=\"n\"");
+        // SHA-256 first; a foreign realm is skipped even when it is the stronger offer
+        let got = creds.choose([&md5, &sha].into_iter(), Some("r")).unwrap();
+        assert_eq!(got.algorithm, Algorithm::Sha256);
+        let got = creds.choose([&other, &md5].into_iter(), Some("r")).unwrap();
+        assert_eq!((got.realm.as_str(), got.algorithm), ("r", Algorithm::Md5));
+        assert!(creds.choose([&other].into_iter(), Some("r")).is_none());
+        // RFC 2069 (no qop): refused unless allowed
+        assert!(creds.choose([&legacy].into_iter(), Some("r")).is_none());
+        assert!(creds.choose([&legacy].into_iter(), None).is_none());
+        creds.allow_legacy_digest = true;
+        let got = creds.choose([&legacy].into_iter(), Some("r")).unwrap();
+        assert!(!got.qop_auth);
+        // with qop offered too, qop wins
+        assert!(
+            creds
+                .choose([&legacy, &md5].into_iter(), Some("r"))
+                .unwrap()
+                .qop_auth
+        );
+        // the configured realm beats a learned one
+        creds.realm = Some("r".into());
+        assert_eq!(creds.bound_realm(Some("evil")), Some("r"));
+        assert!(!format!("{creds:?}").contains("pw\""));
     }
 }

@@ -23,10 +23,7 @@ fn reg_cfg(k: &Kamailio, user: &str, password: Option<&str>) -> RegisterConfig {
         registrar: SipUri::parse(&format!("sip:{}", k.domain())).unwrap(),
         aor: SipUri::parse(&k.aor(user)).unwrap(),
         expires: 60,
-        credentials: password.map(|p| Credentials {
-            username: user.into(),
-            password: p.into(),
-        }),
+        credentials: password.map(|p| Credentials::new(user, p)),
     }
 }
 

@@ -124,10 +124,7 @@ fn registrar_reply(req: &[u8], alg: &str, nonce: &str, password: &str) -> Vec<u8
             )
             .unwrap();
             let ch = Challenge::from_params(h.www_authenticate().next().unwrap()).unwrap();
-            let creds = Credentials {
-                username: "alice".into(),
-                password: password.into(),
-            };
+            let creds = Credentials::new("alice", password);
             let expected = ch.response(
                 &creds,
                 "REGISTER",
@@ -177,10 +174,7 @@ fn register_flow(alg: &str, password: &str, fresh: bool) -> (Net, Vec<Event>) {
                 registrar: uri("sip:127.0.0.1:5070"),
                 aor: uri("sip:alice@example.org"),
                 expires: 3600,
-                credentials: Some(Credentials {
-                    username: "alice".into(),
-                    password: "Circle of Life".into(),
-                }),
+                credentials: Some(Credentials::new("alice", "Circle of Life")),
             },
         )
         .unwrap();
@@ -295,10 +289,11 @@ fn flood_of_bogus_invites_bounded_by_max_calls_and_call_survives() {
 fn invite_challenged_with_407_is_resent_with_proxy_authorization() {
     let mut net = Net::new();
     let mut cfg = Net::config("alice", 5001);
-    cfg.credentials = Some(Credentials {
-        username: "alice".into(),
-        password: "pw".into(),
-    });
+    // issue 12 item 11: credentials for INVITEs go to the configured outbound proxy, for their realm
+    let mut creds = Credentials::new("alice", "pw");
+    creds.realm = Some("example.org".into());
+    cfg.credentials = Some(creds);
+    cfg.outbound_proxy = Some((TransportKind::Udp, addr(5070)));
     let a = net.add(cfg, 1);
     let p = addr(5070); // a proxy played by hand
     let now = net.now;
@@ -335,10 +330,7 @@ fn invite_challenged_with_407_is_resent_with_proxy_authorization() {
     h.add(dtlsrtp_sip::HeaderName::ProxyAuthenticate, chal)
         .unwrap();
     let ch = Challenge::from_params(h.proxy_authenticate().next().unwrap()).unwrap();
-    let creds = Credentials {
-        username: "alice".into(),
-        password: "pw".into(),
-    };
+    let creds = Credentials::new("alice", "pw");
     let expected = ch.response(
         &creds,
         "INVITE",

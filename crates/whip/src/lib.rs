@@ -11,6 +11,7 @@
 //! WHEP audio comes from a [`Source`] (the CLI's tone or WAV, G.711-encoded). Codecs: PCMU and PCMA.
 
 pub mod client;
+mod origin;
 pub mod sdpmedia;
 
 use std::collections::HashMap;
@@ -22,7 +23,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -167,6 +168,13 @@ pub struct ServerConfig {
     pub sink: Option<SinkFactory>,
     /// WHEP audio source (silence when none).
     pub source: Option<SourceFactory>,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the endpoint cross-origin; `*` allows every
+    /// origin. Empty (the default): same-origin only, a foreign `Origin` gets 403 on everything but GET/HEAD
+    /// and no CORS header anywhere (issue 12 item 12).
+    pub allowed_origins: Vec<String>,
+    /// Answer Private Network Access preflights of allowed origins with
+    /// `Access-Control-Allow-Private-Network: true` (a public page calling this local server). Default off.
+    pub allow_private_network: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -178,12 +186,15 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("answer_setup", &self.answer_setup)
             .field("connect_timeout", &self.connect_timeout)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("allow_private_network", &self.allow_private_network)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerConfig {
-    /// Defaults: media on `media_ip`, 64 sessions, 64 KiB bodies, no token, answer `active`, 20 s to connect.
+    /// Defaults: media on `media_ip`, 64 sessions, 64 KiB bodies, no token, answer `active`, 20 s to connect,
+    /// same-origin only (no cross-origin page may call it), no Private Network Access.
     pub fn new(media_ip: IpAddr) -> Self {
         Self {
             media_ip,
@@ -198,6 +209,8 @@ impl ServerConfig {
             connect_timeout: Duration::from_secs(20),
             sink: None,
             source: None,
+            allowed_origins: Vec::new(),
+            allow_private_network: false,
         }
     }
 }
@@ -315,7 +328,8 @@ impl Server {
 
     /// The router: `GET /` (a publisher page: microphone to WHIP, or play from WHEP, same origin),
     /// `POST /whip`, `POST /whep`, `DELETE /whip/{id}`, `DELETE /whep/{id}`, `OPTIONS` on each,
-    /// CORS headers on every response, the body limit.
+    /// the origin guard (same-origin by default; CORS headers only for [`ServerConfig::allowed_origins`]), the
+    /// body limit.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(publish_page))
@@ -324,7 +338,10 @@ impl Server {
             .route("/whip/{id}", delete(delete_session).options(preflight))
             .route("/whep/{id}", delete(delete_session).options(preflight))
             .layer(DefaultBodyLimit::max(self.inner.config.max_body))
-            .layer(axum::middleware::map_response(cors))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                origin::guard,
+            ))
             .with_state(self.clone())
     }
 
@@ -611,32 +628,6 @@ impl SessionRun {
         }
         let _ = handle.shutdown().await;
     }
-}
-
-async fn cors(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, DELETE, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization, Content-Type"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location"),
-    );
-    // Private Network Access preflights (pages on public origins calling a local server).
-    h.insert(
-        header::HeaderName::from_static("access-control-allow-private-network"),
-        HeaderValue::from_static("true"),
-    );
-    resp
 }
 
 /// The publisher page served at `/` (same origin as the endpoint, so no CORS or local-network prompts).

@@ -1,7 +1,8 @@
 //! Headless Chromium against our WHIP/WHEP server (issue 9, A-R-OTHER-SIGNALING, M-7): the page itself POSTs
-//! its offer over HTTP from another origin (`http://localhost/` → `http://127.0.0.1:PORT`, so the CORS
-//! preflight runs), with a bearer token; we answer ICE-lite from a fresh port; media flows; the page's DELETE
-//! ends the session and frees its port. WHEP: a recvonly page plays our audio and getStats counts it.
+//! its offer over HTTP from the endpoint's own origin (`http://127.0.0.1:PORT/`, as our publisher page at `/`
+//! does: same-origin, which the server allows by default; cross-origin pages are covered by whip_origin.rs),
+//! with a bearer token; we answer ICE-lite from a fresh port; media flows; the page's DELETE ends the session
+//! and frees its port. WHEP: a recvonly page plays our audio and getStats counts it.
 //!
 //! Each test re-runs itself in a private network namespace with only `lo` (`chromium::in_private_netns`).
 #![allow(clippy::disallowed_methods)] // tests: real sockets and clock

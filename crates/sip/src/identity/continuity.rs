@@ -177,13 +177,11 @@ impl PeerKeyCache {
         }
     }
 
-    /// Saves atomically (a temporary file beside it, then rename).
+    /// Saves atomically and owner-only (0600): a temporary file with a random name beside it, created new
+    /// (a symbolic link planted at any temporary name is never followed), then renamed over `path`.
     pub fn save(&self, path: &Path) -> Result<(), CacheFileError> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        std::fs::write(&tmp, self.to_text()).map_err(|e| CacheFileError::Io(e.kind()))?;
-        std::fs::rename(&tmp, path).map_err(|e| CacheFileError::Io(e.kind()))
+        super::private_file::replace_private(path, self.to_text().as_bytes())
+            .map_err(|e| CacheFileError::Io(e.kind()))
     }
 }
 

@@ -47,6 +47,7 @@ pub mod b64;
 mod continuity;
 mod header;
 pub mod passport;
+mod private_file;
 mod sas;
 mod service;
 mod ui;

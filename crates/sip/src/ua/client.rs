@@ -9,7 +9,6 @@ use super::{
     RequestExtras, UaError, UserAgent,
 };
 use crate::dialog::Dialog;
-use crate::digest::Challenge;
 use crate::header::{HeaderName, NameAddr};
 use crate::message::{Request, Response};
 use crate::method::Method;
@@ -334,10 +333,27 @@ fn retry_with_auth(
 ) -> Result<(), UaError> {
     let creds = core.cfg.credentials.clone().ok_or(UaError::WrongState)?;
     let proxy = r.status == 407;
+    // Issue 12 item 11: only the configured outbound proxy or a registrar we are registered at may ask, the
+    // challenge must come back from that very address, and carry the bound realm (configured, or the one that
+    // registrar accepted); the RFC 2069 form only when allowed.
+    let hop = c.hop.1;
+    let learned = core.registrars.get(&hop);
+    let trusted = core.cfg.outbound_proxy.is_some_and(|p| p.1 == hop) || learned.is_some();
+    let from_hop = c
+        .invite_key
+        .as_ref()
+        .and_then(|k| core.response_source(k))
+        .is_some_and(|src| src == c.hop);
+    let realm = creds
+        .bound_realm(learned.and_then(|l| l.as_deref()))
+        .ok_or(UaError::WrongState)?;
+    if !trusted || !from_hop {
+        return Err(UaError::WrongState);
+    }
     let ch = if proxy {
-        Challenge::best(r.headers.proxy_authenticate())
+        creds.choose(r.headers.proxy_authenticate(), Some(realm))
     } else {
-        Challenge::best(r.headers.www_authenticate())
+        creds.choose(r.headers.www_authenticate(), Some(realm))
     }
     .ok_or(UaError::WrongState)?;
     if c.auth_nonce.is_some() && !ch.stale {

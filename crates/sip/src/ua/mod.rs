@@ -95,6 +95,11 @@ pub struct Config {
     /// Most calls at once: a new INVITE beyond it gets 503 with Retry-After (flood bound).
     pub max_calls: usize,
     /// Digest credentials for a 401/407 to our INVITE (a proxy such as Kamailio that authenticates calls).
+    /// Bound (issue 12 item 11): answered only when the INVITE went to [`Self::outbound_proxy`] or to a
+    /// registrar we are registered at, the challenge came back from that address, and its realm is
+    /// [`Credentials::realm`](crate::digest::Credentials::realm) (when unset: the realm that registrar
+    /// accepted our REGISTER credentials for); with `qop=auth` unless legacy digest is allowed. Otherwise the
+    /// call fails with the challenge's status.
     pub credentials: Option<crate::digest::Credentials>,
 }
 
@@ -284,6 +289,12 @@ struct Core {
     srv_transport: HashMap<ServerKey, TransportKind>,
     srv_owner: HashMap<ServerKey, CallId>,
     next_id: u64,
+    /// The last response received: its client transaction and where it came from (transport, source), for
+    /// the digest checks (a challenge is answered only when it came from the configured server).
+    last_response: Option<(ClientKey, TransportKind, SocketAddr)>,
+    /// Registrars we are registered at (their address) and the realm each accepted our credentials for:
+    /// INVITE credentials may go to them (one entry per live registration: local, not remotely growable).
+    registrars: HashMap<SocketAddr, Option<String>>,
 }
 
 /// A SIP user agent: calls (UAC and UAS), dialogs, forks, session modification, OPTIONS and registration.
@@ -326,6 +337,8 @@ impl UserAgent {
                 srv_transport: HashMap::new(),
                 srv_owner: HashMap::new(),
                 next_id: 1,
+                last_response: None,
+                registrars: HashMap::new(),
             },
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
@@ -502,7 +515,7 @@ impl UserAgent {
                     }
                     match owner {
                         Some((_, Purpose::Register(reg))) => {
-                            register::on_event(&mut self.core, &mut self.regs, now, reg, ev)
+                            register::on_event(&mut self.core, &mut self.regs, now, reg, &key, ev)
                         }
                         Some((Some(call), purpose)) => {
                             self.with_call(call, |core, c| {
@@ -533,6 +546,14 @@ impl UserAgent {
 }
 
 impl Core {
+    /// Where the response that produced `key`'s current event came from.
+    fn response_source(&self, key: &ClientKey) -> Option<(TransportKind, SocketAddr)> {
+        self.last_response
+            .as_ref()
+            .filter(|(k, _, _)| k == key)
+            .map(|(_, t, a)| (*t, *a))
+    }
+
     fn next_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);

@@ -1,5 +1,11 @@
 //! REGISTER as a client (RFC 3261 §10.2) with digest authentication (RFC 3261 §22.2, RFC 8760), refreshed before
 //! expiry, and unregistration (Expires: 0).
+//!
+//! Credentials go to the registrar only (issue 12 item 11): a 401/407 is answered when it came from the address
+//! the REGISTER was sent to, for the credentials' realm (or, with none configured, the realm of the registrar's
+//! first challenge, then kept), with `qop=auth` unless legacy digest is allowed. Anything else fails the
+//! registration with the challenge's status. A registration the registrar accepted after a challenge teaches
+//! the UA that realm for INVITEs through the same server ([`super::Config::credentials`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +16,7 @@ use crate::digest::{Challenge, Credentials};
 use crate::header::{HeaderName, NameAddr};
 use crate::message::{Request, Response};
 use crate::method::Method;
-use crate::transaction::TxEvent;
+use crate::transaction::{ClientKey, TxEvent};
 use crate::uri::{SipUri, Uri};
 
 /// What to register.
@@ -22,7 +28,7 @@ pub struct RegisterConfig {
     pub aor: SipUri,
     /// Requested lifetime in seconds.
     pub expires: u32,
-    /// Digest credentials, used when challenged.
+    /// Digest credentials, used when the registrar challenges (bound to it, see the module docs).
     pub credentials: Option<Credentials>,
 }
 
@@ -34,6 +40,8 @@ pub(super) struct Reg {
     from_tag: String,
     cseq: u32,
     challenge: Option<(Challenge, bool)>,
+    /// The realm learned from this registrar's first challenge (when the credentials name none).
+    realm: Option<String>,
     nc: u32,
     tried_nonce: Option<String>,
     pub(super) refresh_at: Option<Instant>,
@@ -54,6 +62,7 @@ impl UserAgent {
             from_tag: core.rng.token(8),
             cseq: core.rng.u32() & 0xffff,
             challenge: None,
+            realm: None,
             nc: 0,
             tried_nonce: None,
             refresh_at: None,
@@ -139,6 +148,7 @@ pub(super) fn on_event(
     regs: &mut HashMap<RegId, Reg>,
     now: Instant,
     id: RegId,
+    key: &ClientKey,
     ev: TxEvent,
 ) {
     let Some(reg) = regs.get_mut(&id) else { return };
@@ -146,10 +156,14 @@ pub(super) fn on_event(
         TxEvent::Response(r) if r.status < 200 => return,
         TxEvent::Response(r) if r.status < 300 => {
             if reg.unregistering {
-                regs.remove(&id);
+                if let Some(gone) = regs.remove(&id) {
+                    forget_registrar(core, regs, gone.hop.1);
+                }
                 core.events.push_back(Event::Unregistered { reg: id });
                 return;
             }
+            let realm = reg.challenge.as_ref().map(|(c, _)| c.realm.clone());
+            core.registrars.insert(reg.hop.1, realm);
             let contact = core.contact(reg.hop.0).unwrap_or_default();
             let expires = granted(reg, &contact, &r);
             reg.tried_nonce = None;
@@ -164,18 +178,27 @@ pub(super) fn on_event(
         }
         TxEvent::Response(r) if matches!(r.status, 401 | 407) => {
             let proxy = r.status == 407;
-            let ch = if proxy {
-                Challenge::best(r.headers.proxy_authenticate())
-            } else {
-                Challenge::best(r.headers.www_authenticate())
-            };
+            // Only the registrar's own answer (from where the REGISTER went) may ask for the credentials.
+            let from_registrar = core.response_source(key) == Some(reg.hop);
+            let ch = reg
+                .cfg
+                .credentials
+                .as_ref()
+                .filter(|_| from_registrar)
+                .and_then(|c| {
+                    let realm = c.bound_realm(reg.realm.as_deref());
+                    if proxy {
+                        c.choose(r.headers.proxy_authenticate(), realm)
+                    } else {
+                        c.choose(r.headers.www_authenticate(), realm)
+                    }
+                });
             match ch {
                 // Credentials go once per challenge: a new challenge right after ours (not stale=true) means they
                 // were refused, whatever its nonce (servers often send a fresh one), so no endless retry.
-                Some(ch)
-                    if reg.cfg.credentials.is_some() && (reg.tried_nonce.is_none() || ch.stale) =>
-                {
+                Some(ch) if reg.tried_nonce.is_none() || ch.stale => {
                     reg.tried_nonce = Some(ch.nonce.clone());
+                    reg.realm = Some(ch.realm.clone());
                     reg.challenge = Some((ch, proxy));
                     reg.nc = 0;
                     if send(core, id, reg, now).is_ok() {
@@ -191,9 +214,18 @@ pub(super) fn on_event(
         TxEvent::TransportError => 503,
         _ => return,
     };
-    regs.remove(&id);
+    if let Some(gone) = regs.remove(&id) {
+        forget_registrar(core, regs, gone.hop.1);
+    }
     core.events
         .push_back(Event::RegistrationFailed { reg: id, status });
+}
+
+/// A registration ended: its server no longer vouches for INVITE credentials unless another one is there.
+fn forget_registrar(core: &mut Core, regs: &HashMap<RegId, Reg>, hop: SocketAddr) {
+    if !regs.values().any(|r| r.hop.1 == hop) {
+        core.registrars.remove(&hop);
+    }
 }
 
 pub(super) fn on_timer(core: &mut Core, regs: &mut HashMap<RegId, Reg>, now: Instant) {

@@ -199,6 +199,8 @@ impl UserAgent {
         match m {
             Message::Request(r) => server::on_request(self, now, transport, remote, r),
             Message::Response(r) => {
+                self.core.last_response =
+                    ClientKey::from_response(&r).map(|k| (k, transport, remote));
                 if let Some(stray) = self.core.layer.handle_response(now, r) {
                     self.on_stray_response(now, stray);
                 }

@@ -87,7 +87,8 @@ impl KamailioBuilder {
         self.tcp = on;
         self
     }
-    /// Require digest authentication (realm [`REALM`], plain password) for REGISTER, and accept this user.
+    /// Require digest authentication (realm [`REALM`], plain password, `qop=auth`: our UA refuses the RFC 2069
+    /// form by default) for REGISTER, and accept this user.
     /// Once any user is added, REGISTER without credentials gets 401 with a challenge, a wrong password 401
     /// again, and credentials for an unknown user or another AoR 403. Names and passwords must be
     /// alphanumeric (`-`, `_`, `.` allowed): they are written into the config.
@@ -172,7 +173,7 @@ impl KamailioBuilder {
              \x20       }}\n\
              \x20       if ($var(pw) == \"\" || !pv_www_authenticate(\"{REALM}\", \"$var(pw)\", \"0\")) {{\n\
              \x20           xlog(\"L_NOTICE\", \"dtlsrtp: challenge REGISTER $tu\\n\");\n\
-             \x20           www_challenge(\"{REALM}\", \"0\"); exit;\n\
+             \x20           www_challenge(\"{REALM}\", \"1\"); exit;\n\
              \x20       }}\n\
              \x20       consume_credentials();\n"
         ));
