@@ -670,6 +670,13 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
     let mut ep = Endpoint::new(endpoint_config(&prepared, socks.sip_addr, user)?)
         .map_err(|e| Failure::new(Exit::Local, format!("endpoint: {e}")))?;
     socks.top_up(&mut ep)?;
+    // Identity certificates are fetched off this loop (issue 12 item 7).
+    let fetcher = crate::sipid::Fetcher::new(
+        ep.config()
+            .identity
+            .as_ref()
+            .and_then(|i| i.resolver.clone()),
+    );
     let fp = prepared
         .certificate
         .fingerprint(dtlsrtp_dtls::HashFunction::Sha256)
@@ -724,6 +731,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
     for _ in 0..u32::MAX {
         let now = Instant::now();
         let mut busy = socks.receive(&mut ep, &mut buf);
+        while let Some((fetch, result)) = fetcher.poll() {
+            ep.certificate_fetched(now, fetch, result);
+            busy = true;
+        }
         if ep.poll_timeout().is_some_and(|t| t <= now) {
             ep.handle_timeout(now);
             busy = true;
@@ -733,6 +744,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
             match &ev {
                 Event::MediaSocketReleased { local } => {
                     socks.media.remove(local);
+                    continue;
+                }
+                Event::FetchCertificate { fetch, url, .. } => {
+                    fetcher.start(*fetch, url.clone());
                     continue;
                 }
                 Event::Registered { .. } => registered = true,
