@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use dtlsrtp::{Config, Datagram, Endpoint, Event, Transmit};
 use dtlsrtp_dtls::{Certificate, KeyType};
 
+pub mod pki;
 pub mod proxy;
 
 pub fn addr(port: u16) -> SocketAddr {
