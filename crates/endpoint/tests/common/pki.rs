@@ -66,10 +66,12 @@ pub fn cert(
 /// The certificates at `info`, served from memory (the resolver the driver would provide: file:// or
 /// http:// on loopback).
 #[derive(Default)]
-pub struct MapResolver(pub HashMap<String, Vec<u8>>);
+pub struct MapResolver(pub HashMap<String, Vec<u8>>, pub Vec<String>);
 
 impl CertResolver for MapResolver {
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
+        // every fetch is logged (issue 12 item 7: how many, and which)
+        self.1.push(url.to_owned());
         self.0.get(url).cloned().ok_or(ResolveError::Unreachable)
     }
 }
@@ -107,6 +109,21 @@ impl Pki {
             .0
             .insert(url.clone(), pem.clone());
         Arc::new(AuthService::new(&key.private_key_to_pem_pkcs8().unwrap(), &pem, &url).unwrap())
+    }
+
+    /// A signer for `user` whose `info` is `url` (nothing published): its certificate PEM too.
+    pub fn signer_at(&mut self, user: &str, url: &str) -> (Arc<AuthService>, Vec<u8>) {
+        self.serial += 1;
+        let key = ec_key();
+        let c = cert(user, &key, Some((&self.ca, &self.ca_key)), self.serial);
+        let pem = c.to_pem().unwrap();
+        let s = AuthService::new(&key.private_key_to_pem_pkcs8().unwrap(), &pem, url).unwrap();
+        (Arc::new(s), pem)
+    }
+
+    /// The URLs fetched so far.
+    pub fn fetched(&self) -> Vec<String> {
+        self.resolver.lock().unwrap().1.clone()
     }
 
     pub fn verifier(&self) -> Verifier {
