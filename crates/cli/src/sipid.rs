@@ -248,6 +248,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Issue 12 item 7: `file://` is confined to configured directories, never the working directory by
+    /// default (here the crate directory, where Cargo.toml is); `--identity-fetch-dir` adds one.
+    #[test]
+    fn i_7_file_info_never_from_the_working_directory_by_default() {
+        let cwd_file = std::env::current_dir().unwrap().join("Cargo.toml");
+        let url = format!("file://{}", cwd_file.display());
+        let mut s = IdentitySettings {
+            required: true,
+            ..IdentitySettings::default()
+        };
+        let c = config(&s).unwrap().unwrap();
+        let r = c.resolver.unwrap();
+        assert!(r.lock().unwrap().fetch(&url).is_err());
+        s.fetch_dirs = vec![std::env::current_dir().unwrap()];
+        let c = config(&s).unwrap().unwrap();
+        let r = c.resolver.unwrap();
+        assert!(r.lock().unwrap().fetch(&url).is_ok());
+        assert!(c.info_allow.allows(&url));
+        assert!(!c.info_allow.allows("http://127.0.0.1:8080/a.pem"));
+    }
+
     #[test]
     fn resolver_fetches_http_on_loopback() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
