@@ -240,7 +240,7 @@ impl InfoAllow {
             return false;
         };
         let scheme = scheme.to_ascii_lowercase();
-        if !self.schemes.iter().any(|s| *s == scheme) {
+        if !self.schemes.contains(&scheme) {
             return false;
         }
         if scheme == "file" || self.hosts.is_empty() {
