@@ -203,8 +203,8 @@ impl Config {
     }
 }
 
-/// The certificate resolver the driver provides to the verification service (fetches `info`: `file://`, or
-/// `http://` on loopback). Shared, because [`Config`] is `Clone`.
+/// The certificate resolver the driver runs, off its event loop, for [`Event::FetchCertificate`] (fetches
+/// `info`: `file://`, or `http://`). The endpoint never calls it. Shared, because [`Config`] is `Clone`.
 pub type SharedResolver = Arc<Mutex<dyn CertResolver + Send>>;
 
 /// A certificate fetch the endpoint asked for ([`Event::FetchCertificate`]).
@@ -500,7 +500,8 @@ pub enum Event {
         reason: EndReason,
     },
     /// The call's security state changed (F-8.0, F-8.1b, F-8.6a): emitted when the call is established and
-    /// whenever the peer's identity is (connected identity, I-3) or fails to be verified.
+    /// whenever the peer's identity is (connected identity, I-3) or fails to be verified, or the peer's
+    /// fingerprints change mid-call (a new SAS; issue 12 item 3).
     Security {
         /// Call.
         call: CallId,

@@ -2,7 +2,8 @@
 //! attacker pays nothing to cause. At most two Identity headers are examined; certificates are fetched off
 //! the event loop (the request is parked, the driver answers), with one deadline; results are cached; only
 //! allow-listed URLs are fetched; a `file://` URL outside the allowed directories fails exactly like a
-//! missing file. Requirement IDs: F-8.6b, I-2 (RFC 8224 §6.2).
+//! missing file. Requirement IDs: R-2 (identity fetches: no blocking, per-source and total bounds), F-8.6b,
+//! I-2 (RFC 8224 §6.2).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;

@@ -1,7 +1,7 @@
 //! Issue 12 items 3 and 6: a re-INVITE that swaps the peer's fingerprint is an identity event (RFC 5763 §8,
 //! RFC 8224 §12.1), in both directions and under both policies; continuity sees a key added next to the old
 //! one; a compact-form PASSporT verifies with the request's Date (RFC 8224 §7.3, RFC 8225 §7).
-//! Requirement IDs: F-8.4b, F-8.5, F-8.6a/b, I-2, I-3.
+//! Requirement IDs: R-4 (the identity-on-re-offer rule), F-8.4b, F-8.5, F-8.6a/b, I-2, I-3.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod common;

@@ -786,12 +786,9 @@ fn i_1_one_valid_identity_among_several() {
     let pki = Pki::new();
     let call = Call::alice_to_bob();
     let good = pki.alice().sign(&call.facts(), NOW).unwrap().to_string();
-    let v = pki.verifier().verify_request(
-        &["garbage", &good],
-        &call.facts(),
-        NOW,
-        &mut pki.files(),
-    );
+    let v =
+        pki.verifier()
+            .verify_request(&["garbage", &good], &call.facts(), NOW, &mut pki.files());
     assert!(v.verified().is_some());
     let v = pki.verifier().verify_request(
         &["garbage", "a.b.c;info=<ftp://x>", &good],
