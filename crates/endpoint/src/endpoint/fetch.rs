@@ -297,3 +297,45 @@ impl Endpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// the cache holds at most CACHE_ENTRIES results; a certificate expires after CACHE_OK_SECS, a
+    /// failure after CACHE_ERR_SECS.
+    #[test]
+    fn r_2_certificate_cache_bounded_with_expiry() {
+        #[allow(clippy::disallowed_methods)] // a test's starting point; the cache is given times
+        let t0 = Instant::now();
+        let mut c = CertCache::default();
+        for i in 0..(CACHE_ENTRIES + 10) {
+            c.insert(t0, format!("http://h/{i}"), Ok(vec![1]));
+        }
+        assert_eq!(c.len(), CACHE_ENTRIES);
+        c.insert(t0, "http://h/bad".into(), Err(ResolveError::Unreachable));
+        let later = t0 + Duration::from_secs(CACHE_ERR_SECS + 1);
+        assert!(c.get("http://h/bad", later).is_none());
+        assert!(c.get("http://h/bad", t0).is_some());
+        let much_later = t0 + Duration::from_secs(CACHE_OK_SECS + 1);
+        assert!(c
+            .get(&format!("http://h/{}", CACHE_ENTRIES + 9), much_later)
+            .is_none());
+    }
+
+    #[test]
+    fn r_2_info_allow_list() {
+        let all = InfoAllow::default();
+        assert!(all.allows("https://cert.example.org/a.pem"));
+        assert!(all.allows("file:///etc/dtlsrtp/a.pem"));
+        assert!(!all.allows("ftp://x/a.pem"));
+        assert!(!all.allows("no-scheme"));
+        let mut one = InfoAllow::default();
+        one.hosts = vec!["127.0.0.1".into(), "::1".into()];
+        assert!(one.allows("http://127.0.0.1:8080/a.pem"));
+        assert!(one.allows("HTTP://[::1]:8080/a.pem"));
+        assert!(!one.allows("http://127.0.0.2/a.pem"));
+        assert!(!one.allows("http://127.0.0.1@evil.example/a.pem"));
+        assert!(!one.allows("http://evil.example#@127.0.0.1/"));
+    }
+}
