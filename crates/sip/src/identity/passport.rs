@@ -10,19 +10,22 @@
 //! # `mky`
 //! One `{"alg": hash, "dig": digest}` per `a=fingerprint` of the SDP, `alg` the lower-case hash function name
 //! (`sha-256`), `dig` the digest as upper-case hexadecimal **without colons** (RFC 8225 §5.2.2: "For the
-//! "dig" key value, the hash value MUST be the hexadecimal value without any colons"; its example is
+//! "dig" key value, the hash value MUST be the hexadecimal value without any colons"; its example has
 //! `"dig":"021ACC5427ABEB9C…"` for `a=fingerprint:sha-256 02:1A:CC:54:27:AB:EB:9C:…`). The array is sorted
 //! lexicographically by `alg`, then `dig`, each object with `alg` before `dig`, and a fingerprint repeated in
 //! the SDP (session and media level) is listed once. The verifier compares the received `mky` as a set
 //! against the fingerprints of the SDP it received, so the order of `a=fingerprint` lines in the SDP does not
 //! matter.
 //!
-//! Provenance: the §5.2.2 text and example quoted above, read for this work from the STIR working group's
-//! source of the text that became RFC 8225 (draft-ietf-stir-passport, final revisions; the earlier revisions
-//! say the same). Older releases of this crate emitted `dig` with colons (the RFC 8122 fingerprint form);
-//! the verifier still accepts that form, any letter case, because it compares the digest bytes
-//! ([`MediaKey`] keeps the colon form internally, for comparison and for the peer-key cache file). Only the
-//! compact form, whose payload the verifier rebuilds, depends on the emitted form.
+//! Provenance: the sentence and example quoted above were read for this work in the working group's source of
+//! the document (draft-ietf-stir-passport, its markdown source after revision -11, which has the "MUST ...
+//! without any colons" sentence, the two fingerprints and the `021ACC…`/`4AADB9…` digests; revisions -05
+//! and -08 say the same). The published RFC 8225 text itself could not be retrieved here (only its first
+//! page); nothing found suggests the rule changed in publication. Older releases of this crate emitted `dig`
+//! with colons (the RFC 8122 fingerprint form); the verifier still accepts that form, in any letter case,
+//! because it compares the digest bytes ([`MediaKey`] keeps the colon form internally, for comparison and for
+//! the peer-key cache file). Only the compact form, whose payload the verifier rebuilds, depends on the
+//! emitted form.
 
 use openssl::bn::BigNum;
 use openssl::ec::EcKeyRef;
