@@ -17,15 +17,14 @@
 //! against the fingerprints of the SDP it received, so the order of `a=fingerprint` lines in the SDP does not
 //! matter.
 //!
-//! Provenance: the sentence and example quoted above were read for this work in the working group's source of
-//! the document (draft-ietf-stir-passport, its markdown source after revision -11, which has the "MUST ...
-//! without any colons" sentence, the two fingerprints and the `021ACC…`/`4AADB9…` digests; revisions -05
-//! and -08 say the same). The published RFC 8225 text itself could not be retrieved here (only its first
-//! page); nothing found suggests the rule changed in publication. Older releases of this crate emitted `dig`
-//! with colons (the RFC 8122 fingerprint form); the verifier still accepts that form, in any letter case,
-//! because it compares the digest bytes ([`MediaKey`] keeps the colon form internally, for comparison and for
-//! the peer-key cache file). Only the compact form, whose payload the verifier rebuilds, depends on the
-//! emitted form.
+//! Provenance: the sentence and example quoted above were read for this work in the authors' source of the
+//! document, draft-ietf-stir-passport-08 (its "MUST be the hexadecimal value without any colons" sentence, the
+//! two fingerprints and the `021ACC…`/`4AADB9…` digests; -05 says the same, and issue 12 reports that -11 does
+//! too). The published RFC 8225 text itself could not be retrieved here (only its first page); nothing found
+//! suggests the rule changed in publication. Older releases of this crate emitted `dig` with colons (the RFC
+//! 8122 fingerprint form); the verifier still accepts that form, in any letter case, because it compares the
+//! digest bytes ([`MediaKey`] keeps the colon form internally, for comparison and for the peer-key cache
+//! file). Only the compact form, whose payload the verifier rebuilds, depends on the emitted form.
 
 use openssl::bn::BigNum;
 use openssl::ec::EcKeyRef;
