@@ -500,12 +500,18 @@ impl CallState {
             Event::Security { state, sas, .. } => {
                 self.security = Some(state.label());
                 self.sas.clone_from(sas);
-                let sas = sas.as_deref().map_or(String::new(), |s| format!(", SAS {s}"));
+                let sas = sas
+                    .as_deref()
+                    .map_or(String::new(), |s| format!(", SAS {s}"));
                 ("security", format!("security: {}{sas}", state.label()))
             }
             Event::PeerKeyChanged { identity, .. } => (
                 "peer_key_changed",
-                format!("WARNING: {identity} presents a different key than last time (continuity broken)"),
+                if identity.is_empty() {
+                    "WARNING: the peer's key changed mid-call (unauthenticated; compare the new SAS)".to_owned()
+                } else {
+                    format!("WARNING: {identity} presents a different key than last time (continuity broken)")
+                },
             ),
             Event::RegistrationFailed { status, .. } => {
                 ("registration_failed", format!("REGISTER refused: {status}"))

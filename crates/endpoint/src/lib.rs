@@ -314,6 +314,7 @@ impl std::fmt::Debug for IdentityConfig {
             .field("signer", &self.signer)
             .field("verifier", &self.verifier.is_some())
             .field("policy", &self.policy)
+            .field("info_allow", &self.info_allow)
             .field("peer_keys", &self.peer_keys)
             .finish_non_exhaustive()
     }
