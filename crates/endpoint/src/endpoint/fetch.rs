@@ -330,8 +330,10 @@ mod tests {
         assert!(all.allows("file:///etc/dtlsrtp/a.pem"));
         assert!(!all.allows("ftp://x/a.pem"));
         assert!(!all.allows("no-scheme"));
-        let mut one = InfoAllow::default();
-        one.hosts = vec!["127.0.0.1".into(), "::1".into()];
+        let one = InfoAllow {
+            hosts: vec!["127.0.0.1".into(), "::1".into()],
+            ..InfoAllow::default()
+        };
         assert!(one.allows("http://127.0.0.1:8080/a.pem"));
         assert!(one.allows("HTTP://[::1]:8080/a.pem"));
         assert!(!one.allows("http://127.0.0.2/a.pem"));
