@@ -297,12 +297,18 @@ impl CallState {
             Event::Security { state, sas, .. } => {
                 self.security = Some(state.label());
                 self.sas.clone_from(sas);
-                let sas = sas.as_deref().map_or(String::new(), |s| format!(", SAS {s}"));
+                let sas = sas
+                    .as_deref()
+                    .map_or(String::new(), |s| format!(", SAS {s}"));
                 ("security", format!("security: {}{sas}", state.label()))
             }
             Event::PeerKeyChanged { identity, .. } => (
                 "peer_key_changed",
-                format!("WARNING: {identity} presents a different key than last time (continuity broken)"),
+                if identity.is_empty() {
+                    "WARNING: the peer's key changed mid-call (unauthenticated; compare the new SAS)".to_owned()
+                } else {
+                    format!("WARNING: {identity} presents a different key than last time (continuity broken)")
+                },
             ),
             Event::RegistrationFailed { status, .. } => {
                 ("registration_failed", format!("REGISTER refused: {status}"))
@@ -464,6 +470,13 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
     let mut ep = Endpoint::new(endpoint_config(&prepared, socks.sip_addr, user)?)
         .map_err(|e| Failure::new(Exit::Local, format!("endpoint: {e}")))?;
     socks.top_up(&mut ep)?;
+    // Identity certificates are fetched off this loop (issue 12 item 7).
+    let fetcher = crate::sipid::Fetcher::new(
+        ep.config()
+            .identity
+            .as_ref()
+            .and_then(|i| i.resolver.clone()),
+    );
     let fp = prepared
         .certificate
         .fingerprint(dtlsrtp_dtls::HashFunction::Sha256)
@@ -515,6 +528,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
     for _ in 0..u32::MAX {
         let now = Instant::now();
         let mut busy = socks.receive(&mut ep, &mut buf);
+        while let Some((fetch, result)) = fetcher.poll() {
+            ep.certificate_fetched(now, fetch, result);
+            busy = true;
+        }
         if ep.poll_timeout().is_some_and(|t| t <= now) {
             ep.handle_timeout(now);
             busy = true;
@@ -524,6 +541,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
             match &ev {
                 Event::MediaSocketReleased { local } => {
                     socks.media.remove(local);
+                    continue;
+                }
+                Event::FetchCertificate { fetch, url, .. } => {
+                    fetcher.start(*fetch, url.clone());
                     continue;
                 }
                 Event::Registered { .. } => registered = true,

@@ -88,6 +88,14 @@ pub(crate) struct IdentityArgs {
     /// Remember verified peers' fingerprints in FILE and warn when a known peer's key changes.
     #[arg(long, value_name = "FILE")]
     pub(crate) peer_keys: Option<PathBuf>,
+    /// A directory a peer's `file://` Identity certificate may be read from; repeat for several (default:
+    /// the --trust-anchor and --identity-cert directories; never the working directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) identity_fetch_dir: Vec<PathBuf>,
+    /// A loopback `HOST:PORT` a peer's `http://` Identity certificate may be fetched from; repeat for several
+    /// (default: none, so no HTTP fetch at all).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) identity_fetch_http: Vec<String>,
 }
 
 /// The identity settings after merging flags and file.
@@ -99,6 +107,10 @@ pub(crate) struct IdentitySettings {
     pub(crate) trust_anchors: Vec<PathBuf>,
     pub(crate) required: bool,
     pub(crate) peer_keys: Option<PathBuf>,
+    /// Extra directories `file://` certificates may be read from (issue 12 item 7).
+    pub(crate) fetch_dirs: Vec<PathBuf>,
+    /// Loopback authorities `http://` certificates may be fetched from.
+    pub(crate) fetch_http: Vec<String>,
     /// call: anonymous (F-6.1).
     pub(crate) anonymous: bool,
 }
@@ -558,6 +570,8 @@ fn merge_identity(a: &IdentityArgs, file: &FileConfig) -> Result<IdentitySetting
         trust_anchors,
         required: a.identity_policy.or(file.identity_policy) == Some(IdentityPolicyArg::Required),
         peer_keys: a.peer_keys.clone().or(file.peer_keys.clone()),
+        fetch_dirs: a.identity_fetch_dir.clone(),
+        fetch_http: a.identity_fetch_http.clone(),
         anonymous: false,
     })
 }

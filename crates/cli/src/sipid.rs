@@ -1,14 +1,17 @@
 //! SIP Identity for `call`/`answer` (issue 8): the endpoint's [`IdentityConfig`] from the options, and the
 //! certificate resolver the verifier fetches `info` with: `file://` under the directories the user named
-//! (the trust anchors', the signing certificate's, the working directory) and `http://` on loopback only.
+//! (`--identity-fetch-dir`, the trust anchors', the signing certificate's; never the working directory) and
+//! `http://` only to the loopback `HOST:PORT`s named with `--identity-fetch-http` (issue 12 item 7: no
+//! loopback SSRF). [`Fetcher`] runs it off the CLI's loop, one thread per fetch.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{IdentityConfig, IdentityPolicy};
+use dtlsrtp::{FetchId, IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
 use dtlsrtp_sip::identity::{
     AuthService, CertResolver, FileResolver, ResolveError, TrustAnchors, Verifier,
 };
@@ -19,19 +22,21 @@ use crate::{Exit, Failure};
 /// Most bytes read from an `info` URL.
 const MAX_CERT: usize = 64 * 1024;
 
-/// `file://` under a few directories, `http://` to 127.0.0.0/8 or ::1 (2 s, 64 KiB).
+/// `file://` under a few directories, `http://` to listed loopback authorities (2 s, 64 KiB).
 pub(crate) struct CliResolver {
     files: Vec<FileResolver>,
+    http: Vec<SocketAddr>,
 }
 
 impl CliResolver {
-    fn new(dirs: &[PathBuf]) -> Self {
+    fn new(dirs: &[PathBuf], http: &[SocketAddr]) -> Self {
         Self {
             files: dirs.iter().map(|d| FileResolver::under(d)).collect(),
+            http: http.to_vec(),
         }
     }
 
-    fn http(url: &str) -> Result<Vec<u8>, ResolveError> {
+    fn http(&self, url: &str) -> Result<Vec<u8>, ResolveError> {
         let rest = url
             .strip_prefix("http://")
             .ok_or(ResolveError::Unsupported)?;
@@ -40,7 +45,7 @@ impl CliResolver {
             .parse()
             .or_else(|_| format!("{authority}:80").parse())
             .map_err(|_| ResolveError::Unsupported)?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() || !self.http.contains(&addr) {
             return Err(ResolveError::Unsupported);
         }
         let t = Duration::from_secs(2);
@@ -78,7 +83,7 @@ impl CliResolver {
 impl CertResolver for CliResolver {
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
         if url.starts_with("http://") {
-            return Self::http(url);
+            return self.http(url);
         }
         let mut last = ResolveError::Unsupported;
         for f in &mut self.files {
@@ -113,7 +118,8 @@ pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Fai
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut c = IdentityConfig::new((Instant::now(), unix));
-    let mut dirs: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    // never the working directory by default (issue 12 item 7)
+    let mut dirs: Vec<PathBuf> = s.fetch_dirs.clone();
     if let (Some(key), Some(cert)) = (&s.key, &s.cert) {
         let info = match &s.info {
             Some(u) => u.clone(),
@@ -146,8 +152,31 @@ pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Fai
     if !anchors.is_empty() {
         c.verifier = Some(Verifier::new(anchors));
     }
-    let r: dtlsrtp::SharedResolver = Arc::new(Mutex::new(CliResolver::new(&dirs)));
+    let mut http = Vec::new();
+    for h in &s.fetch_http {
+        let a: SocketAddr = h.parse().map_err(|_| {
+            Failure::new(
+                Exit::Usage,
+                format!("--identity-fetch-http {h}: not an IP:PORT"),
+            )
+        })?;
+        if !a.ip().is_loopback() {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("--identity-fetch-http {h}: only loopback addresses"),
+            ));
+        }
+        http.push(a);
+    }
+    let r: SharedResolver = Arc::new(Mutex::new(CliResolver::new(&dirs, &http)));
     c.resolver = Some(r);
+    let mut allow = InfoAllow::default();
+    allow.schemes = vec!["file".into()];
+    if !http.is_empty() {
+        allow.schemes.push("http".into());
+        allow.hosts = http.iter().map(|a| a.ip().to_string()).collect();
+    }
+    c.info_allow = allow;
     c.policy = if s.required {
         IdentityPolicy::Required
     } else {
@@ -155,6 +184,47 @@ pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Fai
     };
     c.peer_keys = s.peer_keys.clone();
     Ok(Some(c))
+}
+
+/// Runs the resolver off the CLI's loop (issue 12 item 7): one thread per fetch (the endpoint bounds how
+/// many are in flight and answers the request itself at its deadline), results back over a channel.
+pub(crate) struct Fetcher {
+    resolver: Option<SharedResolver>,
+    tx: mpsc::Sender<(FetchId, Result<Vec<u8>, ResolveError>)>,
+    rx: mpsc::Receiver<(FetchId, Result<Vec<u8>, ResolveError>)>,
+}
+
+impl Fetcher {
+    pub(crate) fn new(resolver: Option<SharedResolver>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Self { resolver, tx, rx }
+    }
+
+    /// Starts fetching `url`.
+    pub(crate) fn start(&self, fetch: FetchId, url: String) {
+        let tx = self.tx.clone();
+        let Some(r) = self.resolver.clone() else {
+            let _ = tx.send((fetch, Err(ResolveError::Unsupported)));
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("identity-fetch".into())
+            .spawn(move || {
+                let res = r
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .fetch(&url);
+                let _ = tx.send((fetch, res));
+            });
+        if spawned.is_err() {
+            let _ = self.tx.send((fetch, Err(ResolveError::Unreachable)));
+        }
+    }
+
+    /// A finished fetch, if any.
+    pub(crate) fn poll(&self) -> Option<(FetchId, Result<Vec<u8>, ResolveError>)> {
+        self.rx.try_recv().ok()
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +237,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.pem");
         std::fs::write(&f, b"PEM").unwrap();
-        let mut r = CliResolver::new(std::slice::from_ref(&dir));
+        let mut r = CliResolver::new(std::slice::from_ref(&dir), &[]);
         let url = format!("file://{}", std::fs::canonicalize(&f).unwrap().display());
         assert_eq!(r.fetch(&url).unwrap(), b"PEM");
         assert_eq!(
@@ -176,6 +246,27 @@ mod tests {
         );
         assert!(r.fetch("file:///etc/hostname").is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 12 item 7: `file://` is confined to configured directories, never the working directory by
+    /// default (here the crate directory, where Cargo.toml is); `--identity-fetch-dir` adds one.
+    #[test]
+    fn i_7_file_info_never_from_the_working_directory_by_default() {
+        let cwd_file = std::env::current_dir().unwrap().join("Cargo.toml");
+        let url = format!("file://{}", cwd_file.display());
+        let mut s = IdentitySettings {
+            required: true,
+            ..IdentitySettings::default()
+        };
+        let c = config(&s).unwrap().unwrap();
+        let r = c.resolver.unwrap();
+        assert!(r.lock().unwrap().fetch(&url).is_err());
+        s.fetch_dirs = vec![std::env::current_dir().unwrap()];
+        let c = config(&s).unwrap().unwrap();
+        let r = c.resolver.unwrap();
+        assert!(r.lock().unwrap().fetch(&url).is_ok());
+        assert!(c.info_allow.allows(&url));
+        assert!(!c.info_allow.allows("http://127.0.0.1:8080/a.pem"));
     }
 
     #[test]
@@ -189,7 +280,13 @@ mod tests {
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nCERT")
                 .unwrap();
         });
-        let mut r = CliResolver::new(&[]);
+        // not listed: refused without a connection (no loopback SSRF)
+        let mut r = CliResolver::new(&[], &[]);
+        assert_eq!(
+            r.fetch(&format!("http://{addr}/a.pem")),
+            Err(ResolveError::Unsupported)
+        );
+        let mut r = CliResolver::new(&[], &[addr]);
         assert_eq!(r.fetch(&format!("http://{addr}/a.pem")).unwrap(), b"CERT");
         h.join().unwrap();
     }

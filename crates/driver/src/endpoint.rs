@@ -43,7 +43,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, TransportKind};
+use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, FetchId, TransportKind};
+use dtlsrtp_sip::identity::ResolveError;
 
 use openssl::ssl::{SslAcceptor, SslConnector};
 use tokio::net::{TcpListener, UdpSocket};
@@ -130,6 +131,8 @@ enum Input {
     Closed(TransportKind, SocketAddr, u64),
     /// The outgoing connection with this id could not be opened within the deadline.
     ConnectFailed(TransportKind, SocketAddr, u64),
+    /// An Identity certificate fetch finished (or timed out).
+    Fetched(FetchId, Result<Vec<u8>, ResolveError>),
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -541,6 +544,11 @@ impl Driver {
                 Event::CloseConnection { transport, remote } => {
                     self.streams.remove(&(*transport, *remote));
                 }
+                Event::FetchCertificate {
+                    fetch,
+                    url,
+                    deadline,
+                } => self.fetch_certificate(*fetch, url.clone(), *deadline),
                 _ => {}
             }
             if evs.send(e).await.is_err() {
@@ -586,7 +594,39 @@ impl Driver {
                     self.ep.transport_failed(now, t, remote);
                 }
             }
+            Input::Fetched(fetch, result) => self.ep.certificate_fetched(now, fetch, result),
         }
+    }
+
+    /// Issue 12 item 7: the certificate at an Identity `info` URL is fetched off the loop (the configured
+    /// resolver may block: it runs on the blocking pool), with the endpoint's deadline; the result comes
+    /// back as an input. A fetch that never answers costs one blocking thread until the resolver's own
+    /// timeouts, never the loop.
+    fn fetch_certificate(&self, fetch: FetchId, url: String, deadline: Instant) {
+        let resolver = self
+            .ep
+            .config()
+            .identity
+            .as_ref()
+            .and_then(|i| i.resolver.clone());
+        let tx = self.in_tx.clone();
+        tokio::spawn(async move {
+            let result = match resolver {
+                None => Err(ResolveError::Unsupported),
+                Some(r) => {
+                    let job = tokio::task::spawn_blocking(move || {
+                        r.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .fetch(&url)
+                    });
+                    match tokio::time::timeout_at(deadline.into(), job).await {
+                        Ok(Ok(r)) => r,
+                        _ => Err(ResolveError::Unreachable),
+                    }
+                }
+            };
+            let _ = tx.send(Input::Fetched(fetch, result)).await;
+        });
     }
 
     /// Returns false on shutdown.

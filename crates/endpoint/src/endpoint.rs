@@ -12,8 +12,8 @@ use dtlsrtp_sdp::attr::Direction;
 use dtlsrtp_sdp::negotiate::{LocalMedia, MediaOutcome, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Negotiator, PendingOffer, Sdp};
 use dtlsrtp_sip::identity::{
-    call_security_state, CallSecurityState, Continuity, Disposition, PeerKeyCache, RequestFacts,
-    ResolveError, Sas, Verdict,
+    call_security_state, CallSecurityState, Continuity, Disposition, IdentityError, IdentityPolicy,
+    PeerKeyCache, RequestFacts, Sas, Verdict,
 };
 use dtlsrtp_sip::ua::{self, ModifyKind, RequestExtras, Rng, UserAgent};
 use dtlsrtp_sip::{HeaderName, SipUri};
@@ -23,17 +23,12 @@ use crate::{
     Transmit, TransportKind,
 };
 
-/// Stands in for a missing resolver: every `info` is unreachable.
-struct NoResolver;
-
-impl dtlsrtp_sip::identity::CertResolver for NoResolver {
-    fn fetch(&mut self, _url: &str) -> Result<Vec<u8>, ResolveError> {
-        Err(ResolveError::Unsupported)
-    }
-}
-
+mod fetch;
 mod identity;
+mod keychange;
 mod trust;
+
+use fetch::{CertCache, Fetches, ParkKind};
 
 /// Rounds of "drain UA and media events" per input (each round handles everything queued; bounded).
 const PUMP_ROUNDS: usize = 32;
@@ -111,8 +106,8 @@ struct Security {
     peer_from_change: bool,
     /// The connected-identity UPDATE has been sent.
     update_sent: bool,
-    /// The last state reported.
-    shown: Option<CallSecurityState>,
+    /// The last state and SAS reported.
+    shown: Option<(CallSecurityState, Option<String>)>,
     /// An anonymous call's own certificate (renewed associations use it too).
     anon_cert: Option<(dtlsrtp_dtls::Certificate, dtlsrtp_sdp::Fingerprint)>,
 }
@@ -200,6 +195,14 @@ pub struct Endpoint {
     peer_keys: PeerKeyCache,
     /// While an anonymous call is being set up: its fresh certificate and fingerprint (F-6.1b).
     call_cert: Option<(dtlsrtp_dtls::Certificate, dtlsrtp_sdp::Fingerprint)>,
+    /// Identity certificates fetched by the driver (issue 12 item 7).
+    certs: CertCache,
+    /// Requests waiting for certificate fetches, and the fetches in flight.
+    fetches: Fetches,
+    /// Set while a parked request resumes: a certificate not in the cache is unreachable, not fetched.
+    no_fetch: bool,
+    /// The source of the SIP message being handled (per-source bound on parked requests).
+    sip_source: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -276,6 +279,10 @@ impl Endpoint {
         Ok(Self {
             peer_keys,
             call_cert: None,
+            certs: CertCache::default(),
+            fetches: Fetches::default(),
+            no_fetch: false,
+            sip_source: None,
             cfg,
             ua,
             rng,
@@ -394,6 +401,7 @@ impl Endpoint {
             .iter()
             .any(|&(t, a)| t == TransportKind::Udp && a == d.local);
         if sip_udp {
+            self.sip_source = Some(d.remote.ip());
             self.ua.handle_datagram(now, d.remote, d.bytes);
         } else if let Some(call) = self.owners.get(&d.local).copied() {
             if let Some(c) = self.calls.get_mut(&call) {
@@ -407,6 +415,7 @@ impl Endpoint {
             self.dropped += 1;
         }
         self.pump(now);
+        self.sip_source = None;
     }
 
     /// Bytes of a SIP TCP/TLS connection with `remote`.
@@ -417,8 +426,10 @@ impl Endpoint {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        self.sip_source = Some(remote.ip());
         self.ua.handle_stream(now, transport, remote, bytes);
         self.pump(now);
+        self.sip_source = None;
     }
 
     /// A TCP/TLS connection closed.
@@ -447,6 +458,7 @@ impl Endpoint {
                 p.handle_timeout(now);
             }
         }
+        self.expire_fetches(now);
         self.pump(now);
         self.check_media_deadlines(now);
         self.pump(now);
@@ -467,6 +479,9 @@ impl Endpoint {
     /// The earliest deadline of the UA and the media ports.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.ua.poll_timeout();
+        if let Some(d) = self.fetches.deadline() {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        }
         for c in self.calls.values() {
             let ports = std::iter::once(&c.port)
                 .chain(c.next_port.as_ref())
@@ -1092,9 +1107,17 @@ impl Endpoint {
     }
 
     fn on_incoming(&mut self, now: Instant, call: CallId, from: String, offer: Option<Vec<u8>>) {
-        // RFC 8224 §6 verification service (F-5.4, I-2): before any media state exists.
+        // RFC 8224 §6 verification service (F-5.4, I-2): before any media state exists. A certificate not
+        // in the cache parks the INVITE (its 100 Trying goes out) until the driver fetched it (issue 12 item 7).
         let mut sec = Security::new(&self.fingerprint);
-        if let Some((verdict, from_change, _)) = self.verify_peer_request(now, call) {
+        let checked = self.verify_or_park(now, call, || ParkKind::Incoming {
+            from: from.clone(),
+            offer: offer.clone(),
+        });
+        let Ok(checked) = checked else {
+            return;
+        };
+        if let Some((verdict, from_change, _)) = checked {
             if let Disposition::Reject { code, .. } = verdict.disposition(self.identity_policy()) {
                 let _ = self.ua.reject(now, call, code);
                 return;
@@ -1352,9 +1375,21 @@ impl Endpoint {
 
     /// UAS delayed offer: the ACK carries the answer to the offer in our 2xx.
     fn on_answer_to_2xx_offer(&mut self, now: Instant, call: CallId, body: &[u8]) {
+        // The answer in an ACK/PRACK to our offer: a fingerprint change is an identity event (issue 12 item
+        // 3); refused under Required, the call ends below as not secure.
+        let refused = match self.peer_fps_change(call, Some(body)) {
+            Some(Some(fps)) => !self.on_peer_fps_changed(now, call, fps, None, false),
+            _ => false,
+        };
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if refused {
+            c.pending_in_2xx = None;
+            c.end_reason = Some(EndReason::NotSecure);
+            let _ = self.ua.hangup(now, call);
+            return;
+        }
         let Some(pending) = c.pending_in_2xx.take() else {
             return;
         };
@@ -1387,8 +1422,26 @@ impl Endpoint {
     }
 
     fn on_modify_request(&mut self, now: Instant, call: CallId, body: Option<Vec<u8>>) {
-        // RFC 4916 connected identity (I-3): the callee's signed UPDATE.
-        if !self.check_connected_identity(now, call) {
+        // RFC 5763 §8, RFC 8224 §12.1 (issue 12 item 3): an offer that changes the peer's fingerprints is an
+        // identity event; otherwise a signed one is the callee's RFC 4916 connected identity (I-3).
+        let Some(changed) = self.peer_fps_change(call, body.as_deref()) else {
+            return;
+        };
+        let verify = changed.is_some() || self.calls.get(&call).is_some_and(|c| c.uac);
+        let checked = if verify {
+            let b = body.clone();
+            match self.verify_or_park(now, call, || ParkKind::Modify { body: b }) {
+                Ok(v) => v,
+                Err(fetch::ParkedNow) => return,
+            }
+        } else {
+            None
+        };
+        let go_on = match changed {
+            Some(fps) => self.on_peer_fps_changed(now, call, fps, checked, true),
+            None => self.check_connected_identity(now, call, checked),
+        };
+        if !go_on {
             return;
         }
         let Some(c) = self.calls.get_mut(&call) else {
@@ -1450,6 +1503,28 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.reoffer.is_none() {
+            return;
+        }
+        // An answer that changes the peer's fingerprints carries no Identity (responses cannot): the call
+        // drops to unauthenticated, or under Required the new keys are not used (issue 12 item 3).
+        if let Some(Some(fps)) = self.peer_fps_change(call, body.as_deref()) {
+            if !self.on_peer_fps_changed(now, call, fps, None, false) {
+                let released = self.calls.get_mut(&call).and_then(|c| {
+                    c.neg.cancel_offer();
+                    c.reoffer.take().and_then(|r| r.port)
+                });
+                if let Some(p) = released {
+                    self.release_port(&p);
+                }
+                self.events
+                    .push_back(Event::ModifyFailed { call, status: 488 });
+                return;
+            }
+        }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let Some(mut r) = c.reoffer.take() else {
             return;
         };
@@ -1489,6 +1564,7 @@ impl Endpoint {
     }
 
     fn on_terminated(&mut self, now: Instant, call: CallId, reason: ua::EndReason) {
+        self.fetches.drop_call(call);
         let Some(mut c) = self.calls.remove(&call) else {
             self.events.push_back(Event::Terminated {
                 call,

@@ -214,9 +214,65 @@ impl Config {
     }
 }
 
-/// The certificate resolver the driver provides to the verification service (fetches `info`: `file://`, or
-/// `http://` on loopback). Shared, because [`Config`] is `Clone`.
+/// The certificate resolver the driver runs, off its event loop, for [`Event::FetchCertificate`] (fetches
+/// `info`: `file://`, or `http://`). The endpoint never calls it. Shared, because [`Config`] is `Clone`.
 pub type SharedResolver = Arc<Mutex<dyn CertResolver + Send>>;
+
+/// A certificate fetch the endpoint asked for ([`Event::FetchCertificate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FetchId(pub u64);
+
+/// Which `info` URLs the endpoint may ask the driver to fetch (issue 12 item 7): a URL outside it fails like
+/// an unreachable one (436 Bad Identity Info), without any fetch. Checked before any I/O; the resolver applies
+/// its own rules too (the CLI's: `file://` only under configured directories, `http://` only on loopback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InfoAllow {
+    /// Allowed schemes, lower case (default `https`, `http`, `file`).
+    pub schemes: Vec<String>,
+    /// Allowed hosts of `http`/`https` URLs, compared case-insensitively with the URL's host (without port);
+    /// empty: any host.
+    pub hosts: Vec<String>,
+}
+
+impl Default for InfoAllow {
+    fn default() -> Self {
+        Self {
+            schemes: vec!["https".into(), "http".into(), "file".into()],
+            hosts: Vec::new(),
+        }
+    }
+}
+
+impl InfoAllow {
+    /// Whether `url` may be fetched.
+    pub fn allows(&self, url: &str) -> bool {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return false;
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        if !self.schemes.contains(&scheme) {
+            return false;
+        }
+        if scheme == "file" || self.hosts.is_empty() {
+            return true;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return false;
+        }
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or("")
+        } else {
+            authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+        };
+        self.hosts.iter().any(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(host)
+        })
+    }
+}
 
 /// Identity configuration (issue 8; F-5.4, F-8.x, I-1..I-3).
 #[derive(Clone)]
@@ -228,8 +284,11 @@ pub struct IdentityConfig {
     /// The verification service (trust anchors, freshness window); `None`: incoming Identity is not checked
     /// (every call is then unverified, or refused under [`IdentityPolicy::Required`]).
     pub verifier: Option<Verifier>,
-    /// Fetches the certificate at `info`.
+    /// Fetches the certificate at `info`. The endpoint never calls it: it asks the driver with
+    /// [`Event::FetchCertificate`] and the driver runs it off the event loop (issue 12 item 7).
     pub resolver: Option<SharedResolver>,
+    /// Which `info` URLs may be fetched at all (default: https, http and file URLs, any host).
+    pub info_allow: InfoAllow,
     /// Required: a missing or failed Identity on an incoming INVITE is refused with its RFC 8224 code (428,
     /// 436, 437, 438, 403); BestEffort (default): the call proceeds, marked unverified (F-8.6a/b).
     pub policy: IdentityPolicy,
@@ -251,6 +310,7 @@ impl IdentityConfig {
             signer: None,
             verifier: None,
             resolver: None,
+            info_allow: InfoAllow::default(),
             policy: IdentityPolicy::BestEffort,
             peer_keys: None,
             clock,
@@ -265,6 +325,7 @@ impl std::fmt::Debug for IdentityConfig {
             .field("signer", &self.signer)
             .field("verifier", &self.verifier.is_some())
             .field("policy", &self.policy)
+            .field("info_allow", &self.info_allow)
             .field("peer_keys", &self.peer_keys)
             .finish_non_exhaustive()
     }
@@ -457,7 +518,8 @@ pub enum Event {
         reason: EndReason,
     },
     /// The call's security state changed (F-8.0, F-8.1b, F-8.6a): emitted when the call is established and
-    /// whenever the peer's identity is (connected identity, I-3) or fails to be verified.
+    /// whenever the peer's identity is (connected identity, I-3) or fails to be verified, or the peer's
+    /// fingerprints change mid-call (a new SAS; issue 12 item 3).
     Security {
         /// Call.
         call: CallId,
@@ -466,11 +528,13 @@ pub enum Event {
         /// The short authentication string over both fingerprints (F-8.5), once the peer's is known.
         sas: Option<String>,
     },
-    /// Continuity (F-8.4b, P-7b): a verified peer identity we knew under another key now presents this one.
+    /// Continuity (F-8.4b, P-7b): a verified peer identity we knew under another key now presents this one;
+    /// or, in a call, an offer or answer changed the peer's fingerprints (RFC 5763 §8, issue 12 item 3).
     PeerKeyChanged {
         /// Call.
         call: CallId,
-        /// The identity (normalised orig).
+        /// The identity (normalised orig): the one the call was verified as before the change, else the one
+        /// verified now; empty when the peer was never authenticated.
         identity: String,
     },
     /// A media socket is no longer used: close it (never reuse it; bind a fresh one for the pool).
@@ -491,6 +555,20 @@ pub enum Event {
         reg: RegId,
         /// Status.
         status: u16,
+    },
+    /// Fetch the certificate at an Identity header's `info` URL (RFC 8224 §6.2, issue 12 item 7), off the
+    /// event loop, and hand the result back with [`Endpoint::certificate_fetched`] by `deadline` (later answers
+    /// are still cached but the request waiting for it has already been answered). The endpoint asks only for
+    /// URLs its allow-list admits ([`IdentityConfig::info_allow`]), at most two per request, and never twice
+    /// for a URL in flight or in its certificate cache. The driver (`dtlsrtp-driver`) and the CLI do this with
+    /// the configured [`IdentityConfig::resolver`].
+    FetchCertificate {
+        /// Echo it in [`Endpoint::certificate_fetched`].
+        fetch: FetchId,
+        /// The `info` URL.
+        url: String,
+        /// When the endpoint stops waiting for it.
+        deadline: Instant,
     },
     /// A TCP/TLS stream can no longer be framed: close the connection.
     CloseConnection {

@@ -6,178 +6,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::pki::*;
 use common::*;
-use dtlsrtp::{
-    CallOptions, CallSecurityState, Config, EndReason, Event, IdentityConfig, IdentityPolicy,
-};
-use dtlsrtp_sip::identity::{
-    AuthService, Authority, CertResolver, ResolveError, TrustAnchors, Verifier,
-};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::BasicConstraints;
-use openssl::x509::{X509Builder, X509NameBuilder, X509};
-
-/// The wall clock at the test network's start (2027-01-15).
-const NOW: u64 = 1_800_000_000;
-
-fn ec_key() -> PKey<Private> {
-    let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-    PKey::from_ec_key(EcKey::generate(&g).unwrap()).unwrap()
-}
-
-fn cert(
-    cn: &str,
-    key: &PKey<Private>,
-    issuer: Option<(&X509, &PKey<Private>)>,
-    serial: u32,
-) -> X509 {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-    let name = name.build();
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::from_unix((NOW - 86_400) as i64).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::from_unix((NOW + 365 * 86_400) as i64).unwrap())
-        .unwrap();
-    match issuer {
-        None => {
-            b.set_issuer_name(&name).unwrap();
-            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-                .unwrap();
-            b.sign(key, MessageDigest::sha256()).unwrap();
-        }
-        Some((ca, ca_key)) => {
-            b.set_issuer_name(ca.subject_name()).unwrap();
-            b.append_extension(BasicConstraints::new().build().unwrap())
-                .unwrap();
-            b.sign(ca_key, MessageDigest::sha256()).unwrap();
-        }
-    }
-    b.build()
-}
-
-/// The certificates at `info`, served from memory (the resolver the driver would provide: file:// or
-/// http:// on loopback).
-#[derive(Default)]
-struct MapResolver(HashMap<String, Vec<u8>>);
-
-impl CertResolver for MapResolver {
-    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
-        self.0.get(url).cloned().ok_or(ResolveError::Unreachable)
-    }
-}
-
-/// A CA and signing identities under it.
-struct Pki {
-    ca: X509,
-    ca_key: PKey<Private>,
-    resolver: Arc<Mutex<MapResolver>>,
-    serial: u32,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let ca_key = ec_key();
-        let ca = cert("dtlsrtp test CA", &ca_key, None, 1);
-        Self {
-            ca,
-            ca_key,
-            resolver: Arc::new(Mutex::new(MapResolver::default())),
-            serial: 1,
-        }
-    }
-
-    /// An authentication service for `user`, its certificate published at http://127.0.0.1/<user>.pem.
-    fn signer(&mut self, user: &str) -> Arc<AuthService> {
-        self.serial += 1;
-        let key = ec_key();
-        let c = cert(user, &key, Some((&self.ca, &self.ca_key)), self.serial);
-        let url = format!("http://127.0.0.1/{user}.pem");
-        let pem = c.to_pem().unwrap();
-        self.resolver
-            .lock()
-            .unwrap()
-            .0
-            .insert(url.clone(), pem.clone());
-        Arc::new(AuthService::new(&key.private_key_to_pem_pkcs8().unwrap(), &pem, &url).unwrap())
-    }
-
-    fn verifier(&self) -> Verifier {
-        let mut a = TrustAnchors::new();
-        a.add(&self.ca.to_pem().unwrap()).unwrap();
-        Verifier::new(a).with_authority(Authority::AnyTrusted)
-    }
-
-    /// An identity configuration on the network's clock: signs as `user` when given, verifies under the CA.
-    fn identity(
-        &mut self,
-        net: &Net,
-        user: Option<&str>,
-        policy: IdentityPolicy,
-    ) -> IdentityConfig {
-        let mut i = IdentityConfig::new((net.now, NOW));
-        i.signer = user.map(|u| self.signer(u));
-        i.verifier = Some(self.verifier());
-        let r: dtlsrtp::SharedResolver = self.resolver.clone();
-        i.resolver = Some(r);
-        i.policy = policy;
-        i
-    }
-}
-
-fn with_identity(mut c: Config, i: IdentityConfig) -> Config {
-    c.identity = Some(i);
-    c
-}
-
-fn security(events: &[Event]) -> Vec<CallSecurityState> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Security { state, .. } => Some(state.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn sas(events: &[Event]) -> Option<String> {
-    events.iter().rev().find_map(|e| match e {
-        Event::Security { sas, .. } => sas.clone(),
-        _ => None,
-    })
-}
-
-fn verified_as(state: &CallSecurityState, who: &str) -> bool {
-    matches!(state, CallSecurityState::EncryptedToVerifiedIdentity { uri } if uri.contains(who))
-}
-
-fn is_dtls(b: &[u8]) -> bool {
-    b.first().is_some_and(|x| (20..=63).contains(x))
-}
-
-/// Flips one hex digit of the first `a=fingerprint:sha-256` in a SIP message carrying SDP.
-fn rewrite_fingerprint(t: &mut dtlsrtp::Transmit) {
-    let s = String::from_utf8_lossy(&t.bytes).into_owned();
-    if let Some(i) = s.find("a=fingerprint:sha-256 ") {
-        let at = i + "a=fingerprint:sha-256 ".len();
-        let c = if &s[at..at + 1] == "0" { "1" } else { "0" };
-        t.bytes = format!("{}{}{}", &s[..at], c, &s[at + 1..]).into_bytes();
-    }
-}
+use dtlsrtp::{CallOptions, CallSecurityState, EndReason, Event, IdentityPolicy};
+use openssl::x509::X509;
 
 /// §7.1 (requirements §4.1), E2E-7.1: Alice offers best-effort DTLS-SRTP (RTP/AVP + a=tcap/a=pcfg, B-1), her
 /// INVITE signed with `mky` over her fingerprint (message 2); Bob verifies it (Required policy) and answers
@@ -945,16 +779,6 @@ fn e2e_7_3_negative_control_without_stun_check_the_handshake_times_out() {
         )),
         "{eb:?}"
     );
-}
-
-/// The header value between `<` and `>` of the first `name:` line.
-fn angle_uri(msg: &str, name: &str) -> dtlsrtp_sip::Uri {
-    let line = msg
-        .split("\r\n")
-        .find(|l| l.starts_with(name))
-        .unwrap_or_else(|| panic!("no {name} in {msg}"));
-    let inner = line.split('<').nth(1).unwrap().split('>').next().unwrap();
-    dtlsrtp_sip::Uri::parse(inner).unwrap()
 }
 
 /// §7.1 as drawn: the proxy is Alice's authentication service (message 2 gains the Identity header there;

@@ -335,7 +335,10 @@ fn r_1_client_hello_flood_5000_per_s_from_200_ports_during_setup_and_call_create
     let c = w.eps[0].port.counters();
     let hvr = c.hello_verify_sent - base.hello_verify_sent;
     let locked_out = c.dtls_refused - base.dtls_refused;
-    assert!(hvr > 0 && locked_out > 0, "{hvr} HelloVerifyRequests, {locked_out} refused");
+    assert!(
+        hvr > 0 && locked_out > 0,
+        "{hvr} HelloVerifyRequests, {locked_out} refused"
+    );
     assert!(
         hvr + locked_out >= flood.sent && hvr + locked_out <= flood.sent + 5,
         "{hvr} HelloVerifyRequests + {locked_out} refused for {} flood ClientHellos (plus B's first)",

@@ -5,12 +5,21 @@
 
 use std::time::Instant;
 
+use super::fetch::CacheLookup;
 use super::{
     call_security_state, sdp_fingerprints, CallSecurityState, Continuity, Disposition, HeaderName,
-    ModifyKind, NoResolver, RequestExtras, RequestFacts, Sas, Verdict,
+    ModifyKind, RequestExtras, RequestFacts, Sas, Verdict,
 };
 use crate::{CallId, Endpoint, Event};
-use dtlsrtp_sip::identity::IdentityError;
+use dtlsrtp_sip::identity::{IdentityError, MAX_IDENTITY_HEADERS};
+
+/// The outcome of verifying a peer's request.
+pub(super) enum Check {
+    /// The verdict, whether the peer supports `from-change`, whether an Identity header was present.
+    Done(Verdict, bool, bool),
+    /// Certificates to fetch first (the request is parked).
+    Fetch(Vec<String>),
+}
 use dtlsrtp_sip::{SipUri, Uri};
 
 /// The Supported value of our identity-capable requests (RFC 4916 `from-change`).
@@ -48,6 +57,51 @@ fn sip_date(unix: u64) -> String {
         secs % 3600 / 60,
         secs % 60
     )
+}
+
+/// Unix seconds of a Date header value in the RFC 7231 IMF-fixdate form RFC 3261 §20.17 requires
+/// (`Fri, 15 Jan 2027 08:00:00 GMT`); `None` for anything else (a compact PASSporT then fails, 438).
+pub(super) fn parse_sip_date(s: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rest = s.trim().split_once(", ")?.1;
+    let mut it = rest.split(' ');
+    let (Some(d), Some(mon), Some(y), Some(t), Some("GMT"), None) = (
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+        it.next(),
+    ) else {
+        return None;
+    };
+    let num = |x: &str, len: usize| -> Option<u64> {
+        (x.len() == len && x.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| x.parse().ok())
+            .flatten()
+    };
+    let d = num(d, 2)?;
+    let y = num(y, 4)?;
+    let m = MONTHS.iter().position(|x| *x == mon)? as u64 + 1;
+    let mut hms = t.split(':');
+    let (Some(h), Some(mi), Some(se), None) = (hms.next(), hms.next(), hms.next(), hms.next())
+    else {
+        return None;
+    };
+    let (h, mi, se) = (num(h, 2)?, num(mi, 2)?, num(se, 2)?);
+    if !(1970..=9999).contains(&y) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // days from civil (H. Hinnant), for dates after 1970
+    let (y2, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2 / 400;
+    let yoe = y2 - era * 400;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
 
 fn has_from_change(req: &dtlsrtp_sip::Request) -> bool {
@@ -113,48 +167,58 @@ impl Endpoint {
         x
     }
 
-    /// Verifies the peer's request the call is acting on (its INVITE, or its pending UPDATE/re-INVITE).
-    /// `None` without identity configuration. Also says whether it supports `from-change`.
-    pub(super) fn verify_peer_request(
-        &mut self,
-        now: Instant,
-        call: CallId,
-    ) -> Option<(Verdict, bool, bool)> {
+    /// Verifies the peer's request the call is acting on (its INVITE, or its pending UPDATE/re-INVITE):
+    /// `None` without identity configuration. At most [`MAX_IDENTITY_HEADERS`] Identity headers are examined;
+    /// certificates come from the cache: a miss gives [`Check::Fetch`] (the caller parks the request) unless
+    /// fetching is over for it (deadline passed, bound reached), when it counts as unreachable (436).
+    pub(super) fn verify_peer_request(&mut self, now: Instant, call: CallId) -> Option<Check> {
         let unix = self.unix_now(now);
         let idc = self.cfg.identity.as_ref()?;
         let req = self.ua.peer_request(call)?;
         let values: Vec<String> = req
             .headers
             .all(HeaderName::Identity)
+            .take(MAX_IDENTITY_HEADERS)
             .map(|f| f.value())
             .collect();
         let present = !values.is_empty();
         let from_change = has_from_change(req);
         let (Some(from), Some(to)) = (req.headers.from(), req.headers.to()) else {
-            return Some((
+            return Some(Check::Done(
                 Verdict::Failed(IdentityError::OrigMismatch),
                 from_change,
                 present,
             ));
         };
         let fps = sdp_fingerprints(&req.body);
+        // RFC 8224 §7.3 / RFC 8225 §7: a compact-form PASSporT's iat is the request's Date
+        let date = req
+            .headers
+            .first(HeaderName::Date)
+            .and_then(|f| parse_sip_date(&f.value()));
         let facts = RequestFacts {
             from: &from.uri,
             to: &to.uri,
-            date: None,
+            date,
             fingerprints: &fps,
         };
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        let verdict = match (&idc.verifier, &idc.resolver) {
+        let Some(v) = idc.verifier.as_ref() else {
             // Without a verification service nothing can be verified: unverified, never failed.
-            (None, _) => Verdict::Absent,
-            (Some(v), Some(r)) => {
-                let mut g = r.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                v.verify_request(&refs, &facts, unix, &mut *g)
-            }
-            (Some(v), None) => v.verify_request(&refs, &facts, unix, &mut NoResolver),
+            return Some(Check::Done(Verdict::Absent, from_change, present));
         };
-        Some((verdict, from_change, present))
+        let mut lookup = CacheLookup {
+            cache: &self.certs,
+            allow: &idc.info_allow,
+            now,
+            fetch: !self.no_fetch,
+            missing: Vec::new(),
+        };
+        let verdict = v.verify_request(&refs, &facts, unix, &mut lookup);
+        if verdict.verified().is_none() && !lookup.missing.is_empty() {
+            return Some(Check::Fetch(lookup.missing));
+        }
+        Some(Check::Done(verdict, from_change, present))
     }
 
     /// UAS, on the ACK of our 2xx: the RFC 4916 UPDATE (I-3, §7.2 message 10) repeating our answer unchanged
@@ -215,11 +279,17 @@ impl Endpoint {
     /// UAC, on the peer's UPDATE/re-INVITE: a signed one is its connected identity (I-3). Its verdict counts
     /// only when its fingerprints are exactly those our media was verified against (A-R-ID-BINDING).
     /// Returns false when it was rejected (Required policy); the caller then does nothing more with it.
-    pub(super) fn check_connected_identity(&mut self, now: Instant, call: CallId) -> bool {
+    /// `checked` is the verdict on the request ([`Endpoint::verify_or_park`]).
+    pub(super) fn check_connected_identity(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        checked: Option<(Verdict, bool, bool)>,
+    ) -> bool {
         if !self.calls.get(&call).is_some_and(|c| c.uac) {
             return true;
         }
-        let Some((mut verdict, _, present)) = self.verify_peer_request(now, call) else {
+        let Some((mut verdict, _, present)) = checked else {
             return true;
         };
         if !present {
@@ -275,10 +345,6 @@ impl Endpoint {
             c.established && c.winner.and_then(|w| c.fork(w)).is_some_and(|f| f.verified);
         let state = call_security_state(media_verified, &c.sec.peer, c.sec.connected.as_ref());
         let failed = matches!(state, CallSecurityState::IdentityFailed { .. });
-        if c.sec.shown.as_ref() == Some(&state) || !(c.established || failed) {
-            return;
-        }
-        c.sec.shown = Some(state.clone());
         let peer = c
             .sec
             .peer_fps
@@ -287,6 +353,12 @@ impl Endpoint {
             .or(c.sec.peer_fps.first());
         let sas = peer
             .map(|p| Sas::new((&c.sec.local_fp.0, &c.sec.local_fp.1), (&p.0, &p.1)).to_string());
+        // a new SAS (the peer's fingerprints changed, issue 12 item 3) is reported even in the same state
+        let shown = (state.clone(), sas.clone());
+        if c.sec.shown.as_ref() == Some(&shown) || !(c.established || failed) {
+            return;
+        }
+        c.sec.shown = Some(shown);
         let peer_fps = c.sec.peer_fps.clone();
         self.events.push_back(Event::Security {
             call,
@@ -318,7 +390,20 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use super::sip_date;
+    use super::{parse_sip_date, sip_date};
+
+    /// RFC 8224 §7.3: the verifier rebuilds a compact PASSporT's iat from Date: the parser inverts ours.
+    #[test]
+    fn i_2_date_header_parses_back_to_unix_seconds() {
+        for t in [0, 951_782_400, 1_800_000_000, 1_443_208_345, 4_102_444_799] {
+            assert_eq!(parse_sip_date(&sip_date(t)), Some(t), "{}", sip_date(t));
+        }
+        assert_eq!(parse_sip_date("Fri, 15 Jan 2027 08:00:00 UTC"), None);
+        assert_eq!(parse_sip_date("15 Jan 2027 08:00:00 GMT"), None);
+        assert_eq!(parse_sip_date("Fri, 15 Foo 2027 08:00:00 GMT"), None);
+        assert_eq!(parse_sip_date("Fri, 15 Jan 2027 8:00:00 GMT"), None);
+        assert_eq!(parse_sip_date(""), None);
+    }
 
     #[test]
     fn date_header_values() {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use dtlsrtp::{Config, Datagram, Endpoint, Event, Transmit};
 use dtlsrtp_dtls::{Certificate, KeyType};
 
+pub mod pki;
 pub mod proxy;
 pub mod stranger;
 
@@ -47,6 +48,11 @@ pub struct Net {
     /// Within each delivery round, 2xx responses go last (an answerer whose ClientHello beats its 200 OK, like
     /// baresip).
     pub ok_last: bool,
+    /// Every [`Event::FetchCertificate`] seen: (node, fetch, url). Unless `hold_fetches`, each is answered at
+    /// once from the node's configured resolver (what the driver does off its loop).
+    pub fetches: Vec<(usize, dtlsrtp::FetchId, String)>,
+    /// Leave certificate fetches unanswered (a fetch that never returns).
+    pub hold_fetches: bool,
 }
 
 impl Net {
@@ -61,6 +67,8 @@ impl Net {
             drop_filter: None,
             mangle: None,
             ok_last: false,
+            fetches: Vec::new(),
+            hold_fetches: false,
         }
     }
 
@@ -113,16 +121,35 @@ impl Net {
         let end = self.now + max;
         for _ in 0..100_000 {
             let mut queue: VecDeque<(usize, Transmit)> = VecDeque::new();
+            let now = self.now;
             for (i, n) in self.nodes.iter_mut().enumerate() {
-                while let Some(t) = n.ep.poll_transmit() {
-                    queue.push_back((i, t));
-                }
                 while let Some(e) = n.ep.poll_event() {
                     if let Event::MediaSocketReleased { local } = &e {
                         n.released.push(*local);
                         n.media.retain(|m| m != local);
                     }
+                    if let Event::FetchCertificate { fetch, url, .. } = &e {
+                        self.fetches.push((i, *fetch, url.clone()));
+                        if !self.hold_fetches {
+                            let r =
+                                n.ep.config()
+                                    .identity
+                                    .as_ref()
+                                    .and_then(|c| c.resolver.clone());
+                            let res = match r {
+                                Some(r) => dtlsrtp_sip::identity::CertResolver::fetch(
+                                    &mut *r.lock().unwrap(),
+                                    url,
+                                ),
+                                None => Err(dtlsrtp_sip::identity::ResolveError::Unsupported),
+                            };
+                            n.ep.certificate_fetched(now, *fetch, res);
+                        }
+                    }
                     n.events.push(e);
+                }
+                while let Some(t) = n.ep.poll_transmit() {
+                    queue.push_back((i, t));
                 }
             }
             let mut proxied = Vec::new();

@@ -1,7 +1,7 @@
 //! Continuity of authentication (F-8.4b, P-7b): the fingerprints last seen per peer identity, SSH style.
 //!
 //! [`PeerKeyCache::observe`] answers [`Continuity::NewPeer`] (and remembers the keys),
-//! [`Continuity::KnownPeer`] (one of the offered fingerprints is a cached one), or
+//! [`Continuity::KnownPeer`] (every offered fingerprint is a cached one), or
 //! [`Continuity::KeyChanged`] (the peer is known under other keys: the `peer_key_changed` alert). A changed
 //! key is not remembered until the user accepts it with [`PeerKeyCache::accept`].
 //!
@@ -22,7 +22,7 @@ use super::passport::{mky_for, MediaKey};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Continuity {
-    /// One of the fingerprints is the one seen before for this identity.
+    /// Every fingerprint offered is one seen before for this identity.
     KnownPeer,
     /// First contact with this identity (now remembered).
     NewPeer,
@@ -88,7 +88,10 @@ impl PeerKeyCache {
         }
         match self.peers.get(identity) {
             None => Continuity::NewPeer,
-            Some(old) if new.iter().any(|k| old.contains(k)) => Continuity::KnownPeer,
+            // Every offered key must be a remembered one: a known key plus a new one (say a new hash's
+            // fingerprint next to the old) is a change, not a match (issue 12 item 3): the new key is what an
+            // attacker who kept the old line would add.
+            Some(old) if new.iter().all(|k| old.contains(k)) => Continuity::KnownPeer,
             Some(old) => Continuity::KeyChanged {
                 old: old.iter().cloned().collect(),
                 new,
@@ -199,10 +202,12 @@ mod tests {
         let alice = "sip:alice@example.com";
         assert_eq!(c.observe(alice, &fp(1)).unwrap(), Continuity::NewPeer);
         assert_eq!(c.observe(alice, &fp(1)).unwrap(), Continuity::KnownPeer);
-        // offering the cached key plus another still matches
+        // a subset of the cached keys still matches
+        let mut two = PeerKeyCache::new();
         let mut both = fp(1);
-        both.push(("sha-1".into(), vec![9; 20]));
-        assert_eq!(c.observe(alice, &both).unwrap(), Continuity::KnownPeer);
+        both.push(("sha-384".into(), vec![9; 48]));
+        two.accept(alice, &both).unwrap();
+        assert_eq!(two.check(alice, &fp(1)), Continuity::KnownPeer);
         match c.observe(alice, &fp(2)).unwrap() {
             Continuity::KeyChanged { old, new } => {
                 assert_eq!(old, mky_for(&fp(1)));
@@ -223,6 +228,29 @@ mod tests {
         ));
         assert_eq!(c.check(alice, &[]), Continuity::NoFingerprint);
         assert_eq!(c.accept("a b", &fp(1)), Err(CacheFileError::Identity));
+    }
+
+    /// Issue 12 item 3: a known peer that keeps its old fingerprint and adds one of another hash (what an
+    /// attacker who leaves the old line in place would do) is a key change, not a match; nothing is stored.
+    #[test]
+    fn f_8_4b_known_peer_adding_new_hash_fingerprint_is_a_change() {
+        let mut c = PeerKeyCache::new();
+        let alice = "sip:alice@example.com";
+        assert_eq!(c.observe(alice, &fp(1)).unwrap(), Continuity::NewPeer);
+        let mut both = fp(1);
+        both.push(("sha-384".into(), vec![9; 48]));
+        match c.observe(alice, &both).unwrap() {
+            Continuity::KeyChanged { old, new } => {
+                assert_eq!(old, mky_for(&fp(1)));
+                assert_eq!(new, mky_for(&both));
+            }
+            other => panic!("expected KeyChanged, got {other:?}"),
+        }
+        assert_eq!(c.check(alice, &fp(1)), Continuity::KnownPeer);
+        assert!(matches!(
+            c.check(alice, &both),
+            Continuity::KeyChanged { .. }
+        ));
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub use sas::Sas;
 pub use service::{
     AuthService, Authority, CertResolver, Disposition, FileResolver, IdentityPolicy, RequestFacts,
     ResolveError, SetupError, TrustAnchors, Verdict, VerifiedIdentity, Verifier,
-    DEFAULT_FRESHNESS_SECS,
+    DEFAULT_FRESHNESS_SECS, MAX_IDENTITY_HEADERS,
 };
 pub use ui::{call_security_state, CallSecurityState};
 

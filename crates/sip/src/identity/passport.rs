@@ -9,19 +9,22 @@
 //!
 //! # `mky`
 //! One `{"alg": hash, "dig": digest}` per `a=fingerprint` of the SDP, `alg` the lower-case hash function name
-//! (`sha-256`), `dig` the digest as upper-case hex bytes separated by colons (the RFC 8122 fingerprint
-//! form). The array is sorted lexicographically by `alg`, then `dig`, each object with `alg` before `dig`,
-//! and a fingerprint repeated in the SDP (session and media level) is listed once. The verifier compares the
-//! received `mky` as a set against the fingerprints of the SDP it received, so the order of `a=fingerprint`
-//! lines in the SDP does not matter.
+//! (`sha-256`), `dig` the digest as upper-case hexadecimal **without colons** (RFC 8225 §5.2.2: "For the
+//! "dig" key value, the hash value MUST be the hexadecimal value without any colons"; its example has
+//! `"dig":"021ACC5427ABEB9C…"` for `a=fingerprint:sha-256 02:1A:CC:54:27:AB:EB:9C:…`). The array is sorted
+//! lexicographically by `alg`, then `dig`, each object with `alg` before `dig`, and a fingerprint repeated in
+//! the SDP (session and media level) is listed once. The verifier compares the received `mky` as a set
+//! against the fingerprints of the SDP it received, so the order of `a=fingerprint` lines in the SDP does not
+//! matter.
 //!
-//! Provenance of these rules: the ordering (alg, then dig; alg first inside each object) is the text of
-//! draft-ietf-stir-passport-08 §4.2.2, read for this work; the full text of the published RFC 8225 §5.2.2
-//! could not be retrieved here. That draft wrote `dig` as hex *without* colons; the colon form we emit
-//! follows the project brief and RFC 8225's example as remembered, not a re-read text. Because of that
-//! doubt the verifier accepts `dig` with or without colons (it compares the digest bytes), so a full-form
-//! PASSporT from either kind of signer verifies; only the compact form, whose payload we rebuild, depends on
-//! the choice.
+//! Provenance: the sentence and example quoted above were read for this work in the authors' source of the
+//! document, draft-ietf-stir-passport-08 (its "MUST be the hexadecimal value without any colons" sentence, the
+//! two fingerprints and the `021ACC…`/`4AADB9…` digests; -05 says the same, and issue 12 reports that -11 does
+//! too). The published RFC 8225 text itself could not be retrieved here (only its first page); nothing found
+//! suggests the rule changed in publication. Older releases of this crate emitted `dig` with colons (the RFC
+//! 8122 fingerprint form); the verifier still accepts that form, in any letter case, because it compares the
+//! digest bytes ([`MediaKey`] keeps the colon form internally, for comparison and for the peer-key cache
+//! file). Only the compact form, whose payload the verifier rebuilds, depends on the emitted form.
 
 use openssl::bn::BigNum;
 use openssl::ec::EcKeyRef;
@@ -42,7 +45,8 @@ pub const TYP_PASSPORT: &str = "passport";
 pub struct MediaKey {
     /// Hash function name, lower case (`sha-256`).
     pub alg: String,
-    /// Digest as upper-case colon-separated hex (`AB:CD:..`).
+    /// Digest as upper-case colon-separated hex (`AB:CD:..`): the comparison form. The PASSporT carries it
+    /// without colons ([`MediaKey::wire_dig`], RFC 8225 §5.2.2).
     pub dig: String,
 }
 
@@ -53,6 +57,11 @@ impl MediaKey {
             alg: hash.to_ascii_lowercase(),
             dig: colon_hex(digest),
         }
+    }
+
+    /// `dig` as RFC 8225 §5.2.2 writes it in the claim: upper-case hexadecimal without colons.
+    pub fn wire_dig(&self) -> String {
+        self.dig.chars().filter(|&c| c != ':').collect()
     }
 
     /// The same key as received in a claim, rewritten so that only the bytes named compare: `alg` in lower
@@ -332,7 +341,7 @@ impl PassportClaims {
                 s.push_str("{\"alg\":");
                 json_string(&mut s, &k.alg);
                 s.push_str(",\"dig\":");
-                json_string(&mut s, &k.dig);
+                json_string(&mut s, &k.wire_dig());
                 s.push('}');
             }
             s.push(']');
@@ -537,17 +546,22 @@ mod tests {
         );
     }
 
-    /// Known answer for `mky`. Source: RFC 8225 §5.2.2's example: an SDP with the two fingerprints
-    /// `a=fingerprint:sha-256 02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2`
-    /// and `a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1`
-    /// with the Appendix A orig/dest and iat 1443208345. The expected JSON is that example written in the
-    /// §9 deterministic form (members sorted, no whitespace); the base64url string was computed
-    /// independently (Python `base64.urlsafe_b64encode`, padding stripped) from that JSON text.
+    /// Known answer for `mky`, RFC 8225 §5.2.2's own example: an SDP offer with the fingerprints
+    /// `a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1`
+    /// and `a=fingerprint:sha-256 02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2`
+    /// (in that order) gives the payload whose `mky` is
+    /// `[{"alg":"sha-256","dig":"021ACC5427ABEB9C533F3E4B652E7D463F5442CD54F17A03A27DF9B07F4619B2"},
+    /// {"alg":"sha-256","dig":"4AADB9B13F82183B540212DF3E5D496B19E57CAB3E4B652E7D463F5442CD54F1"}]`
+    /// (hex without colons, sorted by `dig`), with `dest` sip:alice@example.com, `iat` 1443208345 and `orig`
+    /// tn 12155551212. The expected JSON is that example in the §9 deterministic form (the RFC's own §9
+    /// example, whitespace removed); the base64url string was computed independently (Python
+    /// `base64.urlsafe_b64encode`, padding stripped) from that JSON text.
     #[test]
     fn i_2_mky_known_answer_rfc8225_5_2_2() {
         let fp1 = hex_colon("4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1");
         let fp2 = hex_colon("02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2");
-        // given in SDP order 4A.., 02.. and with an upper-case hash name: the claim sorts and lower-cases
+        // given in the RFC's SDP order 4A.., 02.. and with an upper-case hash name: the claim sorts and
+        // lower-cases
         let fps = vec![("SHA-256".to_string(), fp1), ("sha-256".to_string(), fp2)];
         let c = PassportClaims {
             orig: Party::Tn("12155551212".into()),
@@ -560,16 +574,39 @@ mod tests {
             json,
             concat!(
                 r#"{"dest":{"uri":["sip:alice@example.com"]},"iat":1443208345,"mky":["#,
-                r#"{"alg":"sha-256","dig":"02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2"},"#,
-                r#"{"alg":"sha-256","dig":"4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1"}],"#,
+                r#"{"alg":"sha-256","dig":"021ACC5427ABEB9C533F3E4B652E7D463F5442CD54F17A03A27DF9B07F4619B2"},"#,
+                r#"{"alg":"sha-256","dig":"4AADB9B13F82183B540212DF3E5D496B19E57CAB3E4B652E7D463F5442CD54F1"}],"#,
                 r#""orig":{"tn":"12155551212"}}"#
             )
+        );
+        assert!(
+            !json.contains("02:1A"),
+            "no colons in dig (RFC 8225 §5.2.2)"
         );
         assert_eq!(b64::encode(json.as_bytes()), MKY_KAT_B64);
         assert_eq!(PassportClaims::from_json(json.as_bytes()).unwrap(), c);
     }
 
-    /// draft-ietf-stir-passport-08 wrote `dig` without colons; such a claim names the same keys.
+    /// Older peers (and earlier releases of this crate) wrote `dig` with colons: such a claim names the same
+    /// keys.
+    #[test]
+    fn i_2_received_dig_with_colons_from_older_peers_compares_equal() {
+        let json = concat!(
+            r#"{"dest":{"uri":["sip:alice@example.com"]},"iat":1443208345,"mky":["#,
+            r#"{"alg":"sha-256","dig":"02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2"},"#,
+            r#"{"alg":"sha-256","dig":"4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1"}],"#,
+            r#""orig":{"tn":"12155551212"}}"#
+        );
+        let c = PassportClaims::from_json(json.as_bytes()).unwrap();
+        let fp1 = hex_colon("4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1");
+        let fp2 = hex_colon("02:1A:CC:54:27:AB:EB:9C:53:3F:3E:4B:65:2E:7D:46:3F:54:42:CD:54:F1:7A:03:A2:7D:F9:B0:7F:46:19:B2");
+        assert_eq!(
+            c.mky,
+            mky_for(&[("sha-256".into(), fp1), ("sha-256".into(), fp2)])
+        );
+    }
+
+    /// `dig` without colons in lower case, and `alg` in upper case, name the same keys.
     #[test]
     fn i_2_received_dig_without_colons_or_lower_case_compares_equal() {
         let json = concat!(
@@ -597,10 +634,9 @@ mod tests {
 
     const MKY_KAT_B64: &str = concat!(
         "eyJkZXN0Ijp7InVyaSI6WyJzaXA6YWxpY2VAZXhhbXBsZS5jb20iXX0sImlhdCI6MTQ0MzIwODM0NSwibWt5IjpbeyJhbGci",
-        "OiJzaGEtMjU2IiwiZGlnIjoiMDI6MUE6Q0M6NTQ6Mjc6QUI6RUI6OUM6NTM6M0Y6M0U6NEI6NjU6MkU6N0Q6NDY6M0Y6NTQ6",
-        "NDI6Q0Q6NTQ6RjE6N0E6MDM6QTI6N0Q6Rjk6QjA6N0Y6NDY6MTk6QjIifSx7ImFsZyI6InNoYS0yNTYiLCJkaWciOiI0QTpB",
-        "RDpCOTpCMTozRjo4MjoxODozQjo1NDowMjoxMjpERjozRTo1RDo0OTo2QjoxOTpFNTo3QzpBQjozRTo0Qjo2NToyRTo3RDo0",
-        "NjozRjo1NDo0MjpDRDo1NDpGMSJ9XSwib3JpZyI6eyJ0biI6IjEyMTU1NTUxMjEyIn19",
+        "OiJzaGEtMjU2IiwiZGlnIjoiMDIxQUNDNTQyN0FCRUI5QzUzM0YzRTRCNjUyRTdENDYzRjU0NDJDRDU0RjE3QTAzQTI3REY5",
+        "QjA3RjQ2MTlCMiJ9LHsiYWxnIjoic2hhLTI1NiIsImRpZyI6IjRBQURCOUIxM0Y4MjE4M0I1NDAyMTJERjNFNUQ0OTZCMTlF",
+        "NTdDQUIzRTRCNjUyRTdENDYzRjU0NDJDRDU0RjEifV0sIm9yaWciOnsidG4iOiIxMjE1NTU1MTIxMiJ9fQ",
     );
 
     fn hex_colon(s: &str) -> Vec<u8> {

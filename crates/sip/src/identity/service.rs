@@ -434,6 +434,10 @@ impl Default for Authority {
     }
 }
 
+/// How many Identity header fields of one request are examined (issue 12 item 7): a request with more has
+/// the rest ignored, so 100 headers cost no more than two (certificate fetches included).
+pub const MAX_IDENTITY_HEADERS: usize = 2;
+
 /// The default `iat` window: 60 s either way (RFC 8224 §6.2.2 step 3 suggests a minute).
 pub const DEFAULT_FRESHNESS_SECS: u64 = 60;
 
@@ -468,8 +472,8 @@ impl Verifier {
         self
     }
 
-    /// Verifies the request's Identity header field values (every one; the request is verified when one
-    /// is). `now_unix` is the wall clock read by the caller.
+    /// Verifies the request's Identity header field values (the first [`MAX_IDENTITY_HEADERS`]; the request
+    /// is verified when one is). `now_unix` is the wall clock read by the caller.
     pub fn verify_request(
         &self,
         identity_values: &[&str],
@@ -478,7 +482,7 @@ impl Verifier {
         resolver: &mut dyn CertResolver,
     ) -> Verdict {
         let mut first_err = None;
-        for v in identity_values {
+        for v in identity_values.iter().take(MAX_IDENTITY_HEADERS) {
             match self.verify_one(v, req, now_unix, resolver) {
                 Ok(id) => return Verdict::Verified(id),
                 Err(e) => {
