@@ -90,6 +90,7 @@
 //! | P-6.2b, no client certificate | answered with handshake_failure (40): OpenSSL sends certificate_required, which DTLS 1.2 maps to handshake_failure | `tests/pairs.rs` `server_requires_client_certificate_alert_on_failure` |
 //! | R-1 (RFC 6347 §4.2.1): no state before a valid cookie; no eviction of a cookie-verified handshake | tested | `tests/alerts.rs` `r_1_*`, `tests/interop_openssl.rs` `r_1_*`, `tests/bad_input.rs` `r_1_*` (fuzz body); `dtlsrtp-media` `tests/port_bad_input.rs` `r_1_*`; `dtlsrtp` `tests/robustness.rs` `r_1_*` |
 
+mod alert;
 mod assoc;
 mod cert;
 mod config;
