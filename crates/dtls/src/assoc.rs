@@ -352,7 +352,8 @@ impl Association {
     /// the handshake with a bad_certificate (42) alert to the peer and [`DtlsError::CertificateRejected`]
     /// (RFC 8122 §6.2, P-6.2b). Takes effect for a Certificate message not yet processed; a certificate accepted
     /// while the fingerprints were unknown is still checked by the [`FingerprintGate`](crate::FingerprintGate)
-    /// afterwards (DTLS cannot send a fatal alert once the handshake completed through OpenSSL's API).
+    /// afterwards; on a mismatch then, end the association with
+    /// [`close_with_alert`](Self::close_with_alert)`(now, Alert::BAD_CERTIFICATE)`.
     pub fn expect_fingerprints(&mut self, expected: Option<&[Fingerprint]>) {
         let value = expected.filter(|e| !e.is_empty()).map(Arc::from);
         if let Ok(mut e) = self.shared.expected.lock() {
