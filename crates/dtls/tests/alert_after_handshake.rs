@@ -215,3 +215,92 @@ fn p_6_2b_bad_certificate_after_the_handshake_decrypts_in_openssl_for_every_suit
         }
     }
 }
+
+#[test]
+fn p_6_2b_close_with_alert_before_our_change_cipher_spec_goes_in_the_clear() {
+    let (cc, sc) = (
+        config(cert(KeyType::EcdsaP256, 0)),
+        config(cert(KeyType::EcdsaP256, 1)),
+    );
+    let (mut c, mut s) = pair(&cc, &sc);
+    // ClientHello, HelloVerifyRequest, ClientHello with cookie: the server's first flight is out (epoch 0).
+    while let Some(d) = c.poll_transmit() {
+        s.handle_datagram(Instant::now(), &d);
+    }
+    while let Some(d) = s.poll_transmit() {
+        c.handle_datagram(Instant::now(), &d);
+    }
+    while let Some(d) = c.poll_transmit() {
+        s.handle_datagram(Instant::now(), &d);
+    }
+    let flight: Vec<Vec<u8>> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert!(!flight.is_empty());
+    assert_eq!(s.state(), State::Handshaking);
+    let last_seq = flight
+        .iter()
+        .flat_map(|d| {
+            let mut seqs = Vec::new();
+            let mut rest = d.as_slice();
+            while rest.len() >= 13 {
+                let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+                seqs.push(u64::from_be_bytes([
+                    0, 0, rest[5], rest[6], rest[7], rest[8], rest[9], rest[10],
+                ]));
+                rest = rest.get(13 + len..).unwrap_or_default();
+            }
+            seqs
+        })
+        .max()
+        .unwrap();
+    s.close_with_alert(Instant::now(), Alert::BAD_CERTIFICATE);
+    let d = s.poll_transmit().unwrap();
+    assert_eq!(s.poll_transmit(), None);
+    assert_eq!(d[..5], [21, 254, 253, 0, 0], "alert, DTLS 1.2, epoch 0");
+    let seq = u64::from_be_bytes([0, 0, d[5], d[6], d[7], d[8], d[9], d[10]]);
+    assert_eq!(
+        seq,
+        last_seq + 1,
+        "the sequence number after OpenSSL's last"
+    );
+    assert_eq!(d[11..], [0, 2, 2, 42], "fatal bad_certificate in the clear");
+    c.handle_datagram(Instant::now(), &d);
+    assert_eq!(
+        c.state(),
+        State::Failed(DtlsError::AlertReceived(Alert::BAD_CERTIFICATE))
+    );
+}
+
+#[test]
+fn p_6_2b_close_with_alert_after_our_finished_before_the_peers_is_encrypted() {
+    let (cc, sc) = (
+        config(cert(KeyType::Rsa2048, 0)),
+        config(cert(KeyType::Rsa2048, 1)),
+    );
+    let (mut c, mut s) = pair(&cc, &sc);
+    // ClientHello, HelloVerifyRequest, ClientHello, server flight: then the client's flight ending in its
+    // ChangeCipherSpec and Finished (epoch 1) is out, the server's Finished not yet in.
+    for _ in 0..2 {
+        while let Some(d) = c.poll_transmit() {
+            s.handle_datagram(Instant::now(), &d);
+        }
+        while let Some(d) = s.poll_transmit() {
+            c.handle_datagram(Instant::now(), &d);
+        }
+    }
+    let flight: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    assert_eq!(c.state(), State::Handshaking);
+    assert!(flight.iter().any(|d| records(d).iter().any(|r| r.1 == 1)));
+    c.close_with_alert(Instant::now(), Alert::BAD_CERTIFICATE);
+    let d = c.poll_transmit().unwrap();
+    assert_eq!(records(&d).len(), 1);
+    assert_eq!((records(&d)[0].0, records(&d)[0].1), (21, 1));
+    for f in &flight {
+        s.handle_datagram(Instant::now(), f);
+    }
+    assert_eq!(s.state(), State::Connected);
+    s.handle_datagram(Instant::now(), &d);
+    assert_eq!(
+        s.state(),
+        State::Failed(DtlsError::AlertReceived(Alert::BAD_CERTIFICATE))
+    );
+}
