@@ -57,6 +57,8 @@ struct Wire {
     inbox: Vec<u8>,
     has_input: bool,
     outbox: VecDeque<Vec<u8>>,
+    /// Every record header OpenSSL emitted (for a fatal alert after the handshake, P-6.2b).
+    sent: crate::alert::SentRecords,
 }
 
 impl Wire {
@@ -85,6 +87,7 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sent.observe(buf);
         self.outbox.push_back(buf.to_vec());
         Ok(buf.len())
     }
@@ -147,7 +150,8 @@ pub enum Event {
     PeerCertificate(Vec<u8>),
     /// The handshake completed and keys were exported (always after `PeerCertificate`).
     Connected(Connected),
-    /// close_notify was sent or received; the association is finished.
+    /// close_notify was sent or received, or we sent a fatal alert
+    /// ([`Association::close_with_alert`]); the association is finished.
     Closed,
     /// The association failed; nothing more will happen on it.
     Failed(DtlsError),
@@ -176,7 +180,7 @@ pub enum State {
     Handshaking,
     /// Handshake done, keys exported; still answering retransmitted flights and alerts.
     Connected,
-    /// close_notify sent or received.
+    /// close_notify sent or received, or a fatal alert sent by [`Association::close_with_alert`].
     Closed,
     /// Failed with the error reported in [`Event::Failed`].
     Failed(DtlsError),
@@ -348,7 +352,8 @@ impl Association {
     /// the handshake with a bad_certificate (42) alert to the peer and [`DtlsError::CertificateRejected`]
     /// (RFC 8122 §6.2, P-6.2b). Takes effect for a Certificate message not yet processed; a certificate accepted
     /// while the fingerprints were unknown is still checked by the [`FingerprintGate`](crate::FingerprintGate)
-    /// afterwards (DTLS cannot send a fatal alert once the handshake completed through OpenSSL's API).
+    /// afterwards; on a mismatch then, end the association with
+    /// [`close_with_alert`](Self::close_with_alert)`(now, Alert::BAD_CERTIFICATE)`.
     pub fn expect_fingerprints(&mut self, expected: Option<&[Fingerprint]>) {
         let value = expected.filter(|e| !e.is_empty()).map(Arc::from);
         if let Ok(mut e) = self.shared.expected.lock() {
@@ -447,6 +452,36 @@ impl Association {
             return;
         }
         let _ = self.stream.shutdown();
+        self.state = State::Closed;
+        self.retransmit_deadline = None;
+        self.events.push_back(Event::Closed);
+    }
+
+    /// Ends the association with a fatal alert (level 2) of description `alert`, e.g.
+    /// [`Alert::BAD_CERTIFICATE`](crate::Alert::BAD_CERTIFICATE) when the peer's certificate matched no
+    /// fingerprint only after the handshake completed (RFC 8122 §6.2, P-6.2b: the answer came after the
+    /// ClientHello, F-5.8; a re-offer changed the fingerprints; a stranger's handshake). No close_notify follows
+    /// and the SSL is never used again (its session is not kept for resumption).
+    ///
+    /// OpenSSL 3.0 has no public call that sends a fatal alert on an established DTLS 1.2 connection, so the
+    /// record is sealed here for our current write epoch from the session's public key material (see the
+    /// `alert` module: AES-GCM, ChaCha20-Poly1305, AES-CBC-SHA with or without encrypt-then-MAC); before our
+    /// ChangeCipherSpec it goes in the clear. Should the record not be buildable (no record written yet), it
+    /// falls back to [`close`](Self::close). Finished associations are left alone.
+    pub fn close_with_alert(&mut self, now: Instant, alert: crate::Alert) {
+        if self.is_finished() {
+            return;
+        }
+        let sent = self.stream.get_ref().sent;
+        let Some(record) =
+            crate::alert::fatal_alert_record(self.stream.ssl(), self.role, &sent, alert)
+        else {
+            self.close(now);
+            return;
+        };
+        let wire = self.stream.get_mut();
+        wire.sent.observe(&record);
+        wire.outbox.push_back(record);
         self.state = State::Closed;
         self.retransmit_deadline = None;
         self.events.push_back(Event::Closed);

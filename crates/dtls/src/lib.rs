@@ -18,6 +18,10 @@
 //!   HelloVerifyRequest.
 //! - In-handshake certificate check ([`Association::expect_fingerprints`], P-6.2b): when the expected
 //!   fingerprints are known, a mismatched certificate is refused with a bad_certificate (42) alert.
+//! - Fatal alert after the handshake ([`Association::close_with_alert`], P-6.2b): when the mismatch is found
+//!   only once the handshake completed, the association seals the alert record itself (OpenSSL 3.0 has no
+//!   public call for it): TLS 1.2 key block from the session's master secret and randoms, every suite of our
+//!   list (AES-GCM, ChaCha20-Poly1305, AES-CBC-SHA with or without encrypt-then-MAC); no close_notify after it.
 //!
 //! What OpenSSL decides and what we add: DTLS 1.2 only (a DTLS 1.0 peer is refused, a ClientHello offering 1.3
 //! and 1.2 is answered with 1.2); no renegotiation (a peer's attempt gets a `no_renegotiation` alert); the
@@ -86,10 +90,11 @@
 //!
 //! | requirement | status | tests |
 //! |---|---|---|
-//! | P-6.2b (RFC 8122 §6.2): a mismatched certificate ends the handshake with bad_certificate (42) | tested when the fingerprint is known during the handshake, both roles; after a completed handshake (F-5.8) the association closes with close_notify (no public OpenSSL 3.0 API sends a fatal alert then) | `tests/alerts.rs` `p_6_2b_*`; `tests/interop_openssl.rs` `p_6_2b_interop_*` (openssl prints `alert bad certificate … SSL alert number 42`); `dtlsrtp-media` `tests/port_alerts.rs` |
+//! | P-6.2b (RFC 8122 §6.2): a mismatched certificate ends the association with bad_certificate (42) | tested when the fingerprint is known during the handshake, both roles; and after a completed handshake (F-5.8, re-offer, stranger) through `Association::close_with_alert`, whose hand-sealed record OpenSSL decrypts for every suite of our list, both roles, ECDSA and RSA, CBC with and without encrypt-then-MAC | `tests/alerts.rs` `p_6_2b_*`; `tests/alert_after_handshake.rs` `p_6_2b_*`; `tests/interop_openssl.rs` `p_6_2b_interop_*` (openssl s_server/s_client print `alert bad certificate … SSL alert number 42`, in the handshake and after it); `dtlsrtp-media` `tests/port_alerts.rs` |
 //! | P-6.2b, no client certificate | answered with handshake_failure (40): OpenSSL sends certificate_required, which DTLS 1.2 maps to handshake_failure | `tests/pairs.rs` `server_requires_client_certificate_alert_on_failure` |
 //! | R-1 (RFC 6347 §4.2.1): no state before a valid cookie; no eviction of a cookie-verified handshake | tested | `tests/alerts.rs` `r_1_*`, `tests/interop_openssl.rs` `r_1_*`, `tests/bad_input.rs` `r_1_*` (fuzz body); `dtlsrtp-media` `tests/port_bad_input.rs` `r_1_*`; `dtlsrtp` `tests/robustness.rs` `r_1_*` |
 
+mod alert;
 mod assoc;
 mod cert;
 mod config;

@@ -1,7 +1,8 @@
 //! Interop with the real OpenSSL command line (`openssl s_server` / `s_client`, Debian package `openssl`) over
 //! UDP on 127.0.0.1, both roles: the keys we export equal the `Keying material` OpenSSL prints (D-4.2a), its
 //! HelloVerifyRequest is handled (and ours, also built statelessly before any association exists, R-1),
-//! fingerprints are verified both ways (F-5.14), and a mismatched certificate gets bad_certificate (P-6.2b).
+//! fingerprints are verified both ways (F-5.14), and a mismatched certificate gets bad_certificate (P-6.2b),
+//! in the handshake or, sealed by us, after it (GCM, ChaCha20-Poly1305, CBC with and without encrypt-then-MAC).
 #![allow(clippy::disallowed_methods)] // tests: real sockets and OpenSSL's real-time retransmission timers
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -421,4 +422,97 @@ fn r_1_interop_openssl_s_client_completes_after_stateless_cookie() {
     }
     let out = cli.finish();
     check_cli_output(&out, profile, &seen, &ours, &peer_fp, "Server certificate");
+}
+
+/// P-6.2b after the handshake: the handshake with the CLI completes while the fingerprint is unknown (F-5.8);
+/// the fingerprint then turns out wrong and we close with bad_certificate, sealed under the negotiated suite
+/// (`-cipher`, plus `extra`). Returns the CLI's output (stdout and stderr).
+fn bad_certificate_after_handshake(
+    we: DtlsRole,
+    rsa_peer: bool,
+    cipher: &str,
+    extra: &[&str],
+) -> String {
+    let profile = SrtpProfile::AeadAes128Gcm;
+    let dir = openssl_cli::TempDir::new().unwrap();
+    let (id, _) = cli_identity(&dir.0, rsa_peer);
+    let mut args = vec!["-cipher", cipher];
+    args.extend_from_slice(extra);
+    let (cfg, ours) = our_config(profile);
+    let ctx = DtlsContext::new(&cfg).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut cli, peer, mut assoc) = if we == DtlsRole::Client {
+        let port = free_udp_port();
+        let peer: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let srv = openssl_cli::s_server_with(
+            port,
+            &id,
+            profile.openssl_name(),
+            profile.exporter_len(),
+            &args,
+        )
+        .unwrap();
+        let assoc = Association::new(&ctx, DtlsRole::Client, peer, Instant::now()).unwrap();
+        (srv, peer, assoc)
+    } else {
+        let port = sock.local_addr().unwrap().port();
+        let cli = openssl_cli::s_client_with(
+            port,
+            &id,
+            profile.openssl_name(),
+            profile.exporter_len(),
+            &args,
+        )
+        .unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, peer) = sock.recv_from(&mut buf).expect("s_client's ClientHello");
+        let mut assoc = Association::new(&ctx, DtlsRole::Server, peer, Instant::now()).unwrap();
+        assoc.handle_datagram(Instant::now(), &buf[..n]);
+        (cli, peer, assoc)
+    };
+    let mut seen = Seen::default();
+    drive(&sock, peer, &mut assoc, &mut seen, Duration::from_secs(10));
+    let name = seen.connected.as_ref().unwrap().cipher_suite.name;
+    eprintln!("{cipher} {extra:?}: negotiated {name}");
+    // Let a client's retransmitted final flight settle, then the (wrong) fingerprint arrives: ours.
+    std::thread::sleep(Duration::from_millis(100));
+    let wrong = ours.fingerprint(HashFunction::Sha256).unwrap();
+    assert!(verify_fingerprint(seen.peer_cert.as_ref().unwrap(), &[wrong]).is_err());
+    assoc.close_with_alert(Instant::now(), dtlsrtp_dtls::Alert::BAD_CERTIFICATE);
+    while let Some(d) = assoc.poll_transmit() {
+        let _ = sock.send_to(&d, peer);
+    }
+    // Give the CLI time to read the alert before finish() closes its stdin (which would make it quit first).
+    std::thread::sleep(Duration::from_millis(300));
+    cli.finish()
+}
+
+#[test]
+fn p_6_2b_interop_openssl_s_server_receives_bad_certificate_after_the_handshake() {
+    if !openssl_cli::available() {
+        return;
+    }
+    for (cipher, extra) in [
+        ("ECDHE-RSA-AES128-GCM-SHA256", &[][..]),
+        ("ECDHE-RSA-CHACHA20-POLY1305", &[][..]),
+        ("ECDHE-RSA-AES256-SHA", &["-no_etm"][..]),
+    ] {
+        let out = bad_certificate_after_handshake(DtlsRole::Client, true, cipher, extra);
+        assert_cli_got_bad_certificate(&out);
+    }
+}
+
+#[test]
+fn p_6_2b_interop_openssl_s_client_receives_bad_certificate_after_the_handshake() {
+    if !openssl_cli::available() {
+        return;
+    }
+    for (cipher, extra) in [
+        ("ECDHE-ECDSA-AES256-GCM-SHA384", &[][..]),
+        ("ECDHE-ECDSA-AES128-SHA", &[][..]),
+    ] {
+        let out = bad_certificate_after_handshake(DtlsRole::Server, false, cipher, extra);
+        assert_cli_got_bad_certificate(&out);
+    }
 }

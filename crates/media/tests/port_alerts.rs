@@ -1,8 +1,9 @@
 //! P-6.2b (RFC 8122 §6.2) on a media port: when the fingerprint is known during the handshake, a certificate
 //! that does not match it is refused in the handshake with a bad_certificate (42) alert on the wire, in both
 //! DTLS roles, with the same events as a mismatch found after the handshake (F-5.15). A mismatch found only
-//! after the handshake (the ClientHello came before the answer, F-5.8) closes with close_notify: OpenSSL has no
-//! public API to send a fatal alert on an established connection.
+//! after the handshake (the ClientHello came before the answer, F-5.8, or a re-offer changed the fingerprints)
+//! ends with a bad_certificate alert too: an encrypted (epoch 1) record the association seals itself, which the
+//! peer's OpenSSL decrypts and reports, and no close_notify.
 #![allow(clippy::disallowed_methods)] // tests: OpenSSL's timers run on the real clock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -144,10 +145,54 @@ fn p_6_2b_client_port_sends_bad_certificate_for_a_mismatched_server() {
     assert!(w.eps[0].rtp().is_empty() && w.eps[1].rtp().is_empty());
 }
 
+/// The (content type, epoch) of every record `ep` sent to `to`, in order.
+fn records_sent(w: &World, ep: usize, to: SocketAddr) -> Vec<(u8, u16)> {
+    let mut out = Vec::new();
+    for (_, t) in w.eps[ep].sent.iter().filter(|(_, t)| t.remote == to) {
+        let mut rest = t.bytes.as_slice();
+        while rest.len() >= 13 && (20..=63).contains(&rest[0]) {
+            let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+            out.push((rest[0], u16::from_be_bytes([rest[3], rest[4]])));
+            let Some(next) = rest.get(13 + len..) else {
+                break;
+            };
+            rest = next;
+        }
+    }
+    out
+}
+
+/// After a mismatch found once the handshake completed: A's last DTLS record to B is an encrypted alert, B's
+/// OpenSSL decrypted it as a fatal bad_certificate, and B never saw a close_notify.
+fn assert_bad_certificate_after_handshake(w: &World) {
+    assert!(mismatch_events(&w.eps[0]));
+    let recs = records_sent(w, 0, addr(B_ADDR));
+    assert_eq!(recs.last(), Some(&(21, 1)), "{recs:?}");
+    assert_eq!(
+        recs.iter().filter(|r| r.0 == 21).count(),
+        1,
+        "one alert, no close_notify: {recs:?}"
+    );
+    assert!(w.eps[1].has(|e| matches!(
+        e,
+        MediaEvent::AssociationClosed {
+            reason: CloseReason::Failed(DtlsError::AlertReceived(Alert::BAD_CERTIFICATE)),
+            ..
+        }
+    )));
+    assert!(!w.eps[1].has(|e| matches!(
+        e,
+        MediaEvent::AssociationClosed {
+            reason: CloseReason::PeerClosed,
+            ..
+        }
+    )));
+}
+
 #[test]
-fn p_6_2b_mismatch_after_the_handshake_still_tears_down_with_close_notify() {
+fn p_6_2b_mismatch_after_the_handshake_sends_bad_certificate() {
     // F-5.8: B's handshake completes before A has the answer; the answer's fingerprint is wrong. The handshake
-    // is over, so no fatal alert can be sent through OpenSSL; the association closes with close_notify.
+    // is over, so the bad_certificate alert goes out encrypted under the association's keys.
     let mut w = world();
     let now = w.now;
     w.eps[1]
@@ -170,13 +215,43 @@ fn p_6_2b_mismatch_after_the_handshake_still_tears_down_with_close_notify() {
         )
         .unwrap();
     w.run_for(Duration::from_millis(100));
-    assert!(mismatch_events(&w.eps[0]));
-    assert!(!alerts_sent(&w, 0, addr(B_ADDR)).contains(&BAD_CERTIFICATE));
-    assert!(w.eps[1].has(|e| matches!(
-        e,
-        MediaEvent::AssociationClosed {
-            reason: CloseReason::PeerClosed,
-            ..
-        }
-    )));
+    assert_bad_certificate_after_handshake(&w);
+}
+
+#[test]
+fn p_6_2b_reoffer_with_other_fingerprints_on_a_kept_association_sends_bad_certificate() {
+    // Both sides verified; then a re-offer keeps the association (a=connection:existing) but names another
+    // certificate for B: A ends the verified association with bad_certificate.
+    let mut w = world();
+    let now = w.now;
+    w.eps[0]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(1)]),
+        )
+        .unwrap();
+    w.eps[1]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(DtlsRole::Client, addr(A_ADDR), vec![fingerprint(0)]),
+        )
+        .unwrap();
+    w.run_for(Duration::from_millis(300));
+    assert!(w.eps[0].has(|e| matches!(e, MediaEvent::FingerprintVerified { .. })));
+    assert!(!mismatch_events(&w.eps[0]));
+    let now = w.now;
+    w.eps[0]
+        .port
+        .set_peer(
+            now,
+            FORK,
+            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(2)]),
+        )
+        .unwrap();
+    w.run_for(Duration::from_millis(100));
+    assert_bad_certificate_after_handshake(&w);
 }

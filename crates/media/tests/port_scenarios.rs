@@ -220,11 +220,13 @@ fn f_5_15_wrong_fingerprint_tears_down_no_media_delivered() {
         w.eps[0].port.send_rtp(now, F, 0, false, 0, b"x"),
         Err(dtlsrtp_media::MediaError::NotSecured)
     );
-    // B got close_notify: its association is gone too.
+    // B got the bad_certificate alert (P-6.2b, sent after the handshake): its association is gone too.
     assert!(w.eps[1].has(|e| matches!(
         e,
         MediaEvent::AssociationClosed {
-            reason: CloseReason::PeerClosed,
+            reason: CloseReason::Failed(dtlsrtp_dtls::DtlsError::AlertReceived(
+                dtlsrtp_dtls::Alert::BAD_CERTIFICATE
+            )),
             ..
         }
     )));

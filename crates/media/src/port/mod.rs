@@ -10,8 +10,9 @@
 //!   without state. Unbound handshakes are bounded per source IP and in total; none is ever evicted.
 //! - Alerts (P-6.2b): when the expected fingerprints are known during the handshake, a certificate matching
 //!   none is refused in the handshake with bad_certificate (42). A mismatch found only after the handshake
-//!   completed (the ClientHello came before the answer, F-5.8) closes with close_notify: OpenSSL has no public
-//!   way to send a fatal alert on an established DTLS 1.2 connection.
+//!   completed (the ClientHello came before the answer, F-5.8; a re-offer with other fingerprints; a stranger's
+//!   handshake) ends with bad_certificate too, an encrypted record sealed by
+//!   [`Association::close_with_alert`](dtlsrtp_dtls::Association::close_with_alert), and no close_notify.
 //! - Fingerprint binding per fork (RFC 5763 §6.3, F-6.3): a fork's fingerprints are matched against each
 //!   association's certificate, in whatever order answers and handshakes arrive. A certificate that matches no
 //!   fork waits, keys gated and bounded ([`MediaPortConfig::pending_timeout`], [`MediaPortConfig::max_pending`]),

@@ -172,7 +172,8 @@ impl MediaPort {
         }
     }
 
-    /// Closes association `i`: close_notify, SSRC mappings removed (D-5.1.2c), keys dropped, event.
+    /// Closes association `i`: close_notify (bad_certificate for a fingerprint mismatch, P-6.2b), SSRC mappings
+    /// removed (D-5.1.2c), keys dropped, event.
     pub(super) fn close_assoc(&mut self, now: Instant, i: usize, reason: CloseReason) {
         let Some(a) = self.assocs.get_mut(i) else {
             return;
@@ -181,8 +182,17 @@ impl MediaPort {
             return;
         }
         a.closed = true;
-        if !matches!(reason, CloseReason::PeerClosed | CloseReason::Failed(_)) {
-            a.dtls.close(now);
+        match reason {
+            CloseReason::PeerClosed | CloseReason::Failed(_) => {}
+            // P-6.2b (RFC 8122 §6.2): a certificate matching no fingerprint ends the association with a fatal
+            // bad_certificate (42) alert, also when the mismatch was found after the handshake (F-5.8, a
+            // re-offer, a stranger). Refused inside the handshake, the association has already failed and sent
+            // it; this does nothing then.
+            CloseReason::FingerprintMismatch => {
+                a.dtls
+                    .close_with_alert(now, dtlsrtp_dtls::Alert::BAD_CERTIFICATE);
+            }
+            _ => a.dtls.close(now),
         }
         a.srtp = None;
         while let Some(d) = a.dtls.poll_transmit() {

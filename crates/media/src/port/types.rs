@@ -160,7 +160,8 @@ pub enum CloseReason {
     Local,
     /// A newer association of the same fork carries traffic (T-5.5c).
     Superseded,
-    /// Its certificate matched no fingerprint (F-5.15, T-8a).
+    /// Its certificate matched no fingerprint (F-5.15, T-8a); a fatal bad_certificate (42) alert went to the
+    /// peer (P-6.2b), in the handshake or after it.
     FingerprintMismatch,
     /// The DTLS handshake or association failed.
     Failed(DtlsError),
