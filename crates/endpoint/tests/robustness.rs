@@ -450,7 +450,10 @@ fn r_1_client_hello_flood_5000_per_s_from_200_ports_during_call_setup_and_call()
     // port is locked and refuses them silently.
     let answered = sa.counters.hello_verify_sent + sa.counters.dtls_refused;
     assert!(sa.counters.hello_verify_sent > 0 && sa.counters.dtls_refused > 0);
-    assert!(answered >= to_a && answered - to_a <= 5, "{answered} {to_a}");
+    assert!(
+        answered >= to_a && answered - to_a <= 5,
+        "{answered} {to_a}"
+    );
     assert_eq!(net.ep(a).dropped() + to_a, all_a);
     assert!(sa.counters.hello_bad_cookie <= sa.counters.hello_verify_sent);
     assert_eq!(sa.counters.handshakes_refused, 0);
