@@ -51,6 +51,22 @@ pub(crate) struct ServeArgs {
     /// server). Needs --allow-origin.
     #[arg(long, requires = "allow_origin")]
     allow_private_network: bool,
+    /// Also answer requests whose `Host` is NAME (any port), e.g. when reached through a DNS name. Repeatable;
+    /// `*` answers to any Host (warned about without --token). Default: IP literals and `localhost` only, so a
+    /// DNS-rebound page (attacker.example → 127.0.0.1) gets 403, with or without --token.
+    #[arg(long = "allow-host", value_name = "NAME", value_parser = parse_host_name)]
+    allow_host: Vec<String>,
+}
+
+/// `*` or a host name without port, scheme or path.
+fn parse_host_name(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Ok(s.to_owned());
+    }
+    if s.is_empty() || s.contains([':', '/', '?', '#', '@', ' ', '[', ']']) {
+        return Err(format!("{s}: a host name, without scheme or port"));
+    }
+    Ok(s.to_owned())
 }
 
 /// `*`, `null`, or `scheme://host[:port]` with no path.
@@ -88,6 +104,13 @@ fn exposure_warnings(args: &ServeArgs) -> Vec<String> {
                 ""
             }
         ));
+    }
+    if args.allow_host.iter().any(|h| h == "*") && args.token.is_none() {
+        w.push(
+            "dtlsrtp: WARNING: --allow-host '*' without --token: a web page whose name is re-pointed to this \
+             address (DNS rebinding) can call this server"
+                .to_owned(),
+        );
     }
     w
 }
@@ -234,6 +257,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Failure> {
     cfg.token = args.token.clone();
     cfg.allowed_origins = args.allow_origin.clone();
     cfg.allow_private_network = args.allow_private_network;
+    cfg.allowed_hosts = args.allow_host.clone();
     cfg.sink = args.record_dir.clone().map(sink_factory);
     cfg.source = Some(source_factory(audio));
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -234,3 +234,87 @@ fn sec_whip_serve_warns_when_listening_beyond_loopback_without_token() {
         eprintln!("no non-loopback address here: only the 0.0.0.0 case ran");
     }
 }
+
+/// Starts `dtlsrtp serve --listen 127.0.0.1:0 ARGS`; returns the process and its address.
+fn start_args(args: &[&str]) -> (Serve, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtlsrtp"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let serve = Serve(child);
+    let mut lines = BufReader::new(out).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(|l| eprintln!("serve: {l:?}")));
+    let addr = first
+        .strip_prefix("listening http://")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .parse()
+        .unwrap();
+    (serve, addr)
+}
+
+/// `GET /` with this `Host` (and the matching same-origin `Origin`): the status and the lowercased head.
+fn get_root_as(addr: SocketAddr, host: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let head = out
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {out}"));
+    (status, head)
+}
+
+/// Issue 12 item 12 follow-up (DNS rebinding): `dtlsrtp serve` answers IP-literal and localhost Hosts only,
+/// `--allow-host NAME` adds a name, and a `--token` does not lift the check.
+#[test]
+fn sec_whip_dns_rebinding_serve_allow_host_widens() {
+    let (serve, addr) = start_args(&["--token", TOKEN]);
+    let port = addr.port();
+    let evil = format!("attacker.example:{port}");
+    let (status, head) = get_root_as(addr, &evil);
+    assert_eq!(status, 403, "{head}");
+    assert!(!head.contains("access-control-"), "{head}");
+    assert_eq!(get_root_as(addr, &format!("127.0.0.1:{port}")).0, 200);
+    assert_eq!(get_root_as(addr, &format!("localhost:{port}")).0, 200);
+    assert_eq!(get_root_as(addr, &format!("media.example:{port}")).0, 403);
+    drop(serve);
+
+    let (serve, addr) = start_args(&["--allow-host", "media.example"]);
+    let port = addr.port();
+    assert_eq!(get_root_as(addr, &format!("media.example:{port}")).0, 200);
+    assert_eq!(
+        get_root_as(addr, &format!("attacker.example:{port}")).0,
+        403
+    );
+    assert_eq!(get_root_as(addr, &format!("127.0.0.1:{port}")).0, 200);
+    drop(serve);
+
+    // a port, scheme or path is not a host name
+    let (listened, err) =
+        serve_stderr(&["--listen", "127.0.0.1:0", "--allow-host", "a.example:80"]);
+    assert!(!listened);
+    assert!(err.contains("a host name"), "{err}");
+    // `*` without a token is loud
+    let (listened, err) = serve_stderr(&["--listen", "127.0.0.1:0", "--allow-host", "*"]);
+    assert!(listened, "{err}");
+    assert!(err.contains("WARNING: --allow-host '*'"), "{err}");
+}

@@ -9,8 +9,14 @@
 //!
 //! Audio stays out of this crate: received RTP payloads go to a [`Sink`] per session (the CLI writes a WAV),
 //! WHEP audio comes from a [`Source`] (the CLI's tone or WAV, G.711-encoded). Codecs: PCMU and PCMA.
+//!
+//! Who may call it: only requests whose `Host` names the server directly (an IP literal, `localhost`, or a
+//! name in [`ServerConfig::allowed_hosts`]), so a DNS-rebound page cannot pass as same-origin; then, for
+//! browsers, same-origin pages only unless [`ServerConfig::allowed_origins`] widens it; then the bearer token
+//! when one is configured. Refusals by the `Host` and origin guards are 403 without any CORS header.
 
 pub mod client;
+mod host;
 mod origin;
 pub mod sdpmedia;
 
@@ -175,6 +181,10 @@ pub struct ServerConfig {
     /// Answer Private Network Access preflights of allowed origins with
     /// `Access-Control-Allow-Private-Network: true` (a public page calling this local server). Default off.
     pub allow_private_network: bool,
+    /// Host names (without port) the endpoint answers to besides IP literals, `localhost` and `*.localhost`;
+    /// `*` answers to any `Host`. Empty (the default): a request naming any other host, e.g. a DNS-rebound
+    /// `attacker.example` resolving to 127.0.0.1, gets 403 before any handler runs, token or not.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -188,13 +198,15 @@ impl std::fmt::Debug for ServerConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("allow_private_network", &self.allow_private_network)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerConfig {
     /// Defaults: media on `media_ip`, 64 sessions, 64 KiB bodies, no token, answer `active`, 20 s to connect,
-    /// same-origin only (no cross-origin page may call it), no Private Network Access.
+    /// same-origin only (no cross-origin page may call it), no Private Network Access, only `Host`s that are IP
+    /// literals or `localhost` (DNS rebinding guard).
     pub fn new(media_ip: IpAddr) -> Self {
         Self {
             media_ip,
@@ -211,6 +223,7 @@ impl ServerConfig {
             source: None,
             allowed_origins: Vec::new(),
             allow_private_network: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -328,6 +341,7 @@ impl Server {
 
     /// The router: `GET /` (a publisher page: microphone to WHIP, or play from WHEP, same origin),
     /// `POST /whip`, `POST /whep`, `DELETE /whip/{id}`, `DELETE /whep/{id}`, `OPTIONS` on each,
+    /// the `Host` guard (IP literals, `localhost` and [`ServerConfig::allowed_hosts`]: against DNS rebinding),
     /// the origin guard (same-origin by default; CORS headers only for [`ServerConfig::allowed_origins`]), the
     /// body limit.
     pub fn router(&self) -> Router {

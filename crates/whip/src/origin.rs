@@ -1,4 +1,5 @@
-//! Who may call the endpoint from a web page (issue 12 item 12): same-origin by default.
+//! Who may call the endpoint from a web page (issue 12 item 12): same-origin by default. The `Host` check of
+//! [`crate::host`] runs first: "same origin" means nothing when the page's name was rebound to our address.
 //!
 //! A browser sends `Origin` on cross-origin requests (and on same-origin POST/DELETE). The rules:
 //! - no `Origin` (curl, the CLI's client, any non-browser): served as before (the bearer token is what guards
@@ -62,8 +63,18 @@ fn access(config: &ServerConfig, headers: &HeaderMap) -> Access {
 }
 
 /// The middleware: refuses foreign origins, adds CORS headers for allowed ones.
+/// Before that, the DNS rebinding guard ([`crate::host`]): a `Host` that does not name the server → 403.
 pub(crate) async fn guard(State(server): State<Server>, req: Request, next: Next) -> Response {
     let config = &server.inner.config;
+    if !crate::host::request_allowed(config, &req) {
+        tracing::info!(method = %req.method(), host = ?req.headers().get(header::HOST), "request for a foreign host refused");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "host not allowed (dtlsrtp serve --allow-host)\n",
+        )
+            .into_response();
+    }
     let wants_pna = req
         .headers()
         .get("access-control-request-private-network")

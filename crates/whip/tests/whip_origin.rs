@@ -178,3 +178,160 @@ fn sec_whip_allowed_origin_gets_cors_private_network_only_when_allowed() {
         server.shutdown().await;
     });
 }
+
+/// A raw HTTP/1.1 request with our own `Host` line (or none): (status, lowercased head, body).
+async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    origin: Option<&str>,
+    extra: &[(&str, &str)],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = if method == "POST" {
+        whep_offer()
+    } else {
+        String::new()
+    };
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if let Some(h) = host {
+        head.push_str(&format!("Host: {h}\r\n"));
+    }
+    if let Some(o) = origin {
+        head.push_str(&format!("Origin: {o}\r\n"));
+    }
+    for (n, v) in extra {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str("Content-Type: application/sdp\r\n");
+    }
+    head.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (h, b) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = h
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text}"));
+    (status, h.to_ascii_lowercase(), b.to_owned())
+}
+
+/// DNS rebinding (issue 12 item 12 follow-up): attacker.example re-pointed to 127.0.0.1 makes its page
+/// "same-origin" with us; its `Host` gives it away, so POST /whip, GET / and preflights are all refused
+/// (403, no CORS header, no session), token or not.
+#[test]
+fn sec_whip_dns_rebinding_foreign_host_refused() {
+    runtime().block_on(async {
+        for token in [None, Some("tok")] {
+            let mut cfg = ServerConfig::new(Ipv4Addr::LOCALHOST.into());
+            cfg.token = token.map(str::to_owned);
+            let (server, addr) = start(cfg).await;
+            let host = format!("attacker.example:{}", addr.port());
+            let origin = format!("http://{host}");
+            let auth = [("Authorization", "Bearer tok")];
+            let extra: &[(&str, &str)] = if token.is_some() { &auth } else { &[] };
+            for (m, path) in [
+                ("POST", "/whip"),
+                ("POST", "/whep"),
+                ("GET", "/"),
+                ("OPTIONS", "/whip"),
+                ("DELETE", "/whip/abc"),
+            ] {
+                let (status, head, _) = raw(addr, m, path, Some(&host), Some(&origin), extra).await;
+                assert_eq!(status, 403, "{m} {path} {head}");
+                assert!(!head.contains("access-control-"), "{head}");
+                // without an Origin too (the page's GET / of itself carries none)
+                let (status, _, _) = raw(addr, m, path, Some(&host), None, extra).await;
+                assert_eq!(status, 403, "{m} {path} no Origin");
+            }
+            let (status, head, _) = raw(
+                addr,
+                "OPTIONS",
+                "/whep",
+                Some(&host),
+                Some(&origin),
+                PREFLIGHT,
+            )
+            .await;
+            assert_eq!(status, 403);
+            assert!(!head.contains("access-control-"), "{head}");
+            // HTTP/1.1 without Host at all
+            let (status, _, _) = raw(addr, "POST", "/whip", None, None, extra).await;
+            assert!(status == 403 || status == 400, "{status}");
+            assert!(server.sessions().is_empty(), "no session started");
+            server.shutdown().await;
+        }
+    });
+}
+
+/// IP literals and localhost name the server directly: served as before (same-origin page included).
+#[test]
+fn sec_whip_dns_rebinding_ip_literal_and_localhost_hosts_accepted() {
+    runtime().block_on(async {
+        let (server, addr) = start(ServerConfig::new(Ipv4Addr::LOCALHOST.into())).await;
+        let port = addr.port();
+        for host in [
+            format!("127.0.0.1:{port}"),
+            "127.0.0.1".to_owned(),
+            format!("[::1]:{port}"),
+            format!("localhost:{port}"),
+            format!("LOCALHOST:{port}"),
+            format!("app.localhost:{port}"),
+        ] {
+            let origin = format!("http://{host}");
+            let (status, _, body) = raw(addr, "GET", "/", Some(&host), Some(&origin), &[]).await;
+            assert_eq!(status, 200, "{host}");
+            assert!(!body.is_empty());
+            let (status, _, _) = raw(addr, "OPTIONS", "/whip", Some(&host), None, &[]).await;
+            assert_eq!(status, 204, "{host}");
+            let (status, head, body) =
+                raw(addr, "POST", "/whep", Some(&host), Some(&origin), &[]).await;
+            assert_eq!(status, 201, "{host}: {body}");
+            assert!(!head.contains("access-control-"), "{head}");
+        }
+        assert_eq!(server.sessions().len(), 6);
+        server.shutdown().await;
+    });
+}
+
+/// `allowed_hosts` (CLI `--allow-host`) widens the set of names; `*` lifts the check.
+#[test]
+fn sec_whip_dns_rebinding_allowed_hosts_widen() {
+    runtime().block_on(async {
+        let mut cfg = ServerConfig::new(Ipv4Addr::LOCALHOST.into());
+        cfg.allowed_hosts = vec!["media.example".to_owned()];
+        let (server, addr) = start(cfg).await;
+        let port = addr.port();
+        let ok = format!("Media.Example:{port}");
+        let (status, _, body) = raw(
+            addr,
+            "POST",
+            "/whip",
+            Some(&ok),
+            Some(&format!("http://{ok}")),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let bad = format!("attacker.example:{port}");
+        let (status, _, _) = raw(addr, "GET", "/", Some(&bad), None, &[]).await;
+        assert_eq!(status, 403);
+        server.shutdown().await;
+
+        let mut cfg = ServerConfig::new(Ipv4Addr::LOCALHOST.into());
+        cfg.allowed_hosts = vec!["*".to_owned()];
+        let (server, addr) = start(cfg).await;
+        let (status, _, _) = raw(addr, "GET", "/", Some(&bad), None, &[]).await;
+        assert_eq!(status, 200);
+        server.shutdown().await;
+    });
+}
