@@ -1,6 +1,7 @@
 //! `dtlsrtp serve` (issue 9, A-R-OTHER-SIGNALING) as a process on 127.0.0.1, driven by the WHIP/WHEP client
 //! made from our own media port: a published tone is recorded as a non-silent WAV per session, DELETE ends the
-//! session (the WAV is complete when it returns), WHEP viewers get our tone, a wrong token gets 401.
+//! session (the WAV is complete when it returns), WHEP viewers get our tone, a wrong token gets 401, a foreign
+//! `Host` 403 unless `--allow-host` names it.
 #![allow(clippy::disallowed_methods)] // tests: real sockets and clock
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

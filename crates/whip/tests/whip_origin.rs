@@ -1,7 +1,8 @@
 //! Who may call the WHIP/WHEP endpoint from a web page (issue 12 item 12): same-origin by default. A page of
 //! another origin gets no CORS header and 403 on POST/DELETE/PATCH and on its preflight (so it can neither pull
 //! WHEP audio nor publish into the recorder); `allowed_origins` widens that; Private Network Access only when
-//! allowed. Requests without `Origin` (non-browser clients) are unchanged.
+//! allowed. Requests without `Origin` (non-browser clients) are unchanged. Before all that, the `Host` must name
+//! the server (IP literal, localhost, `allowed_hosts`): a DNS-rebound page gets 403 (the follow-up).
 #![allow(clippy::disallowed_methods)] // tests: real sockets
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
