@@ -251,7 +251,7 @@ mod tests {
     /// Issue 12 item 7: `file://` is confined to configured directories, never the working directory by
     /// default (here the crate directory, where Cargo.toml is); `--identity-fetch-dir` adds one.
     #[test]
-    fn i_7_file_info_never_from_the_working_directory_by_default() {
+    fn r_2_identity_file_info_never_from_the_working_directory_by_default() {
         let cwd_file = std::env::current_dir().unwrap().join("Cargo.toml");
         let url = format!("file://{}", cwd_file.display());
         let mut s = IdentitySettings {

@@ -70,7 +70,7 @@ async fn audio(from: &EndpointHandle, call: CallId, to: &mut EndpointHandle, tag
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn i_7_driver_hung_certificate_fetch_blocks_no_other_call() {
+async fn r_2_identity_driver_hung_certificate_fetch_blocks_no_other_call() {
     let release = Arc::new((Mutex::new(false), Condvar::new()));
     // Alice signs; her certificate is "at" a URL Bob's resolver never answers for.
     let signing = Certificate::generate(KeyType::EcdsaP256, "alice", 1).unwrap();

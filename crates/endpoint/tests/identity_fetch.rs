@@ -34,7 +34,7 @@ fn rejected(events: &[Event]) -> Vec<u16> {
 /// 100 Identity headers, each validly signed and each naming its own `info` (none published): the verifier
 /// looks at two of them, so at most two certificates are fetched; the call is refused 436 (Required).
 #[test]
-fn i_7_hundred_identity_headers_at_most_two_fetches() {
+fn r_2_identity_hundred_identity_headers_at_most_two_fetches() {
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
@@ -89,7 +89,7 @@ fn i_7_hundred_identity_headers_at_most_two_fetches() {
 /// A certificate fetched for one call is reused for the next (a cache, with expiry): one fetch for two
 /// verified calls.
 #[test]
-fn i_7_cache_hit_does_not_fetch_again() {
+fn r_2_identity_cache_hit_does_not_fetch_again() {
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
@@ -119,7 +119,7 @@ fn i_7_cache_hit_does_not_fetch_again() {
 /// the other call's SIP (a re-INVITE) and media both ways, and at the deadline (4 s) the parked INVITE gets
 /// its answer: 436 under Required.
 #[test]
-fn i_7_fetch_that_never_answers_blocks_nothing_and_times_out_436() {
+fn r_2_identity_fetch_that_never_answers_blocks_nothing_and_times_out_436() {
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
@@ -181,7 +181,7 @@ fn i_7_fetch_that_never_answers_blocks_nothing_and_times_out_436() {
 /// Parked requests are bounded per source (4): a fifth INVITE from the same address while the fetch hangs
 /// is answered at once (436), not parked.
 #[test]
-fn i_7_parked_requests_bounded_per_source() {
+fn r_2_identity_parked_requests_bounded_per_source() {
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
@@ -204,7 +204,7 @@ fn i_7_parked_requests_bounded_per_source() {
 /// that does not exist get the same answer (436), so the answer says nothing about the verifier's files; a
 /// certificate inside it verifies.
 #[test]
-fn i_7_file_outside_allowed_dirs_and_missing_path_same_status() {
+fn r_2_identity_file_outside_allowed_dirs_and_missing_path_same_status() {
     let outside = tempfile::tempdir().unwrap();
     let allowed = tempfile::tempdir().unwrap();
     let mut codes = Vec::new();
@@ -251,7 +251,7 @@ fn i_7_file_outside_allowed_dirs_and_missing_path_same_status() {
 /// The allow-list is checked before any fetch: an `info` whose scheme or host is not allowed is not
 /// fetched at all, and fails like an unreachable one (436).
 #[test]
-fn i_7_info_outside_allow_list_never_fetched() {
+fn r_2_identity_info_outside_allow_list_never_fetched() {
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
