@@ -5,61 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
 use dtlsrtp_testkit::peers::free_port;
 use dtlsrtp_testkit::require_peer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dtlsrtp");
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A child process killed (by its PID, through `Child::kill`) when the test ends, however it ends.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(args: &[&str]) -> Self {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dtlsrtp");
-        Self(Some(child))
-    }
-
-    /// Waits at most `limit` for the exit; kills it past that.
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let o = child.wait_with_output().unwrap();
-        panic!("dtlsrtp did not exit within {limit:?}: {}", text(&o));
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod common;
+use common::{text, Running};
 
 fn run(args: &[&str], limit: Duration) -> Output {
     Running::spawn(args).wait(limit)

@@ -6,8 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dtlsrtp_testkit::peers::free_port;
 use openssl::asn1::Asn1Time;
@@ -19,53 +18,8 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dtlsrtp");
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A child killed by its PID (through `Child::kill`) when the test ends.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(args: &[&str]) -> Self {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dtlsrtp");
-        Self(Some(child))
-    }
-
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let o = child.wait_with_output().unwrap();
-        panic!("dtlsrtp did not exit within {limit:?}: {}", text(&o));
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod common;
+use common::{text, Running};
 
 fn ec_key() -> PKey<Private> {
     let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();

@@ -6,61 +6,14 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dtlsrtp_testkit::peers::free_port;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dtlsrtp");
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A child process killed (by its PID, through `Child::kill`) when the test ends, however it ends.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(args: &[&str]) -> Self {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dtlsrtp");
-        Self(Some(child))
-    }
-
-    /// Waits at most `limit` for the exit; kills it past that.
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let o = child.wait_with_output().unwrap();
-        panic!("dtlsrtp did not exit within {limit:?}: {}", text(&o));
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod common;
+use common::{text, Running};
 
 /// An OPTIONS whose 200 is about 50 KB: its 100 Via header fields are copied into the response.
 fn big_options(i: u32, to: SocketAddr) -> Vec<u8> {

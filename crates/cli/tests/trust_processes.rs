@@ -5,12 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,77 +17,8 @@ use dtlsrtp_testkit::peers::free_port;
 use dtlsrtp_testkit::peers::kamailio::Kamailio;
 use dtlsrtp_testkit::require_peer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dtlsrtp");
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A `dtlsrtp` child killed (by its PID, through `Child::kill`) when the test ends, however it ends.
-struct Running(Option<Child>);
-
-impl Running {
-    fn spawn(args: &[&str]) -> Self {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dtlsrtp");
-        Self(Some(child))
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.as_ref().unwrap().id()
-    }
-
-    /// Hands stdout to a reader thread; the returned buffer fills as the process prints (line by line).
-    fn watch_stdout(&mut self) -> Arc<Mutex<String>> {
-        let out = Arc::new(Mutex::new(String::new()));
-        let mut pipe = self.0.as_mut().unwrap().stdout.take().unwrap();
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        out
-    }
-
-    /// Waits at most `limit` for the exit; kills it past that.
-    fn wait(mut self, limit: Duration) -> Output {
-        let mut child = self.0.take().unwrap();
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if child.try_wait().unwrap().is_some() {
-                return child.wait_with_output().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let o = child.wait_with_output().unwrap();
-        panic!("dtlsrtp did not exit within {limit:?}: {}", text(&o));
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+mod common;
+use common::{text, Running};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
