@@ -9,13 +9,6 @@ use dtlsrtp::{CallId, CallOptions, Config as EpConfig, EndReason, Endpoint, Even
 use dtlsrtp_srtp::DtlsRole;
 use serde_json::json;
 
-use crate::audio::g711::Law;
-use crate::audio::jitter::JitterBuffer;
-use crate::audio::packetize::Packetizer;
-use crate::audio::tone::ToneGenerator;
-use crate::audio::wav::WavRecorder;
-use crate::audio::FRAME;
-use crate::audio::{wav, RATE};
 use crate::identity;
 use crate::options::{
     AnswerArgs, CallArgs, CodecArg, Settings, Setup, Source, SrtpPolicy, Transport,
@@ -23,7 +16,13 @@ use crate::options::{
 use crate::output;
 use crate::output::{Status, StatusLine};
 use crate::sockets::Sockets;
+use crate::wav::{self, WavRecorder};
 use crate::{Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::jitter::JitterBuffer;
+use dtlsrtp_audio::packetize::Packetizer;
+use dtlsrtp_audio::tone::ToneGenerator;
+use dtlsrtp_audio::{FRAME, RATE};
 
 /// What a call or an answer runs with, once everything local is ready.
 pub(crate) struct Prepared {

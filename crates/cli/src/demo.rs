@@ -25,13 +25,13 @@ use dtlsrtp_sdp::negotiate::{
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, HandshakeRole, Sdp};
 use dtlsrtp_srtp::{Config as SrtpConfig, DtlsRole, SrtpContext, SrtpError, SrtpProfile};
 
-use crate::audio::g711::ulaw_encode;
-use crate::audio::jitter::JitterBuffer;
 use crate::keylog::FileKeyLog;
 use crate::ladder::{describe_dtls, Ladder, Party};
 use crate::options::OutputArgs;
 use crate::output::{self, Status, StatusLine};
 use crate::{os_random, say, Exit, Failure, KeyArg};
+use dtlsrtp_audio::g711::ulaw_encode;
+use dtlsrtp_audio::jitter::JitterBuffer;
 
 /// Options of `dtlsrtp demo`.
 #[derive(Args, Debug)]
@@ -204,7 +204,7 @@ impl Side {
             ssrc: u32::from_be_bytes(ssrc),
             hz,
             stats: Stats::default(),
-            rx: JitterBuffer::new(crate::audio::g711::Law::Pcmu, 3),
+            rx: JitterBuffer::new(dtlsrtp_audio::Law::Pcmu, 3),
             keylog,
             start,
         })

@@ -18,7 +18,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dtlsrtp_dtls::{Certificate, HashFunction, KeyType};
 use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 
-mod audio;
 mod call;
 mod demo;
 mod demoproxy;
@@ -32,6 +31,7 @@ mod serve;
 mod sipdemo;
 mod sipid;
 mod sockets;
+mod wav;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.
 #[derive(Parser, Debug)]
@@ -274,8 +274,7 @@ fn sdp_offer(port: u16, best_effort: bool) -> Result<(), Failure> {
 }
 
 fn read_wav(path: &std::path::Path) -> Result<Vec<i16>, Failure> {
-    audio::wav::read(path)
-        .map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))
+    wav::read(path).map_err(|e| Failure::new(Exit::Local, format!("{}: {e}", path.display())))
 }
 
 fn wav_tool(command: WavCommand) -> Result<(), Failure> {
@@ -288,14 +287,14 @@ fn wav_tool(command: WavCommand) -> Result<(), Failure> {
             min,
         } => {
             let law = match codec {
-                options::CodecArg::Pcmu => audio::g711::Law::Pcmu,
-                options::CodecArg::Pcma => audio::g711::Law::Pcma,
+                options::CodecArg::Pcmu => dtlsrtp_audio::Law::Pcmu,
+                options::CodecArg::Pcma => dtlsrtp_audio::Law::Pcma,
             };
             let sent = law.decode(&law.encode(&read_wav(&sent)?));
             let received = read_wav(&received)?;
             let max_lag = max_lag_ms as usize * 8;
             let min_overlap = sent.len().min(received.len()) / 2;
-            let Some((lag, c)) = audio::correlate::best_alignment_signed(
+            let Some((lag, c)) = dtlsrtp_audio::correlate::best_alignment_signed(
                 &sent,
                 &received,
                 max_lag,
@@ -327,7 +326,7 @@ fn wav_tool(command: WavCommand) -> Result<(), Failure> {
             min_share,
         } => {
             let samples = read_wav(&file)?;
-            let share = audio::tone::tone_presence(&samples, hz, 0.5);
+            let share = dtlsrtp_audio::goertzel::tone_presence(&samples, hz, 0.5);
             println!(
                 "{hz} Hz in {:.0}% of 100 ms blocks ({} samples)",
                 share * 100.0,

@@ -25,13 +25,13 @@ use dtlsrtp_srtp::DtlsRole;
 use dtlsrtp_tokio::MediaHandle;
 use dtlsrtp_whip::{sdpmedia, FORK};
 
-use crate::audio::g711::Law;
-use crate::audio::tone::ToneGenerator;
-use crate::audio::wav::{self, WavRecorder};
-use crate::audio::FRAME;
 use crate::keylog::FileKeyLog;
 use crate::options::Setup;
+use crate::wav::{self, WavRecorder};
 use crate::{os_random, Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::tone::ToneGenerator;
+use dtlsrtp_audio::FRAME;
 
 /// `dtlsrtp media` options.
 #[derive(Args, Debug)]

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use clap::Args;
 use dtlsrtp_whip::{Server, ServerConfig, Sink, Source};
 
-use crate::audio::g711::Law;
-use crate::audio::tone::ToneGenerator;
-use crate::audio::wav::{self, WavRecorder};
-use crate::audio::FRAME;
+use crate::wav::{self, WavRecorder};
 use crate::{Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::tone::ToneGenerator;
+use dtlsrtp_audio::FRAME;
 
 /// `dtlsrtp serve` options.
 #[derive(Args, Debug)]

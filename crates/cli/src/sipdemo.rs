@@ -14,14 +14,14 @@ use dtlsrtp_dtls::{Certificate, HashFunction};
 use dtlsrtp_media::{classify, PacketKind};
 use dtlsrtp_srtp::DtlsRole;
 
-use crate::audio::g711::Law;
-use crate::audio::jitter::JitterBuffer;
 use crate::demo::{tone_payload, DemoArgs, Scenario};
 use crate::demoproxy::{Proxy, ProxyNote};
 use crate::ladder::{describe_dtls, Ladder, Party};
 use crate::output::{self, Status, StatusLine};
 use crate::sockets::Sockets;
 use crate::{os_random, say, Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::jitter::JitterBuffer;
 
 const SAMPLES: u32 = 160;
 

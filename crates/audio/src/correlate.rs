@@ -1,7 +1,7 @@
 //! Does the received audio match the sent audio? Normalised cross-correlation with a search for the delay.
 
 /// Pearson correlation of two equally long slices (0.0 when either is constant).
-pub(crate) fn correlation(a: &[i16], b: &[i16]) -> f64 {
+pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
     let n = a.len().min(b.len());
     if n == 0 {
         return 0.0;
@@ -26,7 +26,7 @@ pub(crate) fn correlation(a: &[i16], b: &[i16]) -> f64 {
 /// `0..=max_lag` (the receiver starts recording before or when the first packet arrives, so audio only ever
 /// appears later in the recording). Only lags leaving at least `min_overlap` samples are tried.
 /// Returns `(lag, correlation)`, or `None` when no lag leaves enough overlap.
-pub(crate) fn best_alignment(
+pub fn best_alignment(
     sent: &[i16],
     received: &[i16],
     max_lag: usize,
@@ -52,7 +52,7 @@ pub(crate) fn best_alignment(
 /// [`best_alignment`] both ways: the received audio may start later (it waited for the first packet) or earlier
 /// in the sent signal (packets sent before the receiver's keys were verified are not played, F-5.14). A
 /// positive lag means `received[lag..]` matches `sent`; a negative one, `received` matches `sent[-lag..]`.
-pub(crate) fn best_alignment_signed(
+pub fn best_alignment_signed(
     sent: &[i16],
     received: &[i16],
     max_lag: usize,
@@ -70,8 +70,8 @@ pub(crate) fn best_alignment_signed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::g711::Law;
-    use crate::audio::tone::ToneGenerator;
+    use crate::g711::Law;
+    use crate::tone::ToneGenerator;
 
     /// A deterministic speech-like test signal: a chirp plus a few partials, so every lag is distinguishable.
     fn signal(n: usize) -> Vec<i16> {

@@ -1,26 +1,26 @@
 //! 20 ms packetisation: samples in, G.711 RTP packets (sequence, timestamp, marker, payload) out.
 
-use super::g711::Law;
-use super::FRAME;
+use crate::g711::Law;
+use crate::FRAME;
 
 /// One outgoing RTP packet's fields (the header is written by [`AudioPacket::to_rtp`] or by the endpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AudioPacket {
+pub struct AudioPacket {
     /// RTP sequence number.
-    pub(crate) seq: u16,
+    pub seq: u16,
     /// RTP timestamp (8 kHz units).
-    pub(crate) timestamp: u32,
+    pub timestamp: u32,
     /// Marker bit: set on the first packet of a talkspurt (RFC 3551 §4.1).
-    pub(crate) marker: bool,
+    pub marker: bool,
     /// Static payload type (0 PCMU, 8 PCMA).
-    pub(crate) payload_type: u8,
+    pub payload_type: u8,
     /// 160 G.711 bytes.
-    pub(crate) payload: Vec<u8>,
+    pub payload: Vec<u8>,
 }
 
 impl AudioPacket {
     /// The RTP packet (RFC 3550 §5.1): version 2, no padding, no extension, no CSRC.
-    pub(crate) fn to_rtp(&self, ssrc: u32) -> Vec<u8> {
+    pub fn to_rtp(&self, ssrc: u32) -> Vec<u8> {
         let mut v = Vec::with_capacity(12 + self.payload.len());
         v.push(0x80);
         v.push(self.payload_type | if self.marker { 0x80 } else { 0 });
@@ -34,7 +34,7 @@ impl AudioPacket {
 
 /// Cuts a sample stream into 20 ms G.711 packets with consecutive sequence numbers and timestamps.
 #[derive(Debug)]
-pub(crate) struct Packetizer {
+pub struct Packetizer {
     law: Law,
     seq: u16,
     timestamp: u32,
@@ -44,7 +44,7 @@ pub(crate) struct Packetizer {
 
 impl Packetizer {
     /// Starts at the given (random, RFC 3550 §5.1) sequence number and timestamp.
-    pub(crate) fn new(law: Law, first_seq: u16, first_timestamp: u32) -> Self {
+    pub fn new(law: Law, first_seq: u16, first_timestamp: u32) -> Self {
         Self {
             law,
             seq: first_seq,
@@ -55,7 +55,7 @@ impl Packetizer {
     }
 
     /// Adds samples; returns the packets completed by them.
-    pub(crate) fn push(&mut self, samples: &[i16]) -> Vec<AudioPacket> {
+    pub fn push(&mut self, samples: &[i16]) -> Vec<AudioPacket> {
         let mut out = Vec::new();
         for &s in samples {
             self.pending.push(s);
@@ -67,7 +67,7 @@ impl Packetizer {
     }
 
     /// Pads a partial last frame with silence and emits it (nothing when no sample is pending).
-    pub(crate) fn flush(&mut self) -> Option<AudioPacket> {
+    pub fn flush(&mut self) -> Option<AudioPacket> {
         if self.pending.is_empty() {
             return None;
         }

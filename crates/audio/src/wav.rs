@@ -6,16 +6,19 @@
 //! enough for speech and tones in tests, not a studio resampler (some aliasing above ~3 kHz stays). Other WAV
 //! formats (A-law/µ-law WAV, ADPCM, 64-bit float) are refused with a typed error. Writing always produces
 //! 8 kHz mono 16-bit PCM.
+//!
+//! No files are opened here: [`read`] takes any `Read`, [`write`] and [`WavRecorder`] any `Write + Seek` (the
+//! header's sizes are fixed up at the end); the CLI opens the files.
 
-use std::path::Path;
+use std::io::{Read, Seek, Write};
 
-use super::RATE;
+use crate::RATE;
 
 /// Why a WAV file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum WavError {
-    /// The file could not be opened, read or written, or is not a WAV file `hound` understands.
+pub enum WavError {
+    /// The data could not be read or written, or is not a WAV file `hound` understands.
     #[error("{0}")]
     Io(#[from] hound::Error),
     /// A sample format we do not convert.
@@ -34,9 +37,15 @@ pub(crate) enum WavError {
     NoChannels,
 }
 
-/// Reads a WAV file as 8 kHz mono 16-bit samples.
-pub(crate) fn read(path: &Path) -> Result<Vec<i16>, WavError> {
-    let reader = hound::WavReader::open(path)?;
+impl From<std::io::Error> for WavError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(hound::Error::IoError(e))
+    }
+}
+
+/// Reads a WAV file's bytes as 8 kHz mono 16-bit samples.
+pub fn read(reader: impl Read) -> Result<Vec<i16>, WavError> {
+    let reader = hound::WavReader::new(reader)?;
     let spec = reader.spec();
     if !(4000..=192_000).contains(&spec.sample_rate) {
         return Err(WavError::Rate(spec.sample_rate));
@@ -72,21 +81,30 @@ pub(crate) fn read(path: &Path) -> Result<Vec<i16>, WavError> {
     Ok(resampled.iter().map(|&x| to_i16(x)).collect())
 }
 
-/// Writes 8 kHz mono 16-bit samples.
-pub(crate) fn write(path: &Path, samples: &[i16]) -> Result<(), WavError> {
-    let mut w = WavRecorder::create(path)?;
+/// Writes 8 kHz mono 16-bit samples as a WAV file.
+pub fn write(writer: impl Write + Seek, samples: &[i16]) -> Result<(), WavError> {
+    let mut w = WavRecorder::new(writer)?;
     w.append(samples)?;
     w.finish()
 }
 
-/// A WAV file being recorded: samples are appended as frames arrive; `finish` fixes up the header.
-pub(crate) struct WavRecorder {
-    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+/// A WAV file being recorded (8 kHz mono 16-bit): samples are appended as frames arrive; `finish` fixes up the
+/// header. Dropped without `finish`, the header's sizes may be left unset.
+pub struct WavRecorder<W: Write + Seek> {
+    writer: hound::WavWriter<W>,
 }
 
-impl WavRecorder {
-    /// Creates (truncates) the file.
-    pub(crate) fn create(path: &Path) -> Result<Self, WavError> {
+impl<W: Write + Seek> std::fmt::Debug for WavRecorder<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WavRecorder")
+            .field("samples", &self.writer.len())
+            .finish()
+    }
+}
+
+impl<W: Write + Seek> WavRecorder<W> {
+    /// Starts a recording into `writer` (writes the header).
+    pub fn new(writer: W) -> Result<Self, WavError> {
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate: RATE,
@@ -94,12 +112,12 @@ impl WavRecorder {
             sample_format: hound::SampleFormat::Int,
         };
         Ok(Self {
-            writer: hound::WavWriter::create(path, spec)?,
+            writer: hound::WavWriter::new(writer, spec)?,
         })
     }
 
     /// Appends samples.
-    pub(crate) fn append(&mut self, samples: &[i16]) -> Result<(), WavError> {
+    pub fn append(&mut self, samples: &[i16]) -> Result<(), WavError> {
         for &s in samples {
             self.writer.write_sample(s)?;
         }
@@ -107,7 +125,7 @@ impl WavRecorder {
     }
 
     /// Writes the final header.
-    pub(crate) fn finish(self) -> Result<(), WavError> {
+    pub fn finish(self) -> Result<(), WavError> {
         Ok(self.writer.finalize()?)
     }
 }
@@ -162,42 +180,78 @@ fn resample(input: &[f64], from: u32, to: u32) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
-    use crate::audio::tone::{goertzel_share, ToneGenerator};
+    use crate::goertzel::goertzel_share;
+    use crate::tone::ToneGenerator;
+
+    /// A WAV file in memory with `spec`, its samples from `fill`.
+    fn wav_bytes(
+        spec: hound::WavSpec,
+        fill: impl FnOnce(&mut hound::WavWriter<&mut Cursor<Vec<u8>>>),
+    ) -> Vec<u8> {
+        let mut buf = Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut buf, spec).unwrap();
+        fill(&mut w);
+        w.finalize().unwrap();
+        buf.into_inner()
+    }
+
+    fn spec(
+        channels: u16,
+        sample_rate: u32,
+        bits: u16,
+        format: hound::SampleFormat,
+    ) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate,
+            bits_per_sample: bits,
+            sample_format: format,
+        }
+    }
 
     #[test]
     fn write_then_read_is_exact_at_8k_mono() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.wav");
         let samples = ToneGenerator::new(440.0, 0.5).samples(8000);
-        write(&path, &samples).unwrap();
-        assert_eq!(read(&path).unwrap(), samples);
-        let spec = hound::WavReader::open(&path).unwrap().spec();
+        let mut buf = Cursor::new(Vec::new());
+        write(&mut buf, &samples).unwrap();
+        let bytes = buf.into_inner();
+        assert_eq!(read(&bytes[..]).unwrap(), samples);
+        let spec = hound::WavReader::new(&bytes[..]).unwrap().spec();
         assert_eq!(
             (spec.channels, spec.sample_rate, spec.bits_per_sample),
             (1, 8000, 16)
         );
     }
 
+    /// The recorder appends frame by frame; the header's sizes are right after `finish`.
+    #[test]
+    fn recorder_appends_frames() {
+        let mut buf = Cursor::new(Vec::new());
+        let mut rec = WavRecorder::new(&mut buf).unwrap();
+        let samples = ToneGenerator::new(300.0, 0.2).samples(480);
+        for frame in samples.chunks(160) {
+            rec.append(frame).unwrap();
+        }
+        assert!(format!("{rec:?}").contains("480"));
+        rec.finish().unwrap();
+        assert_eq!(read(&buf.into_inner()[..]).unwrap(), samples);
+    }
+
     /// A 44.1 kHz stereo 16-bit file of a 440 Hz tone becomes 8 kHz mono with the tone intact.
     #[test]
     fn converts_rate_and_channels() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cd.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: 44_100,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        for i in 0..44_100 {
-            let s = (10_000.0 * (std::f64::consts::TAU * 440.0 * i as f64 / 44_100.0).sin()) as i16;
-            w.write_sample(s).unwrap();
-            w.write_sample(s).unwrap();
-        }
-        w.finalize().unwrap();
-        let got = read(&path).unwrap();
+        let bytes = wav_bytes(spec(2, 44_100, 16, hound::SampleFormat::Int), |w| {
+            for i in 0..44_100 {
+                let s =
+                    (10_000.0 * (std::f64::consts::TAU * 440.0 * i as f64 / 44_100.0).sin()) as i16;
+                w.write_sample(s).unwrap();
+                w.write_sample(s).unwrap();
+            }
+        });
+        let got = read(&bytes[..]).unwrap();
         assert!((7990..=8000).contains(&got.len()), "{}", got.len());
         assert!(goertzel_share(&got[..8000.min(got.len())], 440.0) > 0.9);
         let peak = got.iter().map(|x| x.abs()).max().unwrap();
@@ -206,64 +260,42 @@ mod tests {
 
     #[test]
     fn float_and_8_bit_and_upsampling() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 4000,
-            bits_per_sample: 32,
-            sample_format: hound::SampleFormat::Float,
-        };
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        for i in 0..4000 {
-            w.write_sample(
-                (0.5 * (std::f64::consts::TAU * 300.0 * i as f64 / 4000.0).sin()) as f32,
-            )
-            .unwrap();
-        }
-        w.finalize().unwrap();
-        let got = read(&path).unwrap();
+        let bytes = wav_bytes(spec(1, 4000, 32, hound::SampleFormat::Float), |w| {
+            for i in 0..4000 {
+                w.write_sample(
+                    (0.5 * (std::f64::consts::TAU * 300.0 * i as f64 / 4000.0).sin()) as f32,
+                )
+                .unwrap();
+            }
+        });
+        let got = read(&bytes[..]).unwrap();
         assert_eq!(got.len(), 8000);
         assert!(goertzel_share(&got, 300.0) > 0.9);
 
-        let path8 = dir.path().join("u8.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 8,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(&path8, spec).unwrap();
-        for v in [-128i8, 0, 127] {
-            w.write_sample(v).unwrap();
-        }
-        w.finalize().unwrap();
-        assert_eq!(read(&path8).unwrap(), vec![-32768, 0, 32512]);
+        let bytes = wav_bytes(spec(1, 8000, 8, hound::SampleFormat::Int), |w| {
+            for v in [-128i8, 0, 127] {
+                w.write_sample(v).unwrap();
+            }
+        });
+        assert_eq!(read(&bytes[..]).unwrap(), vec![-32768, 0, 32512]);
     }
 
     #[test]
     fn refuses_what_it_cannot_convert() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("slow.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 2000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        hound::WavWriter::create(&path, spec)
-            .unwrap()
-            .finalize()
-            .unwrap();
-        assert!(matches!(read(&path), Err(WavError::Rate(2000))));
-        std::fs::write(dir.path().join("junk.wav"), b"not a wav").unwrap();
-        assert!(matches!(
-            read(&dir.path().join("junk.wav")),
-            Err(WavError::Io(_))
-        ));
-        assert!(matches!(
-            read(&dir.path().join("missing.wav")),
-            Err(WavError::Io(_))
-        ));
+        let slow = wav_bytes(spec(1, 2000, 16, hound::SampleFormat::Int), |_| {});
+        assert!(matches!(read(&slow[..]), Err(WavError::Rate(2000))));
+        assert!(matches!(read(&b"not a wav"[..]), Err(WavError::Io(_))));
+        assert!(matches!(read(&[][..]), Err(WavError::Io(_))));
+        let io: WavError = std::io::Error::from(std::io::ErrorKind::NotFound).into();
+        assert!(matches!(io, WavError::Io(hound::Error::IoError(_))));
+        // Truncated data: an error, not a panic.
+        let good = wav_bytes(spec(1, 8000, 16, hound::SampleFormat::Int), |w| {
+            for v in 0..100i16 {
+                w.write_sample(v).unwrap();
+            }
+        });
+        for cut in [0, 10, 44, 45, 100] {
+            let _ = read(&good[..cut]);
+        }
     }
 }

@@ -4,41 +4,41 @@
 
 use std::collections::BTreeMap;
 
-use super::g711::Law;
-use super::FRAME;
+use crate::g711::Law;
+use crate::FRAME;
 
 /// A larger jump than this in sequence numbers is not a late or reordered packet but a restart (RFC 3550 A.1).
 const MAX_DROPOUT: i64 = 3000;
 
 /// Receiver statistics (RFC 3550 §6.4.1, A.3, A.8).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ReceiveStats {
+pub struct ReceiveStats {
     /// Packets accepted into the buffer (duplicates excluded).
-    pub(crate) received: u64,
+    pub received: u64,
     /// Highest extended sequence number minus the first, plus one.
-    pub(crate) expected: u64,
+    pub expected: u64,
     /// Cumulative number lost: expected − received (negative with duplicates upstream; clamped here at 0).
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Packets that arrived after a higher sequence number (reordered), still played if in time.
-    pub(crate) reordered: u64,
+    pub reordered: u64,
     /// Packets that arrived after their playout time (counted received, not played).
-    pub(crate) late: u64,
+    pub late: u64,
     /// Exact duplicates dropped.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
     /// Frames played as silence because their packet never came.
-    pub(crate) concealed: u64,
+    pub concealed: u64,
     /// Interarrival jitter estimate in RTP timestamp units (A.8: J += (|D| − J) / 16).
-    pub(crate) jitter: f64,
+    pub jitter: f64,
 }
 
 impl ReceiveStats {
     /// Jitter in milliseconds (8 kHz clock).
-    pub(crate) fn jitter_ms(&self) -> f64 {
+    pub fn jitter_ms(&self) -> f64 {
         self.jitter / 8.0
     }
 
     /// Loss as a fraction of expected packets.
-    pub(crate) fn loss_fraction(&self) -> f64 {
+    pub fn loss_fraction(&self) -> f64 {
         if self.expected == 0 {
             0.0
         } else {
@@ -49,7 +49,7 @@ impl ReceiveStats {
 
 /// A jitter buffer of `depth` packets (`depth` × 20 ms of playout delay).
 #[derive(Debug)]
-pub(crate) struct JitterBuffer {
+pub struct JitterBuffer {
     law: Law,
     depth: usize,
     packets: BTreeMap<i64, Vec<u8>>,
@@ -64,7 +64,7 @@ pub(crate) struct JitterBuffer {
 
 impl JitterBuffer {
     /// A buffer for one G.711 stream.
-    pub(crate) fn new(law: Law, depth: usize) -> Self {
+    pub fn new(law: Law, depth: usize) -> Self {
         Self {
             law,
             depth: depth.max(1),
@@ -78,7 +78,7 @@ impl JitterBuffer {
     }
 
     /// The statistics so far.
-    pub(crate) fn stats(&self) -> &ReceiveStats {
+    pub fn stats(&self) -> &ReceiveStats {
         &self.stats
     }
 
@@ -98,7 +98,7 @@ impl JitterBuffer {
 
     /// Accepts one authenticated packet. `arrival` is the arrival time in RTP timestamp units (8 kHz ticks of
     /// the receiver's clock), for the jitter estimate.
-    pub(crate) fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8], arrival: u32) {
+    pub fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8], arrival: u32) {
         let ext = match self.base {
             None => {
                 self.base = Some(i64::from(seq));
@@ -144,7 +144,7 @@ impl JitterBuffer {
 
     /// The next 20 ms frame to play, called once per 20 ms tick: `None` while the buffer fills (before playout
     /// starts) or when it has run dry; a lost packet is concealed with silence once a later one is buffered.
-    pub(crate) fn pop(&mut self) -> Option<Vec<i16>> {
+    pub fn pop(&mut self) -> Option<Vec<i16>> {
         let next = match self.next_play {
             Some(n) => n,
             None => {
@@ -169,7 +169,7 @@ impl JitterBuffer {
     }
 
     /// Everything still buffered, in order, gaps concealed (at the end of a call).
-    pub(crate) fn drain(&mut self) -> Vec<i16> {
+    pub fn drain(&mut self) -> Vec<i16> {
         let mut out = Vec::new();
         if self.next_play.is_none() {
             self.next_play = self.packets.keys().next().copied();
@@ -187,10 +187,10 @@ impl JitterBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::packetize::Packetizer;
-    use crate::audio::tone::ToneGenerator;
+    use crate::packetize::Packetizer;
+    use crate::tone::ToneGenerator;
 
-    fn packets(n: usize, first_seq: u16) -> (Vec<i16>, Vec<crate::audio::packetize::AudioPacket>) {
+    fn packets(n: usize, first_seq: u16) -> (Vec<i16>, Vec<crate::packetize::AudioPacket>) {
         let samples = ToneGenerator::new(440.0, 0.3).samples(n * FRAME);
         let pkts = Packetizer::new(Law::Pcmu, first_seq, 1000).push(&samples);
         (Law::Pcmu.decode(&Law::Pcmu.encode(&samples)), pkts)

@@ -10,7 +10,7 @@ const ULAW_BIAS: i32 = 0x84;
 const ULAW_CLIP: i32 = 32_635;
 
 /// Encodes one sample to µ-law.
-pub(crate) fn ulaw_encode(sample: i16) -> u8 {
+pub fn ulaw_encode(sample: i16) -> u8 {
     let x = i32::from(sample);
     let (sign, magnitude) = if x < 0 { (0x80, -x) } else { (0, x) };
     let biased = magnitude.min(ULAW_CLIP) + ULAW_BIAS; // 132..=32767: highest set bit is 7..=14
@@ -20,7 +20,7 @@ pub(crate) fn ulaw_encode(sample: i16) -> u8 {
 }
 
 /// Decodes one µ-law byte.
-pub(crate) fn ulaw_decode(code: u8) -> i16 {
+pub fn ulaw_decode(code: u8) -> i16 {
     let u = !code;
     let exponent = (u >> 4) & 0x07;
     let mantissa = i32::from(u & 0x0F);
@@ -33,7 +33,7 @@ pub(crate) fn ulaw_decode(code: u8) -> i16 {
 const ALAW_SEGMENT_END: [i32; 8] = [0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF];
 
 /// Encodes one sample to A-law (even bits inverted: the XOR with 0x55 of G.711).
-pub(crate) fn alaw_encode(sample: i16) -> u8 {
+pub fn alaw_encode(sample: i16) -> u8 {
     let pcm = i32::from(sample) >> 3; // 13-bit
     let (mask, magnitude) = if pcm >= 0 {
         (0xD5, pcm)
@@ -54,7 +54,7 @@ pub(crate) fn alaw_encode(sample: i16) -> u8 {
 }
 
 /// Decodes one A-law byte.
-pub(crate) fn alaw_decode(code: u8) -> i16 {
+pub fn alaw_decode(code: u8) -> i16 {
     let a = code ^ 0x55;
     let mut t = i32::from(a & 0x0F) << 4;
     let segment = (a & 0x70) >> 4;
@@ -69,7 +69,7 @@ pub(crate) fn alaw_decode(code: u8) -> i16 {
 
 /// The two G.711 laws, as negotiated in SDP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Law {
+pub enum Law {
     /// µ-law, PCMU, static payload type 0.
     Pcmu,
     /// A-law, PCMA, static payload type 8.
@@ -78,7 +78,7 @@ pub(crate) enum Law {
 
 impl Law {
     /// The static RTP payload type (RFC 3551 Table 4).
-    pub(crate) fn payload_type(self) -> u8 {
+    pub fn payload_type(self) -> u8 {
         match self {
             Law::Pcmu => 0,
             Law::Pcma => 8,
@@ -86,7 +86,7 @@ impl Law {
     }
 
     /// The law of a static payload type, if it is one of the two.
-    pub(crate) fn from_payload_type(pt: u8) -> Option<Self> {
+    pub fn from_payload_type(pt: u8) -> Option<Self> {
         match pt {
             0 => Some(Law::Pcmu),
             8 => Some(Law::Pcma),
@@ -95,7 +95,7 @@ impl Law {
     }
 
     /// The SDP encoding name.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Law::Pcmu => "PCMU",
             Law::Pcma => "PCMA",
@@ -103,7 +103,7 @@ impl Law {
     }
 
     /// Encodes samples, one byte each.
-    pub(crate) fn encode(self, samples: &[i16]) -> Vec<u8> {
+    pub fn encode(self, samples: &[i16]) -> Vec<u8> {
         let f = match self {
             Law::Pcmu => ulaw_encode,
             Law::Pcma => alaw_encode,
@@ -112,7 +112,7 @@ impl Law {
     }
 
     /// Decodes bytes, one sample each.
-    pub(crate) fn decode(self, bytes: &[u8]) -> Vec<i16> {
+    pub fn decode(self, bytes: &[u8]) -> Vec<i16> {
         let f = match self {
             Law::Pcmu => ulaw_decode,
             Law::Pcma => alaw_decode,
@@ -121,7 +121,7 @@ impl Law {
     }
 
     /// The code of silence (what a lost packet is concealed with).
-    pub(crate) fn silence(self) -> u8 {
+    pub fn silence(self) -> u8 {
         match self {
             Law::Pcmu => 0xFF,
             Law::Pcma => 0xD5,
