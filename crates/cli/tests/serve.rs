@@ -59,16 +59,9 @@ fn start(dir: &std::path::Path) -> (Serve, SocketAddr) {
     (serve, addr)
 }
 
+/// G.711 μ-law to linear, for the loudness checks.
 fn ulaw(code: u8) -> i32 {
-    let c = !code;
-    let exp = i32::from((c >> 4) & 7);
-    let mant = i32::from(c & 0x0F);
-    let mag = (((mant << 3) + 0x84) << exp) - 0x84;
-    if c & 0x80 != 0 {
-        -mag
-    } else {
-        mag
-    }
+    i32::from(dtlsrtp_audio::g711::ulaw_decode(code))
 }
 
 async fn verified(h: &mut dtlsrtp_tokio::MediaHandle) {

@@ -33,6 +33,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
+use dtlsrtp_audio::Law;
 use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
 use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
 use dtlsrtp_media::{ForkId, MediaEvent, MediaPortConfig};
@@ -46,7 +47,7 @@ use tokio::task::JoinHandle;
 /// The fork of every session's port (one peer per port).
 pub const FORK: ForkId = ForkId(1);
 /// Samples per 20 ms G.711 frame.
-pub const FRAME: usize = 160;
+pub const FRAME: usize = dtlsrtp_audio::FRAME;
 
 /// Errors creating the server.
 #[non_exhaustive]
@@ -603,7 +604,7 @@ impl SessionRun {
                 _ = tick.tick(), if verified && kind == Kind::Whep => {
                     let payload = match source.as_mut() {
                         Some(s) => s.frame(&codec.1),
-                        None => vec![if codec.0 == 8 { 0xD5 } else { 0xFF }; FRAME],
+                        None => vec![Law::from_payload_type(codec.0).unwrap_or(Law::Pcmu).silence(); FRAME],
                     };
                     let ts = sent.wrapping_mul(FRAME as u32);
                     if handle.send_rtp(FORK, codec.0, sent == 0, ts, payload).await.is_err() {

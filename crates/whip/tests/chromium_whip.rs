@@ -33,17 +33,9 @@ impl Sink for RecSink {
     fn finish(self: Box<Self>) {}
 }
 
-/// G.711 μ-law to linear (ITU-T G.711), for the loudness check only.
+/// G.711 μ-law to linear, for the loudness checks.
 fn ulaw(code: u8) -> i32 {
-    let c = !code;
-    let exp = i32::from((c >> 4) & 7);
-    let mant = i32::from(c & 0x0F);
-    let mag = (((mant << 3) + 0x84) << exp) - 0x84;
-    if c & 0x80 != 0 {
-        -mag
-    } else {
-        mag
-    }
+    i32::from(dtlsrtp_audio::g711::ulaw_decode(code))
 }
 
 /// A 400 Hz square wave, μ-law.
