@@ -5,6 +5,9 @@
 //! Event packets travel in the audio stream: same SSRC, sequence numbers and timestamp clock (§2.5.1.2,
 //! §2.5.1.6), with the dynamic payload type negotiated for `telephone-event/8000`. This module produces and
 //! reads the marker, timestamp and payload; the caller numbers and sends the packets.
+//!
+//! Requirement W-3 (telephone-event sent and received): this module is its codec and timing half; the payload
+//! type is negotiated by the session and the digits reach the user through the endpoint and the CLI.
 
 mod receiver;
 mod sender;
@@ -163,6 +166,13 @@ impl TelephoneEvent {
     pub fn digit(&self) -> Option<DtmfDigit> {
         DtmfDigit::from_event(self.event)
     }
+}
+
+/// The origin of the tests' manual clock.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need one real Instant as the origin of the manual clock
+fn t0() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 #[cfg(test)]

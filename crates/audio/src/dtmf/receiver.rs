@@ -238,7 +238,7 @@ mod tests {
 
     /// The packets a default sender produces for `keys`, with their send time in ms.
     fn sent(keys: &str, first_ts: u32) -> Vec<(u32, DtmfPacket)> {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default());
         s.enqueue(t0, &DtmfDigit::parse_all(keys).unwrap());
         let mut out = Vec::new();
@@ -252,7 +252,7 @@ mod tests {
 
     /// Feeds packets at their (ms) times, then runs the clock 1 s on; returns the keys reported.
     fn receive(rx: &mut DtmfReceiver, pkts: &[(u32, DtmfPacket)]) -> Vec<DtmfEvent> {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut out = Vec::new();
         let last = pkts.iter().map(|(t, _)| *t).max().unwrap_or(0);
         for (t, p) in pkts {
@@ -269,7 +269,7 @@ mod tests {
         events.iter().map(|e| e.digit.as_char()).collect()
     }
 
-    /// RFC 4733 §2.5.2 with §2.5.1.4: seven packets of one key, the final one three times — one event.
+    /// W-3, RFC 4733 §2.5.2 with §2.5.1.4: seven packets of one key, the final one three times — one event.
     #[test]
     fn rfc4733_2_5_2_one_event_despite_three_final_reports() {
         let pkts = sent("7", 5000);
@@ -310,7 +310,7 @@ mod tests {
             .filter(|(_, p)| !p.event.end)
             .collect();
         let mut rx = DtmfReceiver::with_timeout(300 * MS);
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut got = Vec::new();
         for (t, p) in &pkts {
             rx.handle(t0 + MS * *t, p.timestamp, &p.payload()).unwrap();
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn malformed_payload_changes_nothing() {
         let pkts = sent("3", 0);
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut rx = DtmfReceiver::new();
         rx.handle(t0, 0, &pkts[0].1.payload()).unwrap();
         let before = rx.poll_timeout();
@@ -391,7 +391,7 @@ mod tests {
     /// Non-DTMF events (codes > 15, §3 and RFC 4734) are tracked so their repeats are dropped, but not keys.
     #[test]
     fn other_events_are_not_keys() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut rx = DtmfReceiver::new();
         let flash = TelephoneEvent {
             event: 16,
@@ -417,7 +417,7 @@ mod tests {
     /// A packet of an event older than one already heard, and never heard itself, is stale: dropped.
     #[test]
     fn older_unknown_event_is_stale() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut rx = DtmfReceiver::new();
         let r = |e| {
             TelephoneEvent {
@@ -442,7 +442,7 @@ mod tests {
     /// it is still one key press.
     #[test]
     fn rfc4733_2_5_1_3_long_event_segments_are_one_key() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut rx = DtmfReceiver::new();
         let seg = |end| {
             TelephoneEvent {

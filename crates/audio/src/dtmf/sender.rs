@@ -258,11 +258,11 @@ mod tests {
         out
     }
 
-    /// RFC 4733 §2.5.1.2 and §2.5.1.4: one 100 ms key at 20 ms — marker on the first packet only, one
+    /// W-3, RFC 4733 §2.5.1.2 and §2.5.1.4: one 100 ms key at 20 ms — marker on the first packet only, one
     /// timestamp, duration growing by 160, the final report (E) sent three times with the full duration.
     #[test]
     fn rfc4733_2_5_1_one_key_is_seven_packets() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default());
         assert!(s.is_idle() && s.poll_timeout().is_none());
         s.enqueue(t0, &[DtmfDigit::from_char('5').unwrap()]);
@@ -288,7 +288,7 @@ mod tests {
     /// by the gap; nothing is sent between the final report and the next key.
     #[test]
     fn rfc4733_2_5_1_keys_in_sequence_with_gaps() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default());
         s.enqueue(t0, &DtmfDigit::parse_all("12#").unwrap());
         assert_eq!(s.queued(), 3);
@@ -312,7 +312,7 @@ mod tests {
     /// while another is being sent wait for it and the gap.
     #[test]
     fn timeouts_and_queueing_during_an_event() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default().with_gap(60 * MS));
         s.enqueue(t0, &[DtmfDigit::from_char('9').unwrap()]);
         assert!(s.poll(t0, 0).unwrap().marker);
@@ -336,7 +336,7 @@ mod tests {
     /// A tone no longer than one packet is a single report that is also the end, marker set once.
     #[test]
     fn short_tone_is_one_report_sent_three_times() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default().with_tone(10 * MS));
         s.enqueue(t0, &[DtmfDigit::from_char('A').unwrap()]);
         let pkts = run(&mut s, t0, 500);
@@ -354,7 +354,7 @@ mod tests {
     /// Durations are in the negotiated clock's units (§2.3.5), and absurd settings are clamped, not panics.
     #[test]
     fn clock_rate_and_clamping() {
-        let t0 = Instant::now();
+        let t0 = super::super::t0();
         let mut s = DtmfSender::new(DtmfConfig::default().with_clock_rate(48_000));
         s.enqueue(t0, &[DtmfDigit::from_char('1').unwrap()]);
         let last = run(&mut s, t0, 500).last().unwrap().1;
