@@ -108,10 +108,10 @@ impl DtmfReceiver {
         Self::with_timeout(Self::DEFAULT_TIMEOUT)
     }
 
-    /// A receiver closing unended events after `timeout` without packets.
+    /// A receiver closing unended events after `timeout` without packets (at most an hour).
     pub fn with_timeout(timeout: Duration) -> Self {
         Self {
-            timeout,
+            timeout: timeout.min(Duration::from_secs(3600)),
             open: None,
             closed: VecDeque::with_capacity(REMEMBERED),
             newest: None,

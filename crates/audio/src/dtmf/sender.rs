@@ -128,12 +128,15 @@ pub struct DtmfSender {
 const END_SENDS: u32 = 3;
 
 impl DtmfSender {
-    /// A sender with this configuration; nonsensical values are clamped (`ptime` ≥ 1 ms, `tone` ≥ `ptime`
-    /// and within the 16-bit duration field).
+    /// A sender with this configuration; nonsensical values are clamped (`ptime` 1 ms..=1 s, `tone` ≥ `ptime`
+    /// and within the 16-bit duration field, `gap` ≤ 60 s, `clock_rate` 1 kHz..=192 kHz).
     pub fn new(config: DtmfConfig) -> Self {
         let mut config = config;
-        config.clock_rate = config.clock_rate.max(1);
-        config.ptime = config.ptime.max(Duration::from_millis(1));
+        config.clock_rate = config.clock_rate.clamp(1000, 192_000);
+        config.ptime = config
+            .ptime
+            .clamp(Duration::from_millis(1), Duration::from_secs(1));
+        config.gap = config.gap.min(Duration::from_secs(60));
         config.tone = config.tone.max(config.ptime);
         let ptime_ticks = config.ticks(config.ptime).max(1);
         let tone_ticks = config.ticks(config.tone).clamp(1, u64::from(u16::MAX));
@@ -364,9 +367,27 @@ mod tests {
             DtmfConfig::default()
                 .with_ptime(Duration::ZERO)
                 .with_tone(Duration::from_secs(3600))
+                .with_gap(Duration::MAX)
                 .with_clock_rate(0),
         );
         assert!(s.config().ptime >= MS);
+        s.enqueue(t0, &DtmfDigit::parse_all("12").unwrap());
+        let mut sent = 0;
+        for t in 0..100_000u32 {
+            while s.poll(t0 + MS * t, 0).is_some() {
+                sent += 1;
+            }
+        }
+        // Clock clamped to 1 kHz, the tone to 65,535 ticks (65.5 s): one packet a millisecond, then the final
+        // report twice more; the second key waits for the gap, clamped to 60 s.
+        assert_eq!(s.config().tone, Duration::from_millis(65_535));
+        assert_eq!(sent, 65_535 + 2);
+        assert_eq!(
+            s.poll_timeout(),
+            Some(t0 + Duration::from_millis(65_535) + Duration::from_secs(60))
+        );
+        let mut s = DtmfSender::new(DtmfConfig::default().with_ptime(Duration::MAX));
+        assert_eq!(s.config().ptime, Duration::from_secs(1));
         s.enqueue(t0, &[DtmfDigit::from_char('1').unwrap()]);
         assert!(s.poll(t0, 0).is_some());
     }
