@@ -7,7 +7,7 @@ use std::time::Instant;
 use dtlsrtp_srtp::SrtpError;
 
 use super::rtp::{build_report, parse_report, parse_rtp, SenderInfo};
-use super::{be32, CloseReason, MediaEvent, MediaPort, ReceivedRtp, Transmit};
+use super::{be32, MediaEvent, MediaPort, ReceivedRtp, Transmit};
 
 impl MediaPort {
     /// Unprotects with association `i`; `Ok(len)` of the clear packet in `buf`.
@@ -64,14 +64,17 @@ impl MediaPort {
                                 a.counters.replays += 1;
                                 return;
                             }
-                            SrtpError::AuthFailed => a.counters.auth_failures += 1,
+                            // Counted below unless another association of the fork authenticates it.
+                            SrtpError::AuthFailed => {}
                             _ => {
                                 a.counters.drops += 1;
                                 return;
                             }
                         }
                     }
-                    // The same SSRC may have moved to a newer association of the fork (T-5.5c): try the others.
+                    // The same SSRC may have moved to a newer association of the fork, or this is a late
+                    // packet under the old keys of a superseded one in its grace period (T-5.5c, F-6.8):
+                    // try the others.
                     buf.copy_from_slice(bytes);
                 }
             }
@@ -95,12 +98,19 @@ impl MediaPort {
                 .get(*i)
                 .map(|a| (a.remote != remote, u32::MAX - a.id.0))
         });
+        let mapped_id = mapped.and_then(|m| self.assocs.get(m)).map(|a| a.id);
+        let mut replayed = None;
         for i in order {
             match self.try_unprotect(i, &mut buf, rtcp) {
                 Ok(n) => {
                     buf.truncate(n);
                     if let Some(id) = self.assocs.get(i).map(|a| a.id) {
-                        if self.ssrc_map.len() < self.max_ssrcs || self.ssrc_map.contains_key(&ssrc)
+                        // A late old-key packet (an older association than the mapping) does not move the
+                        // SSRC back to the superseded association.
+                        let older = mapped_id.is_some_and(|m| id < m);
+                        if !older
+                            && (self.ssrc_map.len() < self.max_ssrcs
+                                || self.ssrc_map.contains_key(&ssrc))
                         {
                             self.ssrc_map.insert(ssrc, id);
                         }
@@ -109,11 +119,25 @@ impl MediaPort {
                     self.deliver(now, i, remote, ssrc, bytes.len(), buf, rtcp);
                     return;
                 }
+                Err(SrtpError::ReplayDuplicate | SrtpError::ReplayTooOld) => {
+                    // Already seen (or too old) by this association: a replay unless another one takes it.
+                    replayed.get_or_insert(i);
+                    buf.copy_from_slice(bytes);
+                }
                 Err(_) => buf.copy_from_slice(bytes),
             }
         }
-        if mapped.is_some() {
-            // Already counted as an authentication failure of its association.
+        if let Some(a) = replayed.and_then(|r| self.assocs.get_mut(r)) {
+            a.counters.replays += 1;
+            return;
+        }
+        // F-6.8: the peer may already send under the keys of an association still finishing its handshake
+        // here (its first new-key packets overtook its last flight): hold them until it is keyed.
+        if !self.replaying && self.hold(now, remote, bytes, rtcp) {
+            return;
+        }
+        if let Some(a) = mapped.and_then(|m| self.assocs.get_mut(m)) {
+            a.counters.auth_failures += 1;
             return;
         }
         self.counters.unknown_ssrc_dropped += 1;
@@ -209,19 +233,11 @@ impl MediaPort {
             payload,
         }));
         if first_traffic {
-            // T-5.5c: the new association carries traffic, so older ones of the same fork close now.
-            if let Some(f) = fork {
-                for j in 0..self.assocs.len() {
-                    if self
-                        .assocs
-                        .get(j)
-                        .is_some_and(|o| o.fork == Some(f) && !o.closed && o.id < id)
-                    {
-                        self.close_assoc(now, j, CloseReason::Superseded);
-                    }
-                }
-            }
+            // T-5.5c, F-6.8: the new association carries traffic; older ones of the fork keep decrypting
+            // for the grace period from now and then close.
+            self.on_first_traffic(now, i);
         }
+        self.check_key_limit(i);
     }
 
     pub(super) fn send_reports(&mut self, now: Instant) {
@@ -232,7 +248,8 @@ impl MediaPort {
         )
         .unwrap_or(0);
         for a in &mut self.assocs {
-            if a.closed {
+            // A superseded association in its grace period only decrypts (F-6.8).
+            if a.closed || a.retire_at.is_some() {
                 continue;
             }
             let Some(srtp) = a.srtp.as_mut() else {

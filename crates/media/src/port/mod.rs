@@ -31,10 +31,16 @@
 //!   exchange is skipped there (the path is proved). Without ICE: unauthenticated Binding requests are answered
 //!   (F-6.7.2b); a passive side whose handshake has not completed when the peer's SDP arrives sends one Binding
 //!   request (F-6.7.2a).
-//! - Keep/renew ([`dtlsrtp_sdp::Association`]): `New` starts a new association; the old one keeps receiving (and
-//!   sending until the new one is keyed) and closes once the new one carries traffic (T-5.5c). Rekeying is a
-//!   request for a new offer ([`MediaEvent::RekeyNeeded`]); DTLS renegotiation is never started and the DTLS
-//!   layer refuses a peer's attempt (`SSL_OP_NO_RENEGOTIATION`).
+//! - Keep/renew ([`dtlsrtp_sdp::Association`]): `New` starts a new association, make-before-break (F-6.8,
+//!   D-4.3, T-5.5c): the old one keeps sending until the new one is verified; then sending switches at once,
+//!   and the old one only decrypts for [`MediaPortConfig::rekey_grace`] (from the verification, or from the new
+//!   association's first packet if later) and closes ([`CloseReason::Superseded`]). New-key packets that
+//!   overtake the peer's last handshake flight are held (bounded) until the new keys exist. Rekeying is a
+//!   request for a new offer ([`MediaEvent::RekeyNeeded`], [`MediaEvent::RekeyDue`] near a key's lifetime or
+//!   on [`MediaPortConfig::rekey_interval`], D-4.4); DTLS renegotiation is never started and the DTLS layer
+//!   refuses a peer's attempt (`SSL_OP_NO_RENEGOTIATION`). Both sides behave the same whichever started it.
+//!   Rekeying onto a *new local port* (T-5.1a, a second `MediaPort`) is the owner's: it must keep the old port
+//!   receiving for the same grace (feed it, drain it) before closing it.
 //! - RTP/RTCP: [`MediaPort::send_rtp`], [`MediaEvent::Rtp`]; SR/RR (RFC 3550) every
 //!   [`MediaPortConfig::rtcp_interval`]; counters per association ([`AssocCounters`]).
 //!
@@ -83,6 +89,7 @@
 //! ```
 
 mod media;
+mod rekey;
 mod rng;
 pub mod rtp;
 mod trust;
@@ -127,7 +134,27 @@ struct Assoc {
     ice_path: bool,
     /// T-8a: handshake done, certificate matches no known fork: waiting for an answer since then.
     pending_since: Option<Instant>,
+    /// When its fingerprint was verified and keys installed.
+    verified_at: Option<Instant>,
+    /// F-6.8, D-4.3, T-5.5c: a newer association of the fork is verified; this one keeps decrypting until then
+    /// and is closed (Superseded) at that instant.
+    retire_at: Option<Instant>,
+    /// [`MediaEvent::RekeyDue`] was emitted for this association (once each).
+    rekey_due_sent: bool,
 }
+
+/// An SRTP/SRTCP packet that no keyed association authenticated while another association from the same
+/// remote was still handshaking (a rekey in progress): retried once that one has keys (F-6.8, no loss when
+/// the peer's first new-key packets overtake its last handshake flight).
+struct Held {
+    at: Instant,
+    remote: SocketAddr,
+    bytes: Vec<u8>,
+    rtcp: bool,
+}
+
+/// Most packets held for an association still handshaking.
+const MAX_HELD: usize = 64;
 
 struct Fork {
     id: ForkId,
@@ -175,6 +202,11 @@ pub struct MediaPort {
     max_ssrcs: usize,
     ssrc_fail_limit: u32,
     ssrc_block_time: Duration,
+    rekey_grace: Duration,
+    rekey_interval: Option<Duration>,
+    held: VecDeque<Held>,
+    /// Held packets are being retried (they are not held again).
+    replaying: bool,
     next_assoc: u32,
     binding_tids: Vec<TransactionId>,
     demux: Demux,
@@ -244,6 +276,10 @@ impl MediaPort {
             max_ssrcs: config.max_ssrcs.max(1),
             ssrc_fail_limit: config.ssrc_fail_limit.max(1),
             ssrc_block_time: config.ssrc_block_time,
+            rekey_grace: config.rekey_grace,
+            rekey_interval: config.rekey_interval,
+            held: VecDeque::new(),
+            replaying: false,
             next_assoc: 0,
             binding_tids: Vec::new(),
             demux: Demux::new(),
@@ -599,6 +635,7 @@ impl MediaPort {
             remote: a.remote,
             bytes: buf,
         });
+        self.check_key_limit(ai);
         Ok(())
     }
 
@@ -636,6 +673,8 @@ impl MediaPort {
         let block = self.ssrc_block_time;
         self.failed_ssrcs.retain(|_, (_, t)| now < *t + block);
         self.expire_pending(now);
+        self.retire_superseded(now);
+        self.check_rekey_due(now);
         self.after(now);
     }
 
@@ -651,7 +690,9 @@ impl MediaPort {
         self.events.pop_front()
     }
 
-    /// The earliest deadline: DTLS timers, ICE timers, the next RTCP report (while some association has keys).
+    /// The earliest deadline: DTLS timers, ICE timers, the next RTCP report (while some association has keys),
+    /// the end of a superseded association's grace period ([`MediaPortConfig::rekey_grace`]) and the rekey
+    /// interval ([`MediaPortConfig::rekey_interval`]).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let dtls = self
@@ -672,7 +713,24 @@ impl MediaPort {
             .filter_map(|a| a.pending_since)
             .min()
             .map(|t| t + self.pending_timeout);
-        [dtls, ice, rtcp, pending].into_iter().flatten().min()
+        let retire = self
+            .assocs
+            .iter()
+            .filter(|a| !a.closed)
+            .filter_map(|a| a.retire_at)
+            .min();
+        let interval = self.rekey_interval.and_then(|iv| {
+            self.assocs
+                .iter()
+                .filter(|a| !a.closed && !a.rekey_due_sent && a.retire_at.is_none())
+                .filter_map(|a| a.verified_at)
+                .min()
+                .map(|t| t + iv)
+        });
+        [dtls, ice, rtcp, pending, retire, interval]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- internals ---------------------------------------------------------------------------------------
@@ -715,6 +773,9 @@ impl MediaPort {
             sources: HashMap::new(),
             ice_path: no_cookie,
             pending_since: None,
+            verified_at: None,
+            retire_at: None,
+            rekey_due_sent: false,
         });
         Ok(self.assocs.len() - 1)
     }

@@ -59,6 +59,16 @@ pub struct MediaPortConfig {
     pub max_pending: usize,
     /// See [`Self::max_pending`].
     pub max_pending_per_ip: usize,
+    /// Make-before-break rekey (F-6.8, D-4.3, T-5.5c; default 2 s): once a newer association of a fork is
+    /// verified, sending switches to it at once, while the older ones keep decrypting (and only decrypting)
+    /// for this long, so packets the peer sent under the old keys and still in flight or reordered around
+    /// the switch are not lost. The grace is counted from the new association's verification, and again
+    /// from the first packet it authenticates when that comes later (the peer switched late). At its end the
+    /// old association is closed ([`CloseReason::Superseded`]); [`MediaPort::poll_timeout`] includes it.
+    pub rekey_grace: Duration,
+    /// Proactive rekey on a timer (default `None`): this long after an association was verified the port
+    /// emits [`MediaEvent::RekeyDue`] with [`RekeyReason::Interval`] (once per association).
+    pub rekey_interval: Option<Duration>,
 }
 
 impl MediaPortConfig {
@@ -81,6 +91,8 @@ impl MediaPortConfig {
             pending_timeout: Duration::from_secs(32),
             max_pending: 8,
             max_pending_per_ip: 4,
+            rekey_grace: Duration::from_secs(2),
+            rekey_interval: None,
         }
     }
 }
@@ -227,6 +239,20 @@ pub enum MediaEvent {
         /// Fork.
         fork: ForkId,
     },
+    /// The keys of `assoc` should be replaced soon (D-4.4, F-6.8): the signalling layer answers with a
+    /// renewing re-offer (new `a=tls-id`, T-5.5a) exactly as for [`MediaEvent::RekeyNeeded`] (or calls
+    /// [`MediaPort::request_rekey`]). Emitted once per association, never for one already superseded. With
+    /// [`RekeyReason::KeyLimit`] the keys still work for at least 2^16 packets (or 1/8 of a configured
+    /// lifetime); at the limit itself the SRTP layer refuses to protect ([`MediaError::Srtp`]) rather than
+    /// reuse a key.
+    RekeyDue {
+        /// Fork.
+        fork: ForkId,
+        /// The association whose keys are due.
+        assoc: AssocId,
+        /// Why.
+        reason: RekeyReason,
+    },
     /// ICE selected (or moved to) a pair.
     IceSelected {
         /// Remote address of the pair.
@@ -239,6 +265,17 @@ pub enum MediaEvent {
     },
     /// ICE failed: no pair.
     IceFailed,
+}
+
+/// Why [`MediaEvent::RekeyDue`] was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RekeyReason {
+    /// The SRTP (packet index towards 2^48) or SRTCP (towards 2^31) usage of the sending or receiving key,
+    /// or a lower lifetime configured in [`MediaPortConfig::srtp`], is within its margin (D-4.4).
+    KeyLimit,
+    /// [`MediaPortConfig::rekey_interval`] elapsed since the association was verified.
+    Interval,
 }
 
 /// Counters of one association.
@@ -308,6 +345,8 @@ pub struct PortCounters {
     pub stun_bad: u64,
     /// `send_rtp` calls refused because no keys exist (fail closed).
     pub send_refused: u64,
+    /// Packets held for a renewing association (F-6.8) and dropped because the hold buffer was full.
+    pub held_dropped: u64,
 }
 
 /// Errors of the port's commands. A refused command leaves the port unchanged.
