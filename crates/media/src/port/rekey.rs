@@ -82,6 +82,7 @@ impl MediaPort {
             self.held.pop_front();
             self.counters.held_dropped += 1;
         }
+        self.counters.held += 1;
         self.held.push_back(Held {
             at: now,
             remote,

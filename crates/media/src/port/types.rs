@@ -345,6 +345,9 @@ pub struct PortCounters {
     pub stun_bad: u64,
     /// `send_rtp` calls refused because no keys exist (fail closed).
     pub send_refused: u64,
+    /// SRTP/SRTCP packets that no keyed association authenticated, held while an association from the same
+    /// remote was still handshaking (a renewal, F-6.8) and retried once it was keyed.
+    pub held: u64,
     /// Packets held for a renewing association (F-6.8) and dropped because the hold buffer was full.
     pub held_dropped: u64,
 }
