@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use dtlsrtp_srtp::SrtpError;
 
-use super::rtp::{build_report, parse_report, parse_rtp, SenderInfo};
-use super::{be32, MediaEvent, MediaPort, ReceivedRtp, Transmit};
+use super::rtp::parse_rtp;
+use super::{be32, MediaEvent, MediaPort, ReceivedRtp};
 
 impl MediaPort {
     /// Unprotects with association `i`; `Ok(len)` of the clear packet in `buf`.
@@ -154,14 +154,6 @@ impl MediaPort {
         u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
     }
 
-    pub(super) fn ntp(&self, now: Instant) -> u64 {
-        let d = now.saturating_duration_since(self.start);
-        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-        self.ntp_at_start
-            .wrapping_add(d.as_secs() << 32)
-            .wrapping_add(frac)
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(super) fn deliver(
         &mut self,
@@ -184,23 +176,16 @@ impl MediaPort {
         let (id, fork) = (a.id, a.fork);
         if rtcp {
             a.counters.rtcp_in += 1;
-            match parse_report(&clear) {
-                Some(report) => {
-                    if let Some(si) = report.sender_info {
-                        if let Some(s) = a.sources.get_mut(&report.sender_ssrc) {
-                            s.last_sr = Some(((si.ntp >> 16) as u32, now_ms));
-                        }
-                    }
-                    self.events.push_back(MediaEvent::Rtcp {
-                        assoc: id,
-                        fork,
-                        report,
-                    });
-                }
-                None => self.counters.malformed_media += 1,
-            }
+            self.on_rtcp(now, i, remote, &clear);
             return;
         }
+        if h_ssrc_collides(self.local_ssrc, &clear) {
+            // RFC 3550 §8.2 (D-5.1.2d): an authenticated remote source uses our SSRC: we change ours.
+            self.change_ssrc(now, remote);
+        }
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
         let Some(h) = parse_rtp(&clear) else {
             a.counters.drops += 1;
             self.counters.malformed_media += 1;
@@ -239,46 +224,9 @@ impl MediaPort {
         }
         self.check_key_limit(i);
     }
+}
 
-    pub(super) fn send_reports(&mut self, now: Instant) {
-        let now_ms = self.now_ms(now);
-        let ntp = self.ntp(now);
-        let elapsed_ts = u32::try_from(
-            (u128::from(now_ms) * u128::from(self.clock_rate) / 1000) & u128::from(u32::MAX),
-        )
-        .unwrap_or(0);
-        for a in &mut self.assocs {
-            // A superseded association in its grace period only decrypts (F-6.8).
-            if a.closed || a.retire_at.is_some() {
-                continue;
-            }
-            let Some(srtp) = a.srtp.as_mut() else {
-                continue;
-            };
-            let last_ts = a
-                .fork
-                .and_then(|f| self.forks.iter().find(|k| k.id == f))
-                .map_or(elapsed_ts, |f| f.last_ts);
-            let sender = (a.counters.packets_out > 0).then_some(SenderInfo {
-                ntp,
-                rtp_timestamp: last_ts,
-                packet_count: a.counters.packets_out as u32,
-                octet_count: a.counters.payload_out as u32,
-            });
-            let mut blocks: Vec<_> = a
-                .sources
-                .iter_mut()
-                .map(|(ssrc, s)| s.report_block(*ssrc, now_ms))
-                .collect();
-            blocks.sort_by_key(|b| b.ssrc);
-            let mut pkt = build_report(self.local_ssrc, sender, &blocks, &self.cname);
-            if srtp.tx.protect_rtcp(&mut pkt).is_ok() {
-                a.counters.rtcp_out += 1;
-                self.transmits.push_back(Transmit {
-                    remote: a.remote,
-                    bytes: pkt,
-                });
-            }
-        }
-    }
+/// Whether the clear RTP packet's SSRC is ours.
+fn h_ssrc_collides(local: u32, clear: &[u8]) -> bool {
+    clear.get(8..12).is_some_and(|s| s == local.to_be_bytes())
 }

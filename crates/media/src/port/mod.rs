@@ -91,6 +91,7 @@
 mod media;
 mod rekey;
 mod rng;
+mod rtcp;
 pub mod rtp;
 mod trust;
 mod types;
@@ -141,6 +142,8 @@ struct Assoc {
     retire_at: Option<Instant>,
     /// [`MediaEvent::RekeyDue`] was emitted for this association (once each).
     rekey_due_sent: bool,
+    /// `(packets_out, payload_out)` when our SSRC last changed: the SR counts start again (RFC 3550 §8.2).
+    sr_base: (u64, u64),
 }
 
 /// An SRTP/SRTCP packet that no keyed association authenticated while another association from the same
@@ -195,8 +198,11 @@ pub struct MediaPort {
     rtcp_interval: Duration,
     next_rtcp: Instant,
     clock_rate: u32,
-    ntp_at_start: u64,
+    /// Wall-clock anchor: at this instant the NTP time was this (RFC 3550 §6.4.1).
+    wall: (Instant, u64),
     cname: String,
+    rtcp_mode: RtcpMux,
+    rtcp_out: VecDeque<(ForkId, Vec<u8>)>,
     max_associations: usize,
     max_handshakes_per_ip: usize,
     max_ssrcs: usize,
@@ -246,6 +252,13 @@ impl MediaPort {
         let ctx_no_cookie = DtlsContext::new(&no_cookie)?;
         let mut rng = Rng::from_seed(&config.seed);
         let local_ssrc = rng.u32();
+        let cname = if config.cname.is_empty() {
+            let mut b = [0u8; 16];
+            rng.fill(&mut b);
+            rtcp::random_cname(b)
+        } else {
+            config.cname
+        };
         Ok(Self {
             local: config.local,
             ctx,
@@ -269,8 +282,10 @@ impl MediaPort {
             rtcp_interval: config.rtcp_interval.max(Duration::from_millis(10)),
             next_rtcp: now + config.rtcp_interval,
             clock_rate: config.clock_rate.max(1),
-            ntp_at_start: config.ntp_at_start,
-            cname: config.cname,
+            wall: (now, config.ntp_at_start),
+            cname,
+            rtcp_mode: RtcpMux::Muxed,
+            rtcp_out: VecDeque::new(),
             max_associations: config.max_associations.max(1),
             max_handshakes_per_ip: config.max_handshakes_per_ip.max(1),
             max_ssrcs: config.max_ssrcs.max(1),
@@ -551,14 +566,16 @@ impl MediaPort {
         Ok(())
     }
 
-    /// Close every association of `fork` (losing fork cancelled, call ended) and forget the fork. Its SSRC
-    /// mappings are removed (D-5.1.2c).
+    /// Close every association of `fork` (losing fork cancelled, call ended) and forget the fork: an RTCP BYE
+    /// first ([`Self::send_bye`]), then close_notify. Its SSRC mappings are removed (D-5.1.2c).
     pub fn close_fork(&mut self, now: Instant, fork: ForkId) -> Result<(), MediaError> {
         let pos = self
             .forks
             .iter()
             .position(|f| f.id == fork)
             .ok_or(MediaError::UnknownFork)?;
+        // RFC 3550 §6.6: the fork's peer learns that our source left.
+        self.send_bye(now, Some(fork), None);
         self.forks.remove(pos);
         for i in 0..self.assocs.len() {
             if self
@@ -776,6 +793,7 @@ impl MediaPort {
             verified_at: None,
             retire_at: None,
             rekey_due_sent: false,
+            sr_base: (0, 0),
         });
         Ok(self.assocs.len() - 1)
     }
