@@ -184,11 +184,11 @@ fn rekey_without_loss(seed: u64, how: Rekey, slow_dtls: bool) {
     // The grace period ends: the old associations close (Superseded), and an old-key packet is then refused.
     let t = both_at.unwrap();
     w.run_until(t + Duration::from_millis(2100));
-    for i in 0..2 {
+    for (i, old_i) in old.iter().enumerate() {
         assert_eq!(w.eps[i].port.associations().len(), 1);
         assert!(w.eps[i].has(|e| matches!(e,
             MediaEvent::AssociationClosed { assoc, reason: CloseReason::Superseded | CloseReason::PeerClosed, .. }
-            if *assoc == old[i])));
+            if assoc == old_i)));
     }
     assert!(
         w.eps[0].has(|e| matches!(
