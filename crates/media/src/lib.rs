@@ -60,7 +60,8 @@ pub mod stun;
 pub use demux::{classify, Demux, DropCounters, DropReason, PacketKind};
 pub use port::{
     dtls_role, AssocCounters, AssocId, AssocInfo, CloseReason, ForkId, MediaError, MediaEvent,
-    MediaPort, MediaPortConfig, PeerParams, PortCounters, ReceivedRtp, RemoteIce, Transmit,
+    MediaPort, MediaPortConfig, PeerParams, PortCounters, ReceivedRtp, ReceptionReport,
+    RekeyReason, RemoteIce, RtcpMux, Transmit,
 };
 
 /// Fuzz bodies (for `fuzz/fuzz_targets/*.rs` and for the unit tests that run them over a small corpus). Each must

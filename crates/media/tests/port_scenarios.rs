@@ -627,7 +627,7 @@ fn fail_closed_no_rtp_before_keys_and_srtp_before_handshake_dropped() {
 }
 
 #[test]
-fn t_5_5c_renew_new_association_old_receives_until_new_carries_traffic() {
+fn t_5_5c_renew_new_association_old_receives_until_grace_after_new_carries_traffic() {
     let mut w = pair(LinkConfig::default(), 9);
     answer_a(&mut w);
     start_b(&mut w);
@@ -677,8 +677,11 @@ fn t_5_5c_renew_new_association_old_receives_until_new_carries_traffic() {
         .rtp()
         .iter()
         .any(|r| r.assoc == old_a && payload_index(r) == 999));
-    // B now sends on the new association: A closes the old one once the new carries traffic.
+    // B now sends on the new association; A keeps the old one decrypting for the grace period (F-6.8,
+    // default 2 s from the first new-key packet) and then closes it.
     send_stream(&mut w, 1, F, 5, 100);
+    assert_eq!(w.eps[0].port.associations().len(), 2);
+    w.run_for(std::time::Duration::from_millis(2000));
     let infos = w.eps[0].port.associations();
     assert_eq!(infos.len(), 1);
     assert_ne!(infos[0].id, old_a);

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use dtlsrtp_srtp::SrtpError;
 
-use super::rtp::{build_report, parse_report, parse_rtp, SenderInfo};
-use super::{be32, CloseReason, MediaEvent, MediaPort, ReceivedRtp, Transmit};
+use super::rtp::parse_rtp;
+use super::{be32, MediaEvent, MediaPort, ReceivedRtp};
 
 impl MediaPort {
     /// Unprotects with association `i`; `Ok(len)` of the clear packet in `buf`.
@@ -64,14 +64,17 @@ impl MediaPort {
                                 a.counters.replays += 1;
                                 return;
                             }
-                            SrtpError::AuthFailed => a.counters.auth_failures += 1,
+                            // Counted below unless another association of the fork authenticates it.
+                            SrtpError::AuthFailed => {}
                             _ => {
                                 a.counters.drops += 1;
                                 return;
                             }
                         }
                     }
-                    // The same SSRC may have moved to a newer association of the fork (T-5.5c): try the others.
+                    // The same SSRC may have moved to a newer association of the fork, or this is a late
+                    // packet under the old keys of a superseded one in its grace period (T-5.5c, F-6.8):
+                    // try the others.
                     buf.copy_from_slice(bytes);
                 }
             }
@@ -95,12 +98,19 @@ impl MediaPort {
                 .get(*i)
                 .map(|a| (a.remote != remote, u32::MAX - a.id.0))
         });
+        let mapped_id = mapped.and_then(|m| self.assocs.get(m)).map(|a| a.id);
+        let mut replayed = None;
         for i in order {
             match self.try_unprotect(i, &mut buf, rtcp) {
                 Ok(n) => {
                     buf.truncate(n);
                     if let Some(id) = self.assocs.get(i).map(|a| a.id) {
-                        if self.ssrc_map.len() < self.max_ssrcs || self.ssrc_map.contains_key(&ssrc)
+                        // A late old-key packet (an older association than the mapping) does not move the
+                        // SSRC back to the superseded association.
+                        let older = mapped_id.is_some_and(|m| id < m);
+                        if !older
+                            && (self.ssrc_map.len() < self.max_ssrcs
+                                || self.ssrc_map.contains_key(&ssrc))
                         {
                             self.ssrc_map.insert(ssrc, id);
                         }
@@ -109,11 +119,25 @@ impl MediaPort {
                     self.deliver(now, i, remote, ssrc, bytes.len(), buf, rtcp);
                     return;
                 }
+                Err(SrtpError::ReplayDuplicate | SrtpError::ReplayTooOld) => {
+                    // Already seen (or too old) by this association: a replay unless another one takes it.
+                    replayed.get_or_insert(i);
+                    buf.copy_from_slice(bytes);
+                }
                 Err(_) => buf.copy_from_slice(bytes),
             }
         }
-        if mapped.is_some() {
-            // Already counted as an authentication failure of its association.
+        if let Some(a) = replayed.and_then(|r| self.assocs.get_mut(r)) {
+            a.counters.replays += 1;
+            return;
+        }
+        // F-6.8: the peer may already send under the keys of an association still finishing its handshake
+        // here (its first new-key packets overtook its last flight): hold them until it is keyed.
+        if !self.replaying && self.hold(now, remote, bytes, rtcp) {
+            return;
+        }
+        if let Some(a) = mapped.and_then(|m| self.assocs.get_mut(m)) {
+            a.counters.auth_failures += 1;
             return;
         }
         self.counters.unknown_ssrc_dropped += 1;
@@ -128,14 +152,6 @@ impl MediaPort {
 
     pub(super) fn now_ms(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    pub(super) fn ntp(&self, now: Instant) -> u64 {
-        let d = now.saturating_duration_since(self.start);
-        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-        self.ntp_at_start
-            .wrapping_add(d.as_secs() << 32)
-            .wrapping_add(frac)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -160,23 +176,16 @@ impl MediaPort {
         let (id, fork) = (a.id, a.fork);
         if rtcp {
             a.counters.rtcp_in += 1;
-            match parse_report(&clear) {
-                Some(report) => {
-                    if let Some(si) = report.sender_info {
-                        if let Some(s) = a.sources.get_mut(&report.sender_ssrc) {
-                            s.last_sr = Some(((si.ntp >> 16) as u32, now_ms));
-                        }
-                    }
-                    self.events.push_back(MediaEvent::Rtcp {
-                        assoc: id,
-                        fork,
-                        report,
-                    });
-                }
-                None => self.counters.malformed_media += 1,
-            }
+            self.on_rtcp(now, i, remote, &clear);
             return;
         }
+        if h_ssrc_collides(self.local_ssrc, &clear) {
+            // RFC 3550 §8.2 (D-5.1.2d): an authenticated remote source uses our SSRC: we change ours.
+            self.change_ssrc(now, remote);
+        }
+        let Some(a) = self.assocs.get_mut(i) else {
+            return;
+        };
         let Some(h) = parse_rtp(&clear) else {
             a.counters.drops += 1;
             self.counters.malformed_media += 1;
@@ -209,59 +218,15 @@ impl MediaPort {
             payload,
         }));
         if first_traffic {
-            // T-5.5c: the new association carries traffic, so older ones of the same fork close now.
-            if let Some(f) = fork {
-                for j in 0..self.assocs.len() {
-                    if self
-                        .assocs
-                        .get(j)
-                        .is_some_and(|o| o.fork == Some(f) && !o.closed && o.id < id)
-                    {
-                        self.close_assoc(now, j, CloseReason::Superseded);
-                    }
-                }
-            }
+            // T-5.5c, F-6.8: the new association carries traffic; older ones of the fork keep decrypting
+            // for the grace period from now and then close.
+            self.on_first_traffic(now, i);
         }
+        self.check_key_limit(i);
     }
+}
 
-    pub(super) fn send_reports(&mut self, now: Instant) {
-        let now_ms = self.now_ms(now);
-        let ntp = self.ntp(now);
-        let elapsed_ts = u32::try_from(
-            (u128::from(now_ms) * u128::from(self.clock_rate) / 1000) & u128::from(u32::MAX),
-        )
-        .unwrap_or(0);
-        for a in &mut self.assocs {
-            if a.closed {
-                continue;
-            }
-            let Some(srtp) = a.srtp.as_mut() else {
-                continue;
-            };
-            let last_ts = a
-                .fork
-                .and_then(|f| self.forks.iter().find(|k| k.id == f))
-                .map_or(elapsed_ts, |f| f.last_ts);
-            let sender = (a.counters.packets_out > 0).then_some(SenderInfo {
-                ntp,
-                rtp_timestamp: last_ts,
-                packet_count: a.counters.packets_out as u32,
-                octet_count: a.counters.payload_out as u32,
-            });
-            let mut blocks: Vec<_> = a
-                .sources
-                .iter_mut()
-                .map(|(ssrc, s)| s.report_block(*ssrc, now_ms))
-                .collect();
-            blocks.sort_by_key(|b| b.ssrc);
-            let mut pkt = build_report(self.local_ssrc, sender, &blocks, &self.cname);
-            if srtp.tx.protect_rtcp(&mut pkt).is_ok() {
-                a.counters.rtcp_out += 1;
-                self.transmits.push_back(Transmit {
-                    remote: a.remote,
-                    bytes: pkt,
-                });
-            }
-        }
-    }
+/// Whether the clear RTP packet's SSRC is ours.
+fn h_ssrc_collides(local: u32, clear: &[u8]) -> bool {
+    clear.get(8..12).is_some_and(|s| s == local.to_be_bytes())
 }

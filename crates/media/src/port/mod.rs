@@ -31,10 +31,16 @@
 //!   exchange is skipped there (the path is proved). Without ICE: unauthenticated Binding requests are answered
 //!   (F-6.7.2b); a passive side whose handshake has not completed when the peer's SDP arrives sends one Binding
 //!   request (F-6.7.2a).
-//! - Keep/renew ([`dtlsrtp_sdp::Association`]): `New` starts a new association; the old one keeps receiving (and
-//!   sending until the new one is keyed) and closes once the new one carries traffic (T-5.5c). Rekeying is a
-//!   request for a new offer ([`MediaEvent::RekeyNeeded`]); DTLS renegotiation is never started and the DTLS
-//!   layer refuses a peer's attempt (`SSL_OP_NO_RENEGOTIATION`).
+//! - Keep/renew ([`dtlsrtp_sdp::Association`]): `New` starts a new association, make-before-break (F-6.8,
+//!   D-4.3, T-5.5c): the old one keeps sending until the new one is verified; then sending switches at once,
+//!   and the old one only decrypts for [`MediaPortConfig::rekey_grace`] (from the verification, or from the new
+//!   association's first packet if later) and closes ([`CloseReason::Superseded`]). New-key packets that
+//!   overtake the peer's last handshake flight are held (bounded) until the new keys exist. Rekeying is a
+//!   request for a new offer ([`MediaEvent::RekeyNeeded`], [`MediaEvent::RekeyDue`] near a key's lifetime or
+//!   on [`MediaPortConfig::rekey_interval`], D-4.4); DTLS renegotiation is never started and the DTLS layer
+//!   refuses a peer's attempt (`SSL_OP_NO_RENEGOTIATION`). Both sides behave the same whichever started it.
+//!   Rekeying onto a *new local port* (T-5.1a, a second `MediaPort`) is the owner's: it must keep the old port
+//!   receiving for the same grace (feed it, drain it) before closing it.
 //! - RTP/RTCP: [`MediaPort::send_rtp`], [`MediaEvent::Rtp`]; SR/RR (RFC 3550) every
 //!   [`MediaPortConfig::rtcp_interval`]; counters per association ([`AssocCounters`]).
 //!
@@ -83,7 +89,9 @@
 //! ```
 
 mod media;
+mod rekey;
 mod rng;
+mod rtcp;
 pub mod rtp;
 mod trust;
 mod types;
@@ -127,7 +135,29 @@ struct Assoc {
     ice_path: bool,
     /// T-8a: handshake done, certificate matches no known fork: waiting for an answer since then.
     pending_since: Option<Instant>,
+    /// When its fingerprint was verified and keys installed.
+    verified_at: Option<Instant>,
+    /// F-6.8, D-4.3, T-5.5c: a newer association of the fork is verified; this one keeps decrypting until then
+    /// and is closed (Superseded) at that instant.
+    retire_at: Option<Instant>,
+    /// [`MediaEvent::RekeyDue`] was emitted for this association (once each).
+    rekey_due_sent: bool,
+    /// `(packets_out, payload_out)` when our SSRC last changed: the SR counts start again (RFC 3550 §8.2).
+    sr_base: (u64, u64),
 }
+
+/// An SRTP/SRTCP packet that no keyed association authenticated while another association from the same
+/// remote was still handshaking (a rekey in progress): retried once that one has keys (F-6.8, no loss when
+/// the peer's first new-key packets overtake its last handshake flight).
+struct Held {
+    at: Instant,
+    remote: SocketAddr,
+    bytes: Vec<u8>,
+    rtcp: bool,
+}
+
+/// Most packets held for an association still handshaking.
+const MAX_HELD: usize = 64;
 
 struct Fork {
     id: ForkId,
@@ -168,13 +198,21 @@ pub struct MediaPort {
     rtcp_interval: Duration,
     next_rtcp: Instant,
     clock_rate: u32,
-    ntp_at_start: u64,
+    /// Wall-clock anchor: at this instant the NTP time was this (RFC 3550 §6.4.1).
+    wall: (Instant, u64),
     cname: String,
+    rtcp_mode: RtcpMux,
+    rtcp_out: VecDeque<(ForkId, Vec<u8>)>,
     max_associations: usize,
     max_handshakes_per_ip: usize,
     max_ssrcs: usize,
     ssrc_fail_limit: u32,
     ssrc_block_time: Duration,
+    rekey_grace: Duration,
+    rekey_interval: Option<Duration>,
+    held: VecDeque<Held>,
+    /// Held packets are being retried (they are not held again).
+    replaying: bool,
     next_assoc: u32,
     binding_tids: Vec<TransactionId>,
     demux: Demux,
@@ -214,6 +252,13 @@ impl MediaPort {
         let ctx_no_cookie = DtlsContext::new(&no_cookie)?;
         let mut rng = Rng::from_seed(&config.seed);
         let local_ssrc = rng.u32();
+        let cname = if config.cname.is_empty() {
+            let mut b = [0u8; 16];
+            rng.fill(&mut b);
+            rtcp::random_cname(b)
+        } else {
+            config.cname
+        };
         Ok(Self {
             local: config.local,
             ctx,
@@ -237,13 +282,19 @@ impl MediaPort {
             rtcp_interval: config.rtcp_interval.max(Duration::from_millis(10)),
             next_rtcp: now + config.rtcp_interval,
             clock_rate: config.clock_rate.max(1),
-            ntp_at_start: config.ntp_at_start,
-            cname: config.cname,
+            wall: (now, config.ntp_at_start),
+            cname,
+            rtcp_mode: RtcpMux::Muxed,
+            rtcp_out: VecDeque::new(),
             max_associations: config.max_associations.max(1),
             max_handshakes_per_ip: config.max_handshakes_per_ip.max(1),
             max_ssrcs: config.max_ssrcs.max(1),
             ssrc_fail_limit: config.ssrc_fail_limit.max(1),
             ssrc_block_time: config.ssrc_block_time,
+            rekey_grace: config.rekey_grace,
+            rekey_interval: config.rekey_interval,
+            held: VecDeque::new(),
+            replaying: false,
             next_assoc: 0,
             binding_tids: Vec::new(),
             demux: Demux::new(),
@@ -515,14 +566,16 @@ impl MediaPort {
         Ok(())
     }
 
-    /// Close every association of `fork` (losing fork cancelled, call ended) and forget the fork. Its SSRC
-    /// mappings are removed (D-5.1.2c).
+    /// Close every association of `fork` (losing fork cancelled, call ended) and forget the fork: an RTCP BYE
+    /// first ([`Self::send_bye`]), then close_notify. Its SSRC mappings are removed (D-5.1.2c).
     pub fn close_fork(&mut self, now: Instant, fork: ForkId) -> Result<(), MediaError> {
         let pos = self
             .forks
             .iter()
             .position(|f| f.id == fork)
             .ok_or(MediaError::UnknownFork)?;
+        // RFC 3550 §6.6: the fork's peer learns that our source left.
+        self.send_bye(now, Some(fork), None);
         self.forks.remove(pos);
         for i in 0..self.assocs.len() {
             if self
@@ -599,6 +652,7 @@ impl MediaPort {
             remote: a.remote,
             bytes: buf,
         });
+        self.check_key_limit(ai);
         Ok(())
     }
 
@@ -636,6 +690,8 @@ impl MediaPort {
         let block = self.ssrc_block_time;
         self.failed_ssrcs.retain(|_, (_, t)| now < *t + block);
         self.expire_pending(now);
+        self.retire_superseded(now);
+        self.check_rekey_due(now);
         self.after(now);
     }
 
@@ -651,7 +707,9 @@ impl MediaPort {
         self.events.pop_front()
     }
 
-    /// The earliest deadline: DTLS timers, ICE timers, the next RTCP report (while some association has keys).
+    /// The earliest deadline: DTLS timers, ICE timers, the next RTCP report (while some association has keys),
+    /// the end of a superseded association's grace period ([`MediaPortConfig::rekey_grace`]) and the rekey
+    /// interval ([`MediaPortConfig::rekey_interval`]).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let dtls = self
@@ -672,7 +730,24 @@ impl MediaPort {
             .filter_map(|a| a.pending_since)
             .min()
             .map(|t| t + self.pending_timeout);
-        [dtls, ice, rtcp, pending].into_iter().flatten().min()
+        let retire = self
+            .assocs
+            .iter()
+            .filter(|a| !a.closed)
+            .filter_map(|a| a.retire_at)
+            .min();
+        let interval = self.rekey_interval.and_then(|iv| {
+            self.assocs
+                .iter()
+                .filter(|a| !a.closed && !a.rekey_due_sent && a.retire_at.is_none())
+                .filter_map(|a| a.verified_at)
+                .min()
+                .map(|t| t + iv)
+        });
+        [dtls, ice, rtcp, pending, retire, interval]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- internals ---------------------------------------------------------------------------------------
@@ -715,6 +790,10 @@ impl MediaPort {
             sources: HashMap::new(),
             ice_path: no_cookie,
             pending_since: None,
+            verified_at: None,
+            retire_at: None,
+            rekey_due_sent: false,
+            sr_base: (0, 0),
         });
         Ok(self.assocs.len() - 1)
     }

@@ -320,6 +320,114 @@ pub fn parse_report(p: &[u8]) -> Option<RtcpReport> {
     })
 }
 
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// The 64-bit NTP timestamp (RFC 3550 §4: seconds since 1900 in the high 32 bits, fraction in the low 32) of
+/// a wall-clock time given as the duration since the Unix epoch.
+#[must_use]
+pub fn ntp_from_unix(since_unix: std::time::Duration) -> u64 {
+    let secs = since_unix.as_secs().wrapping_add(NTP_UNIX_OFFSET);
+    let frac = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
+
+/// A received RTCP BYE (RFC 3550 §6.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtcpBye {
+    /// The sources leaving.
+    pub ssrcs: Vec<u32>,
+    /// The optional reason text (lossily decoded as UTF-8).
+    pub reason: Option<String>,
+}
+
+/// What a compound RTCP packet carries, as far as the port uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RtcpCompound {
+    /// The SR or RR (the first packet).
+    pub report: Option<RtcpReport>,
+    /// SDES CNAME items: (SSRC, CNAME).
+    pub cnames: Vec<(u32, String)>,
+    /// A BYE, if present.
+    pub bye: Option<RtcpBye>,
+}
+
+/// Parses every packet of a compound RTCP packet (SR/RR, SDES CNAME, BYE; others are skipped). `None` when the
+/// first packet is not a well-formed header or a length runs past the end.
+#[must_use]
+pub fn parse_compound(p: &[u8]) -> Option<RtcpCompound> {
+    let mut out = RtcpCompound::default();
+    let mut at = 0;
+    while at < p.len() {
+        let rest = p.get(at..)?;
+        let b0 = *rest.first()?;
+        if b0 >> 6 != 2 {
+            return None;
+        }
+        let count = usize::from(b0 & 0x1f);
+        let pt = *rest.get(1)?;
+        let len = (usize::from(be16(rest, 2)?) + 1) * 4;
+        let body = rest.get(..len)?;
+        match pt {
+            200 | 201 if at == 0 => out.report = parse_report(body),
+            202 => {
+                let mut c = 4;
+                for _ in 0..count {
+                    let ssrc = be32(body, c)?;
+                    c += 4;
+                    // Items until a zero type, then padding to the next 32-bit boundary.
+                    loop {
+                        let t = *body.get(c)?;
+                        if t == 0 {
+                            c = (c + 4) & !3;
+                            break;
+                        }
+                        let n = usize::from(*body.get(c + 1)?);
+                        let v = body.get(c + 2..c + 2 + n)?;
+                        if t == 1 && out.cnames.len() < 32 {
+                            out.cnames
+                                .push((ssrc, String::from_utf8_lossy(v).into_owned()));
+                        }
+                        c += 2 + n;
+                    }
+                }
+            }
+            203 => {
+                let ssrcs = (0..count)
+                    .map(|k| be32(body, 4 + 4 * k))
+                    .collect::<Option<Vec<u32>>>()?;
+                let r = 4 + 4 * count;
+                let reason = body.get(r).and_then(|n| {
+                    body.get(r + 1..r + 1 + usize::from(*n))
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                });
+                out.bye = Some(RtcpBye { ssrcs, reason });
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    Some(out)
+}
+
+/// Appends an RTCP BYE for `ssrc` with an optional reason (at most 255 octets) to a compound packet.
+pub(crate) fn append_bye(out: &mut Vec<u8>, ssrc: u32, reason: Option<&str>) {
+    let reason = reason
+        .map(str::as_bytes)
+        .map(|r| r.get(..r.len().min(255)).unwrap_or_default());
+    let body = 4 + reason.map_or(0, |r| 1 + r.len());
+    let padded = body.div_ceil(4) * 4;
+    out.push(0x81);
+    out.push(203);
+    out.extend_from_slice(&u16::try_from(padded / 4).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&ssrc.to_be_bytes());
+    if let Some(r) = reason {
+        out.push(u8::try_from(r.len()).unwrap_or(0));
+        out.extend_from_slice(r);
+    }
+    out.resize(out.len() + (padded - body), 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,6 +472,30 @@ mod tests {
         assert_eq!(r.sender_ssrc, 42);
         assert_eq!(r.sender_info, Some(sender));
         assert_eq!(r.blocks, vec![b]);
+        let mut with_bye = p.clone();
+        append_bye(&mut with_bye, 42, Some("hangup"));
+        assert_eq!(with_bye.len() % 4, 0);
+        let c = parse_compound(&with_bye).unwrap();
+        assert_eq!(c.report, Some(r.clone()));
+        assert_eq!(c.cnames, vec![(42, "dtlsrtp".to_owned())]);
+        assert_eq!(
+            c.bye,
+            Some(RtcpBye {
+                ssrcs: vec![42],
+                reason: Some("hangup".to_owned())
+            })
+        );
+        for n in 0..with_bye.len() {
+            let _ = parse_compound(&with_bye[..n]);
+        }
+        let mut bare = build_report(7, None, &[], "c");
+        append_bye(&mut bare, 7, None);
+        assert_eq!(parse_compound(&bare).unwrap().bye.unwrap().reason, None);
+        // NTP: 1970-01-01 is 2208988800 s after 1900-01-01; half a second is 2^31.
+        assert_eq!(
+            ntp_from_unix(std::time::Duration::from_millis(1500)),
+            ((2_208_988_801u64) << 32) | (1 << 31)
+        );
         let rr = build_report(42, None, &[], "x");
         assert_eq!(parse_report(&rr).unwrap().blocks.len(), 0);
         for n in 0..p.len() {

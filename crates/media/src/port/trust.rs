@@ -393,6 +393,7 @@ impl MediaPort {
                             f.renew_pending = false;
                         }
                         self.lock_if_final_verified();
+                        self.on_keyed(now, i);
                     }
                     Err(_) => self.close_assoc(now, i, CloseReason::Failed(DtlsError::Setup)),
                 }

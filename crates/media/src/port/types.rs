@@ -36,9 +36,13 @@ pub struct MediaPortConfig {
     pub rtcp_interval: Duration,
     /// RTP clock rate of the stream, for jitter (default 8000).
     pub clock_rate: u32,
-    /// The wall clock at `now` of [`MediaPort::new`] as a 64-bit NTP timestamp (for SR; from the driver).
+    /// The wall clock at `now` of [`MediaPort::new`] as a 64-bit NTP timestamp (for SR; from the driver, e.g.
+    /// [`ntp_from_unix`](super::rtp::ntp_from_unix)). 0 (the default) counts from 0 until
+    /// [`MediaPort::set_wall_clock`] gives an anchor. The port never reads the clock itself.
     pub ntp_at_start: u64,
-    /// RTCP CNAME.
+    /// RTCP CNAME. Empty (the default): a random one per port, 128 bits in hex (RFC 7022 §4.2, RFC 3550
+    /// §6.5.1). A call that spans several ports (RTCP component, a rekey onto a new port) passes the first
+    /// port's [`MediaPort::cname`] here or to [`MediaPort::set_cname`].
     pub cname: String,
     /// Most associations alive at once (default 16). A ClientHello creates one only after its cookie verified
     /// beyond the limit new ClientHellos are refused and no association is evicted.
@@ -59,6 +63,16 @@ pub struct MediaPortConfig {
     pub max_pending: usize,
     /// See [`Self::max_pending`].
     pub max_pending_per_ip: usize,
+    /// Make-before-break rekey (F-6.8, D-4.3, T-5.5c; default 2 s): once a newer association of a fork is
+    /// verified, sending switches to it at once, while the older ones keep decrypting (and only decrypting)
+    /// for this long, so packets the peer sent under the old keys and still in flight or reordered around
+    /// the switch are not lost. The grace is counted from the new association's verification, and again
+    /// from the first packet it authenticates when that comes later (the peer switched late). At its end the
+    /// old association is closed ([`CloseReason::Superseded`]); [`MediaPort::poll_timeout`] includes it.
+    pub rekey_grace: Duration,
+    /// Proactive rekey on a timer (default `None`): this long after an association was verified the port
+    /// emits [`MediaEvent::RekeyDue`] with [`RekeyReason::Interval`] (once per association).
+    pub rekey_interval: Option<Duration>,
 }
 
 impl MediaPortConfig {
@@ -72,7 +86,7 @@ impl MediaPortConfig {
             rtcp_interval: Duration::from_secs(5),
             clock_rate: 8000,
             ntp_at_start: 0,
-            cname: "dtlsrtp".to_owned(),
+            cname: String::new(),
             max_associations: 16,
             max_handshakes_per_ip: 4,
             max_ssrcs: 1024,
@@ -81,6 +95,8 @@ impl MediaPortConfig {
             pending_timeout: Duration::from_secs(32),
             max_pending: 8,
             max_pending_per_ip: 4,
+            rekey_grace: Duration::from_secs(2),
+            rekey_interval: None,
         }
     }
 }
@@ -227,6 +243,50 @@ pub enum MediaEvent {
         /// Fork.
         fork: ForkId,
     },
+    /// The keys of `assoc` should be replaced soon (D-4.4, F-6.8): the signalling layer answers with a
+    /// renewing re-offer (new `a=tls-id`, T-5.5a) exactly as for [`MediaEvent::RekeyNeeded`] (or calls
+    /// [`MediaPort::request_rekey`]). Emitted once per association, never for one already superseded. With
+    /// [`RekeyReason::KeyLimit`] the keys still work for at least 2^16 packets (or 1/8 of a configured
+    /// lifetime); at the limit itself the SRTP layer refuses to protect ([`MediaError::Srtp`]) rather than
+    /// reuse a key.
+    RekeyDue {
+        /// Fork.
+        fork: ForkId,
+        /// The association whose keys are due.
+        assoc: AssocId,
+        /// Why.
+        reason: RekeyReason,
+    },
+    /// A report block about our stream in an authenticated SR/RR (RFC 3550 §6.4): what the peer received of
+    /// what we sent. (The raw report is in [`MediaEvent::Rtcp`] too.)
+    RtcpReport {
+        /// Association.
+        assoc: AssocId,
+        /// Its fork.
+        fork: Option<ForkId>,
+        /// The block, with the round-trip time when computable.
+        report: ReceptionReport,
+    },
+    /// An authenticated RTCP BYE (RFC 3550 §6.6): the listed remote sources left.
+    RtcpBye {
+        /// Association.
+        assoc: AssocId,
+        /// Its fork.
+        fork: Option<ForkId>,
+        /// The sources and the reason.
+        bye: super::rtp::RtcpBye,
+    },
+    /// SSRC collision (RFC 3550 §8.2, D-5.1.2d): an authenticated packet from `remote` used our SSRC. A BYE
+    /// for `old` went out on every keyed association and we now send as `new` (sequence numbers and the
+    /// SR counts continue/restart as for a new source).
+    SsrcChanged {
+        /// The SSRC we gave up.
+        old: u32,
+        /// The new random SSRC.
+        new: u32,
+        /// Where the colliding packet came from.
+        remote: SocketAddr,
+    },
     /// ICE selected (or moved to) a pair.
     IceSelected {
         /// Remote address of the pair.
@@ -239,6 +299,60 @@ pub enum MediaEvent {
     },
     /// ICE failed: no pair.
     IceFailed,
+}
+
+/// One report block about our stream, as received (RFC 3550 §6.4.1), for [`MediaEvent::RtcpReport`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceptionReport {
+    /// The reporter (the remote source that sent the SR/RR).
+    pub reporter_ssrc: u32,
+    /// The source reported on (our SSRC; on an RTCP-component port, the RTP port's SSRC).
+    pub ssrc: u32,
+    /// Fraction of our packets lost since the reporter's previous report, in 1/256.
+    pub fraction_lost: u8,
+    /// Cumulative packets lost (may be negative with duplicates).
+    pub cumulative_lost: i32,
+    /// Extended highest sequence number received.
+    pub extended_highest_seq: u32,
+    /// Interarrival jitter in RTP timestamp units.
+    pub jitter_ts: u32,
+    /// The same at [`MediaPortConfig::clock_rate`].
+    pub jitter: Duration,
+    /// Round-trip time (RFC 3550 §6.4.1: arrival − LSR − DLSR), when the block echoes one of our SRs.
+    /// Meaningful across two ports (non-muxed RTCP) only when both have the same wall-clock anchor.
+    pub rtt: Option<Duration>,
+}
+
+/// How RTCP travels for a port (RFC 5761 rtcp-mux, or RFC 3550 §11 / RFC 5764 §4.1 on a second component with
+/// its own DTLS association). Set with [`MediaPort::set_rtcp_mux`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RtcpMux {
+    /// rtcp-mux (default): SR/RR/SDES/BYE are SRTCP-protected with the RTP association's keys and sent on
+    /// this port.
+    #[default]
+    Muxed,
+    /// This port carries the RTP component of a call without rtcp-mux: the RTCP it builds (reports, BYE) is
+    /// handed to the owner in the clear ([`MediaPort::poll_rtcp`]) to be sent with
+    /// [`MediaPort::send_rtcp`] on the RTCP component's port; SRs received there go back through
+    /// [`MediaPort::note_remote_rtcp`] (for LSR/DLSR).
+    RtpComponent,
+    /// This port is the RTCP component (remote port from `a=rtcp:` or RTP port + 1): it sends no reports of
+    /// its own, protects what [`MediaPort::send_rtcp`] gives it with its own association's SRTCP keys, and
+    /// reports what it receives ([`MediaEvent::Rtcp`], [`MediaEvent::RtcpReport`] for every block,
+    /// [`MediaEvent::RtcpBye`]).
+    RtcpComponent,
+}
+
+/// Why [`MediaEvent::RekeyDue`] was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RekeyReason {
+    /// The SRTP (packet index towards 2^48) or SRTCP (towards 2^31) usage of the sending or receiving key,
+    /// or a lower lifetime configured in [`MediaPortConfig::srtp`], is within its margin (D-4.4).
+    KeyLimit,
+    /// [`MediaPortConfig::rekey_interval`] elapsed since the association was verified.
+    Interval,
 }
 
 /// Counters of one association.
@@ -308,6 +422,16 @@ pub struct PortCounters {
     pub stun_bad: u64,
     /// `send_rtp` calls refused because no keys exist (fail closed).
     pub send_refused: u64,
+    /// SRTP/SRTCP packets that no keyed association authenticated, held while an association from the same
+    /// remote was still handshaking (a renewal, F-6.8) and retried once it was keyed.
+    pub held: u64,
+    /// Packets held for a renewing association (F-6.8) and dropped because the hold buffer was full.
+    pub held_dropped: u64,
+    /// RTCP BYE packets sent (one per association, [`MediaPort::send_bye`], [`MediaPort::close_fork`], an SSRC
+    /// change).
+    pub bye_sent: u64,
+    /// Times our SSRC changed after a collision (RFC 3550 §8.2, [`MediaEvent::SsrcChanged`]).
+    pub ssrc_changes: u64,
 }
 
 /// Errors of the port's commands. A refused command leaves the port unchanged.

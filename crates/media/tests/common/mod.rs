@@ -94,6 +94,8 @@ pub struct World {
     pub real0: Instant,
     pub now: Instant,
     pub eps: Vec<Ep>,
+    /// Extra delay per datagram (source, bytes): deterministic reordering on top of the link's.
+    pub extra_delay: Option<fn(SocketAddr, &[u8]) -> Duration>,
 }
 
 impl World {
@@ -105,6 +107,7 @@ impl World {
             real0: t0,
             now: t0,
             eps: Vec::new(),
+            extra_delay: None,
         }
     }
 
@@ -128,7 +131,11 @@ impl World {
     pub fn flush(&mut self) {
         for ep in &mut self.eps {
             while let Some(t) = ep.port.poll_transmit() {
-                self.net.send(self.now, ep.addr, t.remote, t.bytes.clone());
+                let extra = self
+                    .extra_delay
+                    .map_or(Duration::ZERO, |f| f(ep.addr, &t.bytes));
+                self.net
+                    .send(self.now + extra, ep.addr, t.remote, t.bytes.clone());
                 ep.sent.push((self.now, t));
             }
             while let Some(e) = ep.port.poll_event() {
