@@ -5,18 +5,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use dtlsrtp_dtls::{CookieSecret, HashFunction};
-use dtlsrtp_media::{
-    dtls_role, ForkId as MFork, MediaEvent, MediaPort, MediaPortConfig, PeerParams,
-};
-use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{LocalMedia, MediaOutcome, Renew};
-use dtlsrtp_sdp::{DtlsMedia, Negotiator, PendingOffer, Sdp};
+use dtlsrtp_media::{ForkId as MFork, MediaEvent, MediaPort, MediaPortConfig, PeerParams};
+use dtlsrtp_sdp::negotiate::{Renew, RtpPolicy};
+use dtlsrtp_sdp::{DtlsMedia, PendingOffer, Sdp};
+use dtlsrtp_session::{latching_peer, LegKind, Negotiated, PlainEvent, PlainLeg, Session};
 use dtlsrtp_sip::identity::{
     call_security_state, CallSecurityState, Continuity, Disposition, IdentityError, IdentityPolicy,
     PeerKeyCache, RequestFacts, Sas, Verdict,
 };
 use dtlsrtp_sip::ua::{self, ModifyKind, RequestExtras, Rng, UserAgent};
 use dtlsrtp_sip::{HeaderName, SipUri};
+use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
 use crate::{
     CallId, CallOptions, CallStats, Config, Datagram, EndReason, Error, Event, ForkId, RegId,
@@ -37,8 +36,8 @@ const PUMP_ROUNDS: usize = 32;
 struct Fork {
     sip: ForkId,
     media: MFork,
-    /// UAC: this fork's negotiator after its answer was applied (F-6.3).
-    neg: Option<Negotiator>,
+    /// UAC: this fork's session after its answer was applied (F-6.3), and what it negotiated.
+    neg: Option<(Session, Negotiated)>,
     verified: bool,
     /// This fork's answer kept RTCP on the RTP port (RFC 5761).
     rtcp_mux: bool,
@@ -57,9 +56,9 @@ struct Reoffer {
 
 struct Call {
     uac: bool,
-    /// UAC before the answer: the negotiator that made the offer (cloned per fork). After the answer (or UAS):
-    /// the dialog's negotiator.
-    neg: Negotiator,
+    /// UAC before the answer: the session that made the offer (cloned per fork). After the answer (or UAS):
+    /// the dialog's session (negotiator, hold state, directions).
+    neg: Session,
     /// UAC: the initial offer's token.
     pending: Option<PendingOffer>,
     /// UAS delayed offer / bodiless re-INVITE: the offer we put in our 2xx.
@@ -73,12 +72,19 @@ struct Call {
     /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
     /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
     rtcp: Option<MediaPort>,
-    /// Our media direction in offers and answers (hold: sendonly; F-6.6: hold/resume keeps the association).
-    direction: Direction,
+    /// Best effort fell back to plain RTP (R-ALLOW-RTP): the leg that carries the call's media instead of the
+    /// DTLS-SRTP port (on the same socket). NOT encrypted.
+    plain: Option<PlainLeg>,
+    /// The SRTP profile and our DTLS role of each association that connected (by socket and id).
+    profiles: Vec<(SocketAddr, dtlsrtp_media::AssocId, SrtpProfile, DtlsRole)>,
+    /// RTP sends the direction refused (recvonly/inactive): dropped, counted.
+    send_blocked: u64,
+    /// Received RTP the direction refused (sendonly/inactive): dropped, counted.
+    recv_blocked: u64,
     winner: Option<ForkId>,
     established: bool,
     /// UAS: our answer (for the 183 and the 200), and its outcome to bind when we answer.
-    answer: Option<(Vec<u8>, MediaOutcome)>,
+    answer: Option<(Vec<u8>, Negotiated)>,
     peer_bound: bool,
     /// UAS delayed offer: our offer already went in a reliable 183 (its answer comes in the PRACK).
     early_offer_sent: bool,
@@ -169,6 +175,29 @@ impl Call {
         });
         media
     }
+    /// The SRTP profile and our DTLS role of the winning fork's verified association; `None` for a plain-RTP
+    /// call (or before any association connected).
+    fn media_security(&self) -> Option<(SrtpProfile, DtlsRole)> {
+        if self.plain.is_some() {
+            return None;
+        }
+        let mf = self.winner.and_then(|w| self.fork(w)).map(|f| f.media);
+        let local = self.port.local_addr();
+        let assocs = self.port.associations();
+        let ours = assocs
+            .iter()
+            .find(|a| a.fork.is_some() && a.fork == mf)
+            .or(assocs.first());
+        ours.and_then(|a| {
+            self.profiles
+                .iter()
+                .rev()
+                .find(|p| p.0 == local && p.1 == a.id)
+                .map(|p| (p.2, p.3))
+        })
+        .or_else(|| self.profiles.last().map(|p| (p.2, p.3)))
+    }
+
     fn ports_mut(&mut self) -> impl Iterator<Item = &mut MediaPort> {
         std::iter::once(&mut self.port)
             .chain(self.next_port.as_mut())
@@ -228,23 +257,7 @@ fn fill_from(rng: &mut Rng) -> impl FnMut(&mut [u8]) + '_ {
 }
 
 fn peer_params(d: &DtlsMedia) -> PeerParams {
-    let addr = d
-        .remote_address
-        .as_deref()
-        .and_then(|a| a.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, d.remote_port));
-    PeerParams {
-        addr,
-        role: dtls_role(d.local_role),
-        fingerprints: d.remote_fingerprints.clone(),
-        association: d.association,
-        ice: None,
-    }
-}
-
-/// The first DTLS m-line of an outcome (our calls carry one audio stream).
-fn first_dtls(outcomes: &[MediaOutcome]) -> Option<&DtlsMedia> {
-    outcomes.iter().find_map(MediaOutcome::dtls)
+    latching_peer(d)
 }
 
 impl Endpoint {
@@ -367,7 +380,7 @@ impl Endpoint {
         self.events.push_back(Event::MediaSocketReleased { local });
     }
 
-    fn negotiator(&mut self) -> Result<Negotiator, Error> {
+    fn negotiator(&mut self) -> Result<Session, Error> {
         let fp = self
             .call_cert
             .as_ref()
@@ -375,20 +388,15 @@ impl Endpoint {
             .clone();
         let mut c = dtlsrtp_sdp::Config::new(self.cfg.media_ip, vec![fp]);
         c.profile = self.cfg.profile;
-        c.rtp_policy = self.cfg.policy;
-        c.best_effort = self.cfg.best_effort;
+        let best_effort = self.cfg.srtp_policy == crate::SrtpPolicy::BestEffort;
+        c.rtp_policy = if best_effort {
+            RtpPolicy::AllowRtp
+        } else {
+            self.cfg.policy
+        };
+        c.best_effort = self.cfg.best_effort || best_effort;
         let mut fill = fill_from(&mut self.rng);
-        Ok(Negotiator::new(c, &mut fill)?)
-    }
-
-    fn local_media(&self, port: u16) -> Vec<LocalMedia> {
-        vec![LocalMedia {
-            kind: "audio".into(),
-            port,
-            codecs: self.cfg.codecs.clone(),
-            direction: Direction::SendRecv,
-            mid: None,
-        }]
+        Ok(Session::new(c, self.cfg.codecs.clone(), None, &mut fill)?)
     }
 
     // ---- inputs ------------------------------------------------------------------------------------------
@@ -405,9 +413,14 @@ impl Endpoint {
             self.ua.handle_datagram(now, d.remote, d.bytes);
         } else if let Some(call) = self.owners.get(&d.local).copied() {
             if let Some(c) = self.calls.get_mut(&call) {
-                for p in c.ports_mut() {
-                    if p.local_addr() == d.local {
-                        p.handle_datagram(now, d.remote, d.bytes);
+                match c.plain.as_mut().filter(|p| p.local_addr() == d.local) {
+                    Some(p) => p.handle_datagram(now, d.remote, d.bytes),
+                    None => {
+                        for p in c.ports_mut() {
+                            if p.local_addr() == d.local {
+                                p.handle_datagram(now, d.remote, d.bytes);
+                            }
+                        }
                     }
                 }
             }
@@ -520,7 +533,18 @@ impl Endpoint {
             .iter()
             .map(|a| (a.fork.and_then(|f| c.sip_fork(f)), a.remote))
             .collect();
+        let security = c.media_security();
+        let plain = c.plain.as_ref().map(PlainLeg::counters);
         Some(CallStats {
+            encrypted: c.plain.is_none(),
+            profile: security.map(|s| s.0),
+            role: security.map(|s| s.1),
+            plain,
+            on_hold: c.neg.on_hold(),
+            may_send: c.neg.permits().send,
+            may_receive: c.neg.permits().recv,
+            send_blocked: c.send_blocked + plain.map_or(0, |p| p.send_blocked),
+            recv_blocked: c.recv_blocked + plain.map_or(0, |p| p.recv_blocked),
             rtcp_associations: c
                 .rtcp
                 .as_ref()
@@ -563,14 +587,13 @@ impl Endpoint {
         let mut neg = self.negotiator()?;
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
-        let media = self.local_media(local.port());
         let mut rtcp = None;
         let (body, pending) = if opts.delayed_offer {
             (None, None)
         } else {
             let created = {
                 let mut fill = fill_from(&mut self.rng);
-                neg.create_offer(&media, Renew::Keep, &mut fill)
+                neg.offer(local.port(), Renew::Keep, &mut fill)
             };
             let (mut sdp, pending) = match created {
                 Ok(x) => x,
@@ -618,7 +641,10 @@ impl Endpoint {
                 port,
                 next_port: None,
                 rtcp,
-                direction: Direction::SendRecv,
+                plain: None,
+                profiles: Vec::new(),
+                send_blocked: 0,
+                recv_blocked: 0,
                 winner: None,
                 established: false,
                 answer: None,
@@ -657,16 +683,10 @@ impl Endpoint {
             if c.early_offer_sent {
                 return Err(Error::WrongState);
             }
-            let media = vec![LocalMedia {
-                kind: "audio".into(),
-                port: c.port.local_addr().port(),
-                codecs: self.cfg.codecs.clone(),
-                direction: Direction::SendRecv,
-                mid: None,
-            }];
             let (sdp, pending) = {
                 let mut fill = fill_from(&mut self.rng);
-                c.neg.create_offer(&media, Renew::Keep, &mut fill)?
+                c.neg
+                    .offer(c.port.local_addr().port(), Renew::Keep, &mut fill)?
             };
             if let Err(e) = self.ua.ring(now, call, 183, Some(sdp.write().into_bytes())) {
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -705,18 +725,10 @@ impl Endpoint {
             // The offer/answer finished in the 183 and its PRACK: the 200 carries no SDP.
             None
         } else if c.delayed_offer {
-            let media = {
-                let local = c.port.local_addr();
-                vec![LocalMedia {
-                    kind: "audio".into(),
-                    port: local.port(),
-                    codecs: self.cfg.codecs.clone(),
-                    direction: Direction::SendRecv,
-                    mid: None,
-                }]
-            };
             let mut fill = fill_from(&mut self.rng);
-            let (sdp, pending) = c.neg.create_offer(&media, Renew::Keep, &mut fill)?;
+            let (sdp, pending) = c
+                .neg
+                .offer(c.port.local_addr().port(), Renew::Keep, &mut fill)?;
             c.port.listen(true);
             c.pending_in_2xx = Some(pending);
             Some(sdp.write().into_bytes())
@@ -774,12 +786,24 @@ impl Endpoint {
         payload: &[u8],
     ) -> Result<(), Error> {
         let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if let Some(p) = c.plain.as_mut() {
+            // RFC 3264 §6.1: the leg drops (and counts) what the direction does not allow.
+            p.send_rtp(now, pt, marker, ts, payload)
+                .map_err(|_| Error::WrongState)?;
+            self.drain_media();
+            return Ok(());
+        }
         let fork = c
             .winner
             .and_then(|w| c.fork(w))
             .or_else(|| c.forks.iter().rev().find(|f| f.verified))
             .map(|f| f.media)
             .ok_or(Error::WrongState)?;
+        if !c.neg.permits().send {
+            // recvonly/inactive (hold): nothing leaves; the send is dropped and counted.
+            c.send_blocked += 1;
+            return Ok(());
+        }
         c.port.send_rtp(now, fork, pt, marker, ts, payload)?;
         self.drain_media();
         Ok(())
@@ -810,16 +834,12 @@ impl Endpoint {
     /// Hold (`a=sendonly`) or resume (`a=sendrecv`) by re-INVITE; the association is kept (F-6.6).
     pub fn hold(&mut self, now: Instant, call: CallId, on: bool) -> Result<(), Error> {
         let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
-        let before = c.direction;
-        c.direction = if on {
-            Direction::SendOnly
-        } else {
-            Direction::SendRecv
-        };
+        let before = c.neg.on_hold();
+        c.neg.set_hold(on);
         let r = self.reoffer(now, call, false, ModifyKind::Reinvite);
         if r.is_err() {
             if let Some(c) = self.calls.get_mut(&call) {
-                c.direction = before;
+                c.neg.set_hold(before);
             }
         }
         r
@@ -857,17 +877,10 @@ impl Endpoint {
         let port_no = new_port
             .as_ref()
             .map_or(c.port.local_addr().port(), |p| p.local_addr().port());
-        let media = vec![LocalMedia {
-            kind: "audio".into(),
-            port: port_no,
-            codecs: self.cfg.codecs.clone(),
-            direction: c.direction,
-            mid: None,
-        }];
         let how = if renew { Renew::All } else { Renew::Keep };
         let created = {
             let mut fill = fill_from(&mut self.rng);
-            c.neg.create_offer(&media, how, &mut fill)
+            c.neg.offer(port_no, how, &mut fill)
         };
         let (sdp, pending) = match created {
             Ok(x) => x,
@@ -921,6 +934,14 @@ impl Endpoint {
         if c.peer_bound {
             return Ok(());
         }
+        if let Some((_, n)) = c.answer.as_ref().filter(|a| !a.1.encrypted()) {
+            let (n, remote) = match &n.kind {
+                LegKind::Plain { remote } => (n.clone(), *remote),
+                LegKind::Dtls(_) => return Err(Error::WrongState),
+            };
+            self.start_plain(call, Self::UAS_FORK, remote, &n);
+            return Ok(());
+        }
         let Some(d) = c.answer.as_ref().and_then(|a| a.1.dtls()).cloned() else {
             return Err(Error::WrongState);
         };
@@ -933,6 +954,61 @@ impl Endpoint {
         }
         c.peer_bound = true;
         Ok(())
+    }
+
+    /// Best effort fell back to plain RTP on `fork` (R-ALLOW-RTP, RFC 5763 §6.11): the call's socket carries a
+    /// [`PlainLeg`] instead of DTLS-SRTP; the DTLS port stops listening. The call counts as verified at once
+    /// (nothing to verify) and [`Event::MediaSecurity`] says it is NOT encrypted.
+    fn start_plain(
+        &mut self,
+        call: CallId,
+        fork: ForkId,
+        remote: Option<SocketAddr>,
+        n: &Negotiated,
+    ) {
+        let b = self.rng.block();
+        let ssrc = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let seq = u16::from_be_bytes([b[4], b[5]]) & 0x7fff;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.port.listen(false);
+        let mut leg = PlainLeg::new(c.port.local_addr(), remote, ssrc, seq, n.payloads.clone());
+        leg.set_permits(n.permits);
+        c.plain = Some(leg);
+        c.ensure_fork(fork);
+        if let Some(f) = c.fork_mut(fork) {
+            f.verified = true;
+        }
+        c.peer_bound = true;
+    }
+
+    fn on_plain_event(&mut self, call: CallId, e: PlainEvent) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let fork = c.winner;
+        match e {
+            PlainEvent::Rtp {
+                ssrc,
+                seq,
+                ts,
+                pt,
+                payload,
+                ..
+            } => self.events.push_back(Event::Rtp {
+                call,
+                fork,
+                ssrc,
+                seq,
+                ts,
+                pt,
+                payload,
+                verified: false,
+            }),
+            PlainEvent::Rtcp(report) => self.events.push_back(Event::Stats { call, fork, report }),
+            PlainEvent::Latched { .. } => {}
+        }
     }
 
     fn check_established(&mut self, call: CallId) {
@@ -950,6 +1026,13 @@ impl Endpoint {
                     c.sec.peer_fps = f.peer_fps.clone();
                 }
             }
+            let security = c.media_security();
+            self.events.push_back(Event::MediaSecurity {
+                call,
+                encrypted: security.is_some(),
+                profile: security.map(|s| s.0),
+                role: security.map(|s| s.1),
+            });
             self.events.push_back(Event::Established { call, fork: w });
             self.report_security(call);
         }
@@ -957,6 +1040,17 @@ impl Endpoint {
 
     fn drain_media(&mut self) {
         for c in self.calls.values_mut() {
+            if let Some(p) = c.plain.as_mut() {
+                let local = p.local_addr();
+                while let Some(t) = p.poll_transmit() {
+                    self.out.push_back(Transmit {
+                        local,
+                        remote: t.remote,
+                        transport: TransportKind::Udp,
+                        bytes: t.bytes,
+                    });
+                }
+            }
             let mut ports: Vec<&mut MediaPort> = c.ports_mut().collect();
             for p in ports.iter_mut() {
                 let local = p.local_addr();
@@ -1009,6 +1103,18 @@ impl Endpoint {
             for (id, local, e) in media {
                 progressed = true;
                 self.on_media_event(now, id, local, e);
+            }
+            let mut plain = Vec::new();
+            for (&id, c) in self.calls.iter_mut() {
+                if let Some(p) = c.plain.as_mut() {
+                    while let Some(e) = p.poll_event() {
+                        plain.push((id, e));
+                    }
+                }
+            }
+            for (id, e) in plain {
+                progressed = true;
+                self.on_plain_event(id, e);
             }
             self.drain_media();
             if !progressed {
@@ -1154,23 +1260,21 @@ impl Endpoint {
         let mut answer = None;
         let mut rtcp = None;
         if let Some(sdp) = offer {
-            let media = self.local_media(local.port());
             let result = {
                 let mut fill = fill_from(&mut self.rng);
-                neg.answer(&sdp, &media, &mut fill)
-                    .map_err(|e| e.sip_status())
+                neg.answer(&sdp, local.port(), &mut fill)
             };
-            let ok = result.ok().and_then(|mut a| {
-                let o = a.media.iter().find(|m| m.dtls().is_some())?.clone();
+            let ok = result.ok().map(|(mut a, o)| {
                 if self.cfg.rtcp_fallback && o.dtls().is_some_and(|d| !d.rtcp_mux) {
-                    rtcp = self.rtcp_port(now, &mut a.sdp);
+                    rtcp = self.rtcp_port(now, &mut a);
                 }
-                Some((a.sdp.write().into_bytes(), o))
+                (a.write().into_bytes(), o)
             });
             match ok {
                 Some(a) => answer = Some(a),
                 None => {
-                    // Not DTLS-SRTP (secure-only), or malformed: refuse, no call.
+                    // Not DTLS-SRTP (secure-only: plain RTP is never accepted silently), or malformed:
+                    // refuse, no call.
                     self.free_sockets.push_front(local);
                     let _ = self.ua.reject(now, call, 488);
                     return;
@@ -1194,7 +1298,10 @@ impl Endpoint {
                 port,
                 next_port: None,
                 rtcp,
-                direction: Direction::SendRecv,
+                plain: None,
+                profiles: Vec::new(),
+                send_blocked: 0,
+                recv_blocked: 0,
                 winner: None,
                 established: false,
                 answer,
@@ -1232,11 +1339,16 @@ impl Endpoint {
             return false;
         };
         let mut neg = c.neg.clone();
-        let Ok(outcomes) = neg.apply_answer(pending, &sdp) else {
+        let Ok(outcome) = neg.apply_answer(pending, &sdp) else {
             return false;
         };
-        let Some(d) = first_dtls(&outcomes).cloned() else {
-            return false;
+        let Some(d) = outcome.dtls().cloned() else {
+            // Plain RTP (the policy allowed it, or the negotiator would have refused): bound at the answer.
+            c.ensure_fork(fork);
+            if let Some(f) = c.fork_mut(fork) {
+                f.neg = Some((neg, outcome));
+            }
+            return true;
         };
         let mf = c.ensure_fork(fork);
         if let Some(f) = c.fork_mut(fork) {
@@ -1254,7 +1366,7 @@ impl Endpoint {
             }
         }
         if let Some(f) = c.fork_mut(fork) {
-            f.neg = Some(neg);
+            f.neg = Some((neg, outcome));
             f.rtcp_mux = d.rtcp_mux;
         }
         true
@@ -1274,18 +1386,12 @@ impl Endpoint {
         if c.peer_bound {
             return true;
         }
-        let media = vec![LocalMedia {
-            kind: "audio".into(),
-            port: c.port.local_addr().port(),
-            codecs: self.cfg.codecs.clone(),
-            direction: Direction::SendRecv,
-            mid: None,
-        }];
+        let port = c.port.local_addr().port();
         let res = Sdp::parse(body).ok().and_then(|sdp| {
             let mut fill = fill_from(&mut self.rng);
-            let a = c.neg.answer(&sdp, &media, &mut fill).ok()?;
-            let d = a.media.iter().find_map(MediaOutcome::dtls)?.clone();
-            Some((a.sdp.write().into_bytes(), d))
+            let (a, n) = c.neg.answer(&sdp, port, &mut fill).ok()?;
+            let d = n.dtls()?.clone();
+            Some((a.write().into_bytes(), d))
         });
         let Some((ans, d)) = res else {
             return false;
@@ -1314,22 +1420,15 @@ impl Endpoint {
             true
         } else if c.delayed_offer {
             // F-6.4: the 2xx carries the offer; our answer goes in the ACK.
-            let local = c.port.local_addr();
-            let media = vec![LocalMedia {
-                kind: "audio".into(),
-                port: local.port(),
-                codecs: self.cfg.codecs.clone(),
-                direction: Direction::SendRecv,
-                mid: None,
-            }];
+            let port = c.port.local_addr().port();
             let mut fill = fill_from(&mut self.rng);
             let res = body
                 .as_ref()
                 .and_then(|b| Sdp::parse(b).ok())
                 .and_then(|sdp| {
-                    let a = c.neg.answer(&sdp, &media, &mut fill).ok()?;
-                    let d = a.media.iter().find_map(MediaOutcome::dtls)?.clone();
-                    Some((a.sdp.write().into_bytes(), d))
+                    let (a, n) = c.neg.answer(&sdp, port, &mut fill).ok()?;
+                    let d = n.dtls()?.clone();
+                    Some((a.write().into_bytes(), d))
                 });
             match res {
                 Some((ans, d)) => {
@@ -1348,14 +1447,22 @@ impl Endpoint {
                     .is_some_and(|b| self.apply_fork_answer(now, call, fork, b))
         };
         let mut unused_rtcp = None;
+        let mut plain = None;
         if let Some(c) = self.calls.get_mut(&call) {
-            if let Some(n) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
+            if let Some((n, outcome)) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
                 c.neg = n;
+                if let LegKind::Plain { remote } = outcome.kind {
+                    plain = Some((remote, outcome));
+                }
             }
             c.pending = None;
-            if c.fork(fork).is_none_or(|f| f.rtcp_mux) {
+            if c.fork(fork).is_none_or(|f| f.rtcp_mux) || plain.is_some() {
                 unused_rtcp = c.rtcp.take();
             }
+        }
+        if let Some((remote, outcome)) = plain {
+            // Best effort fell back (R-ALLOW-RTP, RFC 5763 §6.11): plain RTP on the call's socket.
+            self.start_plain(call, fork, remote, &outcome);
         }
         if let Some(r) = unused_rtcp {
             self.release_port(&r);
@@ -1396,7 +1503,7 @@ impl Endpoint {
         let bound = Sdp::parse(body)
             .ok()
             .and_then(|sdp| c.neg.apply_answer(pending, &sdp).ok())
-            .and_then(|o| first_dtls(&o).cloned())
+            .and_then(|o| o.dtls().cloned())
             .map(|d| {
                 let fork = if c.uac {
                     c.winner.unwrap_or(Self::UAS_FORK)
@@ -1447,19 +1554,12 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let local = c.port.local_addr();
-        let media = vec![LocalMedia {
-            kind: "audio".into(),
-            port: local.port(),
-            codecs: self.cfg.codecs.clone(),
-            direction: Direction::SendRecv,
-            mid: None,
-        }];
+        let port = c.port.local_addr().port();
         let mut fill = fill_from(&mut self.rng);
         match body.filter(|b| !b.is_empty()) {
             None => {
                 // A re-INVITE without offer: we offer in the 2xx (keep), the answer comes in the ACK.
-                match c.neg.create_offer(&media, Renew::Keep, &mut fill) {
+                match c.neg.offer(port, Renew::Keep, &mut fill) {
                     Ok((sdp, pending)) => {
                         c.pending_in_2xx = Some(pending);
                         let _ = self
@@ -1472,23 +1572,32 @@ impl Endpoint {
                 }
             }
             Some(b) => {
-                let res = Sdp::parse(&b).map_err(|_| 400u16).and_then(|sdp| {
-                    c.neg
-                        .answer(&sdp, &media, &mut fill)
-                        .map_err(|e| e.sip_status())
-                });
+                // A plain call stays plain and a DTLS-SRTP call stays encrypted: never a silent downgrade.
+                let plain_call = c.plain.is_some();
+                let mut trial = c.neg.clone();
+                let res = trial
+                    .answer_bytes(&b, port, &mut fill)
+                    .map_err(|e| e.sip_status())
+                    .and_then(|(a, n)| match (&n.kind, plain_call) {
+                        (LegKind::Dtls(_), false) | (LegKind::Plain { .. }, true) => Ok((a, n)),
+                        _ => Err(488),
+                    });
                 match res {
-                    Ok(a) => {
-                        let d = a.media.iter().find_map(MediaOutcome::dtls).cloned();
+                    Ok((a, n)) => {
+                        c.neg = trial;
+                        let d = n.dtls().cloned();
                         let fork = c.winner.unwrap_or(Self::UAS_FORK);
                         let mf = c.ensure_fork(fork);
                         let renewed = d.as_ref().is_some_and(|d| d.association.is_new());
                         if let Some(d) = d {
                             let _ = c.port.set_peer(now, mf, peer_params(&d));
                         }
+                        if let (Some(p), LegKind::Plain { remote }) = (c.plain.as_mut(), &n.kind) {
+                            p.update(*remote, n.payloads.clone(), n.permits);
+                        }
                         let _ = self
                             .ua
-                            .accept_modify(now, call, Some(a.sdp.write().into_bytes()));
+                            .accept_modify(now, call, Some(a.write().into_bytes()));
                         self.events.push_back(Event::Modified { call, renewed });
                     }
                     Err(status) => {
@@ -1528,14 +1637,30 @@ impl Endpoint {
         let Some(mut r) = c.reoffer.take() else {
             return;
         };
+        let plain_call = c.plain.is_some();
+        let mut trial = c.neg.clone();
         let outcome = body
             .as_deref()
             .and_then(|b| Sdp::parse(b).ok())
-            .and_then(|sdp| c.neg.apply_answer(r.pending, &sdp).ok())
-            .and_then(|o| first_dtls(&o).cloned());
+            .and_then(|sdp| trial.apply_answer(r.pending, &sdp).ok());
         let fork = c.winner.unwrap_or(Self::UAS_FORK);
         let mf = c.ensure_fork(fork);
-        let Some(d) = outcome else {
+        if let (Some(n), Some(p)) = (outcome.as_ref(), c.plain.as_mut()) {
+            if let LegKind::Plain { remote } = &n.kind {
+                p.update(*remote, n.payloads.clone(), n.permits);
+                c.neg = trial;
+                if let Some(p) = r.port.take() {
+                    self.release_port(&p);
+                }
+                self.events.push_back(Event::Modified {
+                    call,
+                    renewed: false,
+                });
+                return;
+            }
+        }
+        let outcome = outcome.filter(|_| !plain_call);
+        let Some(d) = outcome.and_then(|n| n.dtls().cloned()) else {
             c.neg.cancel_offer();
             if let Some(p) = r.port.take() {
                 self.release_port(&p);
@@ -1544,6 +1669,7 @@ impl Endpoint {
                 .push_back(Event::ModifyFailed { call, status: 488 });
             return;
         };
+        c.neg = trial;
         let renewed = d.association.is_new();
         match r.port.take() {
             Some(mut p) => {
@@ -1620,6 +1746,9 @@ impl Endpoint {
                 let port = c.ports_mut().find(|p| p.local_addr() == local);
                 let info = port.and_then(|p| p.associations().into_iter().find(|a| a.id == assoc));
                 let role = info.as_ref().map(|i| i.role);
+                if let Some(r) = role {
+                    c.profiles.push((local, assoc, profile, r));
+                }
                 let fork = info.and_then(|i| i.fork).and_then(|f| c.sip_fork(f));
                 if let Some(role) = role {
                     self.events.push_back(Event::DtlsConnected {
@@ -1682,6 +1811,11 @@ impl Endpoint {
                 self.on_dtls_failed(now, call, local, sip);
             }
             MediaEvent::Rtp(p) => {
+                if !c.neg.permits().recv && c.established {
+                    // sendonly/inactive: the peer should not send; dropped, counted.
+                    c.recv_blocked += 1;
+                    return;
+                }
                 let fork = p.fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Rtp {
                     call,
