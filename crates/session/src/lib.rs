@@ -25,7 +25,7 @@ mod session;
 pub use deadline::Deadlines;
 pub use direction::{DirectionState, Permits};
 pub use dtls::{ice_candidate, ice_negotiator_config, latching_peer, peer_params, rtcp_addr};
-pub use payload::PayloadTable;
+pub use payload::{g711, PayloadTable};
 pub use plain::{PlainCounters, PlainError, PlainEvent, PlainLeg};
 pub use session::{AnswerFailure, ApplyError, LegKind, Negotiated, Session};
 

@@ -3,6 +3,14 @@
 
 use dtlsrtp_sdp::Codec;
 
+/// PCMU (0) then PCMA (8), 8 kHz G.711: the default audio codecs.
+pub fn g711() -> Vec<Codec> {
+    vec![
+        Codec::new(0, "PCMU", 8000, None),
+        Codec::new(8, "PCMA", 8000, None),
+    ]
+}
+
 /// The negotiated payload types of one leg, in the answer's preference order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PayloadTable {
