@@ -8,22 +8,22 @@
 //! Then one media port (the tokio driver's, on `--local`) runs the handshake, checks the peer's fingerprint and
 //! exchanges G.711 for `--duration` seconds (a tone or a WAV file out, `--record` in). `--ice` adds ICE
 //! (offerer: full, controlling; answerer: lite, controlled). It shares the SDP glue with `dtlsrtp serve`
-//! (`dtlsrtp_whip::sdpmedia`). Lines on stdout: `local ADDR`, `verified REMOTE PROFILE`, `sent N received M`.
+//! (`dtlsrtp::session`). Lines on stdout: `local ADDR`, `verified REMOTE PROFILE`, `sent N received M`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use dtlsrtp::session::{self, AnswerFailure, ApplyError, Session};
 use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
 use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
 use dtlsrtp_media::{dtls_role, MediaEvent, MediaPortConfig};
-use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{AnswerSetup, HandshakeRole, Negotiator, Renew};
+use dtlsrtp_sdp::negotiate::{AnswerSetup, HandshakeRole, Renew};
 use dtlsrtp_sdp::Sdp;
 use dtlsrtp_srtp::DtlsRole;
 use dtlsrtp_tokio::MediaHandle;
-use dtlsrtp_whip::{sdpmedia, FORK};
+use dtlsrtp_whip::FORK;
 
 use crate::keylog::FileKeyLog;
 use crate::options::Setup;
@@ -192,7 +192,7 @@ async fn session(
         Setup::Active => AnswerSetup::Active,
         Setup::Passive => AnswerSetup::Passive,
     };
-    let ncfg = sdpmedia::negotiator_config(
+    let ncfg = session::ice_negotiator_config(
         handle.local_addr().ip(),
         fingerprint,
         answer_setup,
@@ -200,16 +200,13 @@ async fn session(
         !offering,
     );
     let mut fill = |b: &mut [u8]| os_random(b);
-    let mut neg =
-        Negotiator::new(ncfg, &mut fill).map_err(|e| local_err(format!("negotiator: {e}")))?;
-    let local_media = [sdpmedia::audio(
-        handle.local_addr().port(),
-        Direction::SendRecv,
-    )];
+    let mut neg = Session::new(ncfg, session::g711(), Some("0".into()), &mut fill)
+        .map_err(|e| local_err(format!("negotiator: {e}")))?;
+    let port = handle.local_addr().port();
     let d = match (&args.offer, &args.read, &args.answer, &args.write) {
         (Some(offer_file), Some(answer_file), _, _) => {
             let (offer, pending) = neg
-                .create_offer(&local_media, Renew::Keep, &mut fill)
+                .offer(port, Renew::Keep, &mut fill)
                 .map_err(|e| local_err(format!("offer: {e}")))?;
             // actpass: the answerer may become the DTLS client and send its ClientHello at once.
             handle
@@ -219,22 +216,28 @@ async fn session(
             write_atomic(offer_file, &offer.to_string())?;
             let answer = wait_file(answer_file, timeout).await?;
             let out = neg.apply_answer(pending, &answer).map_err(|e| {
-                Failure::new(Exit::Signalling, format!("answer refused: {}", e.error))
+                let why = match e {
+                    ApplyError::Rejected(r) => r.error.to_string(),
+                    _ => "no usable m-line".into(),
+                };
+                Failure::new(Exit::Signalling, format!("answer refused: {why}"))
             })?;
-            out.iter()
-                .find_map(|m| m.dtls().cloned())
+            out.dtls()
+                .cloned()
                 .ok_or_else(|| Failure::new(Exit::Signalling, "answer: no DTLS-SRTP audio"))?
         }
         (_, _, Some(offer_file), Some(answer_file)) => {
             let offer = wait_file(offer_file, timeout).await?;
-            let answer = neg
-                .answer(&offer, &local_media, &mut fill)
-                .map_err(|e| Failure::new(Exit::Signalling, format!("offer refused: {e}")))?;
-            write_atomic(answer_file, &answer.sdp.to_string())?;
-            answer
-                .media
-                .iter()
-                .find_map(|m| m.dtls().cloned())
+            let (answer, out) = neg.answer(&offer, port, &mut fill).map_err(|e| {
+                let why = match e {
+                    AnswerFailure::Refused(e) => e.to_string(),
+                    _ => "no usable m-line".into(),
+                };
+                Failure::new(Exit::Signalling, format!("offer refused: {why}"))
+            })?;
+            write_atomic(answer_file, &answer.to_string())?;
+            out.dtls()
+                .cloned()
                 .ok_or_else(|| Failure::new(Exit::Signalling, "offer: no DTLS-SRTP audio"))?
         }
         _ => return Err(usage("--answer needs --write, --offer needs --read")),
@@ -244,7 +247,7 @@ async fn session(
         .first()
         .and_then(|c| Law::from_payload_type(c.pt))
         .unwrap_or(Law::Pcmu);
-    let mut params = sdpmedia::peer_params(&d, args.ice)
+    let mut params = session::peer_params(&d, args.ice)
         .ok_or_else(|| Failure::new(Exit::Signalling, "bad ICE credentials"))?;
     if !args.ice && d.local_role == HandshakeRole::Server {
         // The DTLS server learns the client's address from its ClientHello (the SDP's may be a placeholder).

@@ -100,6 +100,7 @@ use dtlsrtp_sip::identity::{AuthService, CertResolver, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
 pub use dtlsrtp_media::port::rtp::RtcpReport;
+pub use dtlsrtp_session as session;
 pub use dtlsrtp_sip::identity::{CallSecurityState, IdentityPolicy};
 pub use dtlsrtp_sip::ua::{CallId, ForkId, RegId, TransportKind};
 pub use endpoint::Endpoint;
@@ -154,9 +155,15 @@ pub struct Config {
     pub codecs: Vec<Codec>,
     /// `UDP/TLS/RTP/SAVP` (default) or `SAVPF` in our offers; answers mirror the offer.
     pub profile: Profile,
-    /// Secure only (default: a plain RTP answer fails the call, a plain RTP offer gets 488) or allow RTP.
+    /// The user-level SRTP policy (A.23 R-ALLOW-RTP, RFC 5763 §6.11): [`SrtpPolicy::SecureOnly`] (default) or
+    /// [`SrtpPolicy::BestEffort`] — offers use RFC 5939 capability negotiation and a plain-RTP answer or offer
+    /// gives a plain-RTP call, never silently ([`Event::MediaSecurity`] `encrypted: false`,
+    /// [`CallStats::encrypted`]). `BestEffort` implies `policy = AllowRtp` and `best_effort = true`.
+    pub srtp_policy: SrtpPolicy,
+    /// Finer knob: secure only (default: a plain RTP answer fails the call, a plain RTP offer gets 488) or
+    /// allow RTP.
     pub policy: RtpPolicy,
-    /// Offer with RFC 5939 capability negotiation (RTP/AVP + `a=tcap` DTLS), B-1.
+    /// Finer knob: offer with RFC 5939 capability negotiation (RTP/AVP + `a=tcap` DTLS), B-1.
     pub best_effort: bool,
     /// Use 100rel (RFC 3262).
     pub use_100rel: bool,
@@ -201,6 +208,7 @@ impl Config {
                 Codec::new(8, "PCMA", 8000, None),
             ],
             profile: Profile::Savp,
+            srtp_policy: SrtpPolicy::SecureOnly,
             policy: RtpPolicy::SecureOnly,
             best_effort: false,
             use_100rel: true,
@@ -272,6 +280,17 @@ impl InfoAllow {
                 .eq_ignore_ascii_case(host)
         })
     }
+}
+
+/// Whether a call may fall back to plain RTP (A.23 R-ALLOW-RTP; RFC 5763 §6.11, RFC 5939).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpPolicy {
+    /// DTLS-SRTP only: a plain-RTP offer gets 488, a plain-RTP answer ends the call ([`EndReason::NotSecure`]).
+    #[default]
+    SecureOnly,
+    /// Offer DTLS-SRTP with a plain-RTP fallback (RFC 5939 capability negotiation) and accept plain-RTP offers
+    /// and answers: such a call's media is NOT encrypted, and the endpoint says so.
+    BestEffort,
 }
 
 /// Identity configuration (issue 8; F-5.4, F-8.x, I-1..I-3).
@@ -452,7 +471,20 @@ pub enum Event {
         /// The fork (always `Some` since issue 12; kept optional for compatibility).
         fork: Option<ForkId>,
     },
-    /// Answered and the winning fork's media verified: the call is up.
+    /// Emitted right before [`Event::Established`]: whether the call's media is encrypted (DTLS-SRTP, with the
+    /// SRTP profile and our DTLS role) or NOT (best effort fell back to plain RTP, R-ALLOW-RTP: policy, never
+    /// silent).
+    MediaSecurity {
+        /// Call.
+        call: CallId,
+        /// DTLS-SRTP (true) or plain RTP (false).
+        encrypted: bool,
+        /// The SRTP profile when encrypted.
+        profile: Option<SrtpProfile>,
+        /// Our DTLS role when encrypted.
+        role: Option<DtlsRole>,
+    },
+    /// Answered and the winning fork's media verified (or, for a plain-RTP call, answered): the call is up.
     Established {
         /// Call.
         call: CallId,
@@ -476,8 +508,9 @@ pub enum Event {
         /// Payload.
         payload: Vec<u8>,
         /// Authenticated by keys whose certificate matched the fork's fingerprint. The media port delivers
-        /// nothing else (fail closed), so this is always true; early SRTP that arrives before its
-        /// fingerprint is held back, not played unverified.
+        /// nothing else (fail closed), so this is true on every DTLS-SRTP call; early SRTP that arrives before
+        /// its fingerprint is held back, not played unverified. False only on a plain-RTP call (best effort,
+        /// [`Event::MediaSecurity`] `encrypted: false`): nothing authenticated it.
         verified: bool,
     },
     /// An authenticated RTCP report.
@@ -622,4 +655,22 @@ pub struct CallStats {
     pub forks: Vec<(Option<ForkId>, SocketAddr)>,
     /// D-3b: associations of the separate RTCP component (a peer that refused rtcp-mux); empty with rtcp-mux.
     pub rtcp_associations: Vec<AssocInfo>,
+    /// Media is DTLS-SRTP (false: best effort fell back to plain RTP, NOT encrypted).
+    pub encrypted: bool,
+    /// The SRTP profile of the verified association, when encrypted.
+    pub profile: Option<SrtpProfile>,
+    /// Our DTLS role of the verified association, when encrypted.
+    pub role: Option<DtlsRole>,
+    /// The plain-RTP leg's counters (a plain-RTP call only).
+    pub plain: Option<dtlsrtp_session::PlainCounters>,
+    /// We hold the call (RFC 3264 §8.4).
+    pub on_hold: bool,
+    /// The last exchange's directions let us send.
+    pub may_send: bool,
+    /// The last exchange's directions let us receive.
+    pub may_receive: bool,
+    /// RTP sends dropped because the direction does not allow sending (recvonly/inactive).
+    pub send_blocked: u64,
+    /// Received RTP dropped because the direction does not allow receiving (sendonly/inactive).
+    pub recv_blocked: u64,
 }

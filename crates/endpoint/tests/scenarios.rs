@@ -608,7 +608,8 @@ fn f_5_15_fingerprint_mismatch_on_confirmed_dialog_sends_bye() {
 }
 
 /// F-6.6a: modifications in both directions: the callee's re-INVITE, the caller's UPDATE (RFC 3311), hold and
-/// resume: every one keeps the association (no new handshake, same association id, SRTP continues).
+/// resume: every one keeps the association (no new handshake, same association id, SRTP continues; during the
+/// hold only the holder's media flows, see tests/hold.rs).
 #[test]
 fn f_6_6a_callee_reinvite_caller_update_hold_resume_all_keep() {
     let mut net = Net::new();
@@ -653,7 +654,9 @@ fn f_6_6a_callee_reinvite_caller_update_hold_resume_all_keep() {
             "{what}"
         );
         exchange_media(&mut net, a, ca, b, cb, what.as_bytes());
-        assert_eq!(rtp_payloads(&net.take(a)).len(), 3, "{what}");
+        // RFC 3264 §8.4: while a holds (sendonly), b is recvonly and sends nothing.
+        let to_a = if i == 2 { 0 } else { 3 };
+        assert_eq!(rtp_payloads(&net.take(a)).len(), to_a, "{what}");
         assert_eq!(rtp_payloads(&net.take(b)).len(), 3, "{what}");
         assert_eq!(
             net.ep(a).stats(ca).unwrap().associations[0].id,

@@ -8,13 +8,14 @@ use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction
 use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
 use dtlsrtp_media::MediaPortConfig;
 use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{AnswerSetup, Negotiator, Renew};
+use dtlsrtp_sdp::negotiate::{AnswerSetup, Renew};
 use dtlsrtp_sdp::Sdp;
+use dtlsrtp_session::Session;
 use dtlsrtp_tokio::{DriverError, MediaHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{sdpmedia, FORK};
+use crate::FORK;
 
 /// Largest HTTP response read.
 const MAX_RESPONSE: usize = 256 * 1024;
@@ -173,7 +174,7 @@ pub async fn connect_with(
         ..ice
     };
     let (creds, cand) = handle.enable_ice(ice, None, IceRole::Controlling).await?;
-    let cfg = sdpmedia::negotiator_config(
+    let cfg = dtlsrtp_session::ice_negotiator_config(
         ip,
         fingerprint,
         AnswerSetup::Active,
@@ -183,13 +184,12 @@ pub async fn connect_with(
     let mut fill = |b: &mut [u8]| {
         let _ = getrandom::fill(b);
     };
-    let mut neg = Negotiator::new(cfg, &mut fill).map_err(|_| ClientError::Setup)?;
-    let (offer, pending) = neg
-        .create_offer(
-            &[sdpmedia::audio(handle.local_addr().port(), direction)],
-            Renew::Keep,
-            &mut fill,
-        )
+    // WHIP = HTTP + a session: one audio stream, one way.
+    let mut session = Session::new(cfg, dtlsrtp_session::g711(), Some("0".into()), &mut fill)
+        .map_err(|_| ClientError::Setup)?;
+    session.set_fixed_direction(Some(direction));
+    let (offer, pending) = session
+        .offer(handle.local_addr().port(), Renew::Keep, &mut fill)
         .map_err(|_| ClientError::Setup)?;
     // actpass: the server may be the DTLS client and send its ClientHello as soon as it answered.
     handle.listen(true).await?;
@@ -205,15 +205,12 @@ pub async fn connect_with(
     }
     let location = resp.header("location").ok_or(ClientError::Http)?.to_owned();
     let answer = Sdp::parse(&resp.body).map_err(|_| ClientError::Answer)?;
-    let out = neg
+    let negotiated = session
         .apply_answer(pending, &answer)
         .map_err(|_| ClientError::Answer)?;
-    let d = out
-        .iter()
-        .find_map(|m| m.dtls())
-        .ok_or(ClientError::Answer)?;
+    let d = negotiated.dtls().ok_or(ClientError::Answer)?;
     let payload_type = d.codecs.first().map_or(0, |c| c.pt);
-    let params = sdpmedia::peer_params(d, true).ok_or(ClientError::Answer)?;
+    let params = dtlsrtp_session::peer_params(d, true).ok_or(ClientError::Answer)?;
     handle.set_peer(FORK, params).await?;
     Ok(ClientSession {
         handle,

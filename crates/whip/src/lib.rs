@@ -18,7 +18,6 @@
 pub mod client;
 mod host;
 mod origin;
-pub mod sdpmedia;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -38,8 +37,9 @@ use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction
 use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
 use dtlsrtp_media::{ForkId, MediaEvent, MediaPortConfig};
 use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{AnswerSetup, Negotiator, OfferError, RejectPolicy};
+use dtlsrtp_sdp::negotiate::{AnswerSetup, OfferError, RejectPolicy};
 use dtlsrtp_sdp::{Fingerprint, Sdp};
+use dtlsrtp_session::{AnswerFailure, Session};
 use dtlsrtp_tokio::{DriverError, MediaHandle};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -469,7 +469,7 @@ impl Server {
         let mut ice = cfg.ice.clone();
         ice.mode = IceMode::Lite;
         let (creds, cand) = handle.enable_ice(ice, None, IceRole::Controlled).await?;
-        let mut ncfg = sdpmedia::negotiator_config(
+        let mut ncfg = dtlsrtp_session::ice_negotiator_config(
             handle.local_addr().ip(),
             self.inner.fingerprint.clone(),
             cfg.answer_setup,
@@ -481,31 +481,31 @@ impl Server {
         let mut fill = |b: &mut [u8]| {
             let _ = getrandom::fill(b);
         };
-        let mut neg = Negotiator::new(ncfg, &mut fill)?;
-        let direction = match kind {
+        // WHIP = HTTP + a session: one audio stream, one way.
+        let mut session = Session::new(ncfg, dtlsrtp_session::g711(), Some("0".into()), &mut fill)?;
+        session.set_fixed_direction(Some(match kind {
             Kind::Whip => Direction::RecvOnly,
             Kind::Whep => Direction::SendOnly,
-        };
-        let answer = neg.answer(
-            offer,
-            &[sdpmedia::audio(handle.local_addr().port(), direction)],
-            &mut fill,
-        )?;
-        let d = answer
-            .media
-            .iter()
-            .find_map(|m| m.dtls())
-            .ok_or(RequestError::NotAcceptable(OfferError::NothingAcceptable(
-                dtlsrtp_sdp::negotiate::RejectReason::NoLocalMedia,
-            )))?;
+        }));
+        let nothing =
+            OfferError::NothingAcceptable(dtlsrtp_sdp::negotiate::RejectReason::NoLocalMedia);
+        let (answer, negotiated) = session
+            .answer(offer, handle.local_addr().port(), &mut fill)
+            .map_err(|e| match e {
+                AnswerFailure::Refused(e) => RequestError::from(e),
+                _ => RequestError::NotAcceptable(nothing),
+            })?;
+        let d = negotiated
+            .dtls()
+            .ok_or(RequestError::NotAcceptable(nothing))?;
         let codec = d
             .codecs
             .first()
             .map(|c| (c.pt, c.name.clone()))
             .unwrap_or((0, "PCMU".to_owned()));
-        let params = sdpmedia::peer_params(d, true).ok_or(RequestError::BadIce)?;
+        let params = dtlsrtp_session::peer_params(d, true).ok_or(RequestError::BadIce)?;
         handle.set_peer(FORK, params).await?;
-        Ok((answer.sdp.to_string(), codec))
+        Ok((answer.to_string(), codec))
     }
 
     fn start(

@@ -391,10 +391,10 @@ fn a_r_other_signaling_fingerprint_mismatch_ends_that_session_only() {
     use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
     use dtlsrtp_media::ice::{IceConfig, IceRole};
     use dtlsrtp_media::MediaPortConfig;
-    use dtlsrtp_sdp::negotiate::{AnswerSetup, Negotiator, Renew};
+    use dtlsrtp_sdp::negotiate::{AnswerSetup, Renew};
     use dtlsrtp_sdp::Sdp;
+    use dtlsrtp_session::Session;
     use dtlsrtp_tokio::MediaHandle;
-    use dtlsrtp_whip::sdpmedia;
 
     runtime().block_on(async {
         let rec = Recorded::default();
@@ -421,7 +421,7 @@ fn a_r_other_signaling_fingerprint_mismatch_ends_that_session_only() {
             .enable_ice(IceConfig::default(), None, IceRole::Controlling)
             .await
             .unwrap();
-        let cfg = sdpmedia::negotiator_config(
+        let cfg = dtlsrtp_session::ice_negotiator_config(
             liar.local_addr().ip(),
             wrong_fp,
             AnswerSetup::Active,
@@ -429,16 +429,11 @@ fn a_r_other_signaling_fingerprint_mismatch_ends_that_session_only() {
             false,
         );
         let mut fill = |b: &mut [u8]| getrandom::fill(b).unwrap();
-        let mut neg = Negotiator::new(cfg, &mut fill).unwrap();
+        let mut neg =
+            Session::new(cfg, dtlsrtp_session::g711(), Some("0".into()), &mut fill).unwrap();
+        neg.set_fixed_direction(Some(Direction::SendOnly));
         let (offer, pending) = neg
-            .create_offer(
-                &[sdpmedia::audio(
-                    liar.local_addr().port(),
-                    Direction::SendOnly,
-                )],
-                Renew::Keep,
-                &mut fill,
-            )
+            .offer(liar.local_addr().port(), Renew::Keep, &mut fill)
             .unwrap();
         liar.listen(true).await.unwrap();
         let r = client::request(
@@ -454,8 +449,8 @@ fn a_r_other_signaling_fingerprint_mismatch_ends_that_session_only() {
         let out = neg
             .apply_answer(pending, &Sdp::parse(&r.body).unwrap())
             .unwrap();
-        let d = out.iter().find_map(|m| m.dtls()).unwrap();
-        liar.set_peer(FORK, sdpmedia::peer_params(d, true).unwrap())
+        let d = out.dtls().unwrap();
+        liar.set_peer(FORK, dtlsrtp_session::peer_params(d, true).unwrap())
             .await
             .unwrap();
         let liar_session = server

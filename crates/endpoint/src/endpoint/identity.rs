@@ -341,8 +341,8 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let media_verified =
-            c.established && c.winner.and_then(|w| c.fork(w)).is_some_and(|f| f.verified);
+        let media_verified = c.phase.is_established()
+            && c.winner.and_then(|w| c.fork(w)).is_some_and(|f| f.verified);
         let state = call_security_state(media_verified, &c.sec.peer, c.sec.connected.as_ref());
         let failed = matches!(state, CallSecurityState::IdentityFailed { .. });
         let peer = c
@@ -355,7 +355,7 @@ impl Endpoint {
             .map(|p| Sas::new((&c.sec.local_fp.0, &c.sec.local_fp.1), (&p.0, &p.1)).to_string());
         // a new SAS (the peer's fingerprints changed, issue 12 item 3) is reported even in the same state
         let shown = (state.clone(), sas.clone());
-        if c.sec.shown.as_ref() == Some(&shown) || !(c.established || failed) {
+        if c.sec.shown.as_ref() == Some(&shown) || !(c.phase.is_established() || failed) {
             return;
         }
         c.sec.shown = Some(shown);

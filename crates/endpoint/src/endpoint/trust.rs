@@ -16,7 +16,7 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.media_deadline = Some(now + timeout);
+        c.phase.arm_media_deadline(now + timeout);
         let Some(f) = c.fork(fork) else {
             return;
         };
@@ -102,11 +102,7 @@ impl Endpoint {
         let due: Vec<CallId> = self
             .calls
             .iter()
-            .filter(|(_, c)| {
-                !c.established
-                    && c.end_reason.is_none()
-                    && c.media_deadline.is_some_and(|d| now >= d)
-            })
+            .filter(|(_, c)| c.phase.media_deadline().is_some_and(|d| now >= d))
             .map(|(id, _)| *id)
             .collect();
         for call in due {
@@ -119,11 +115,9 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.end_reason.is_some() {
+        if !c.phase.terminate(reason) {
             return;
         }
-        c.end_reason = Some(reason);
-        c.media_deadline = None;
         let _ = self.ua.hangup(now, call);
     }
 }

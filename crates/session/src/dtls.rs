@@ -1,18 +1,17 @@
-//! Glue between a negotiated SDP m-line and a media port, shared by the WHIP/WHEP server, the WHIP client and
-//! the SDP-file mode: our negotiator configuration (ICE credentials and one host candidate, SAVPF), the
-//! audio stream we offer or answer with (PCMU, PCMA), and the port's view of the peer.
+//! The DTLS-SRTP leg's view of a negotiated m-line: the media port's [`PeerParams`] (address, role,
+//! fingerprints, association; ICE when both sides do it), the RTCP component's address, and the negotiator
+//! configuration of an ICE session (WHIP/WHEP, `dtlsrtp media`).
 
 use std::net::{IpAddr, SocketAddr};
 
 use dtlsrtp_media::ice::{Candidate, CandidateKind, IceCredentials};
 use dtlsrtp_media::{dtls_role, PeerParams, RemoteIce};
-use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{self, AnswerSetup, Codec, DtlsMedia, LocalMedia, Profile};
+use dtlsrtp_sdp::negotiate::{self, AnswerSetup, DtlsMedia, Profile};
 use dtlsrtp_sdp::Fingerprint;
 
-/// Our negotiator configuration: SAVPF, `answer_setup`, and (when `ice` is given) our ICE credentials with one
-/// host candidate and `a=end-of-candidates` (ICE-lite when `lite`).
-pub fn negotiator_config(
+/// A negotiator configuration for an ICE session: SAVPF, `answer_setup`, and (when `ice` is given) our ICE
+/// credentials with one host candidate and `a=end-of-candidates` (ICE-lite when `lite`).
+pub fn ice_negotiator_config(
     address: IpAddr,
     fingerprint: Fingerprint,
     answer_setup: AnswerSetup,
@@ -39,20 +38,6 @@ pub fn negotiator_config(
     cfg
 }
 
-/// Our audio stream: PCMU then PCMA (8 kHz G.711), `a=mid:0`.
-pub fn audio(port: u16, direction: Direction) -> LocalMedia {
-    LocalMedia {
-        kind: "audio".to_owned(),
-        port,
-        codecs: vec![
-            Codec::new(0, "PCMU", 8000, None),
-            Codec::new(8, "PCMA", 8000, None),
-        ],
-        direction,
-        mid: Some("0".to_owned()),
-    }
-}
-
 /// An `a=candidate` value as the ICE agent's candidate (UDP component 1 host/srflx/prflx/relay only).
 pub fn ice_candidate(c: &dtlsrtp_sdp::attr::Candidate) -> Option<Candidate> {
     if !c.transport.eq_ignore_ascii_case("udp") || c.component != 1 {
@@ -74,9 +59,22 @@ pub fn ice_candidate(c: &dtlsrtp_sdp::attr::Candidate) -> Option<Candidate> {
     })
 }
 
+/// The signalled RTP address of an m-line (`None` for port 0 or an address that is not an IP literal).
+pub fn rtp_addr(address: Option<&str>, port: u16) -> Option<SocketAddr> {
+    address
+        .and_then(|a| a.parse::<IpAddr>().ok())
+        .filter(|_| port != 0)
+        .map(|ip| SocketAddr::new(ip, port))
+}
+
+/// The RTCP component's address when the peer refused rtcp-mux (`a=rtcp:PORT`, RFC 3605).
+pub fn rtcp_addr(d: &DtlsMedia) -> Option<SocketAddr> {
+    rtp_addr(d.remote_address.as_deref(), d.remote_rtcp_port?)
+}
+
 /// The port's view of the peer from the negotiated m-line: address, DTLS role, fingerprints, association and
-/// (when both sides do ICE) the remote credentials and candidates. `None` when the peer's ICE credentials are
-/// not valid for the agent.
+/// (when `use_ice` and the peer does ICE) the remote credentials and candidates. `None` when the peer's ICE
+/// credentials are not valid for the agent.
 pub fn peer_params(d: &DtlsMedia, use_ice: bool) -> Option<PeerParams> {
     let ice = match (&d.remote_ice, use_ice) {
         (Some(r), true) => Some(RemoteIce {
@@ -86,15 +84,21 @@ pub fn peer_params(d: &DtlsMedia, use_ice: bool) -> Option<PeerParams> {
         _ => None,
     };
     Some(PeerParams {
-        addr: d
-            .remote_address
-            .as_deref()
-            .and_then(|a| a.parse::<IpAddr>().ok())
-            .filter(|_| d.remote_port != 0)
-            .map(|ip| SocketAddr::new(ip, d.remote_port)),
+        addr: rtp_addr(d.remote_address.as_deref(), d.remote_port),
         role: dtls_role(d.local_role),
         fingerprints: d.remote_fingerprints.clone(),
         association: d.association,
         ice,
     })
+}
+
+/// [`peer_params`] for a latching leg (no ICE): always available.
+pub fn latching_peer(d: &DtlsMedia) -> PeerParams {
+    PeerParams {
+        addr: rtp_addr(d.remote_address.as_deref(), d.remote_port),
+        role: dtls_role(d.local_role),
+        fingerprints: d.remote_fingerprints.clone(),
+        association: d.association,
+        ice: None,
+    }
 }
