@@ -21,7 +21,7 @@ use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 mod audio;
 mod call;
 mod demo;
-mod demoproxy;
+mod demowire;
 mod identity;
 mod keylog;
 mod ladder;
