@@ -209,6 +209,18 @@ struct Progress {
     hung_up_at: Option<Instant>,
     mismatch_at: Option<Instant>,
     modify_sent: bool,
+    /// When the next frame is due (the loop wakes then).
+    next_frame: Option<Instant>,
+}
+
+impl Progress {
+    /// Notes that frame `index` of a stream starting at `t0` is due, if it is below `limit`.
+    fn due(&mut self, t0: Instant, pace: Duration, index: u32, limit: u32) {
+        if index < limit {
+            let t = t0 + pace * index;
+            self.next_frame = Some(self.next_frame.map_or(t, |n| n.min(t)));
+        }
+    }
 }
 
 async fn run_on_driver(args: &DemoArgs) -> Result<(), Failure> {
@@ -320,13 +332,9 @@ async fn run_on_driver(args: &DemoArgs) -> Result<(), Failure> {
     let mut pr = Progress::default();
     let mut status = StatusLine::new(Duration::from_secs(1));
     while Instant::now() < deadline {
-        // Wait for an event or the next turn (sooner while frames are due).
-        let sending = pr.media_start.is_some() || pr.early_start.is_some();
-        let tick = if sending {
-            pace.clamp(Duration::from_millis(1), Duration::from_millis(5))
-        } else {
-            Duration::from_millis(5)
-        };
+        // Wait for an event, the next frame, or at most 5 ms (the held 200's and the script's deadlines).
+        let soon = Instant::now() + Duration::from_millis(5);
+        let wake = pr.next_frame.map_or(soon, |t| t.min(soon));
         let woke = {
             let mut it = ag.iter_mut();
             let (a0, a1, a2) = (it.next(), it.next(), it.next());
@@ -334,7 +342,7 @@ async fn run_on_driver(args: &DemoArgs) -> Result<(), Failure> {
                 Some(e) = next_event(a0) => Some((ALICE, e)),
                 Some(e) = next_event(a1) => Some((BOB, e)),
                 Some(e) = next_event(a2) => Some((CAROL, e)),
-                () = tokio::time::sleep(tick) => None,
+                () = tokio::time::sleep_until(wake.into()) => None,
             }
         };
         if let Some((i, e)) = woke {
@@ -500,6 +508,7 @@ async fn turn(
     let early_n = (args.packets / 2).max(1);
     let now = Instant::now();
     let note = |who: Party, what: &str| with_ladder(ladder, |l| l.note(now, who, what));
+    pr.next_frame = None;
     // Release the held 200 OK once Alice's handshake is done (or after 300 ms).
     if let Some(since) = ag[BOB].wire.held_since() {
         if ag[ALICE].connected.is_some() || now.duration_since(since) >= Duration::from_millis(300)
@@ -524,6 +533,8 @@ async fn turn(
         if let Some(t0) = pr.early_start {
             ag[BOB].send_due(now, t0, pace, early_n).await;
             ag[CAROL].send_due(now, t0, pace, early_n).await;
+            pr.due(t0, pace, ag[BOB].next_index, early_n);
+            pr.due(t0, pace, ag[CAROL].next_index, early_n);
             if ag[BOB].next_index == early_n && ag[CAROL].next_index == early_n {
                 let t = *pr.early_done_at.get_or_insert(now);
                 let all_in = ag[ALICE].auth_by[BOB] >= ag[BOB].sent
@@ -561,6 +572,8 @@ async fn turn(
             ag[BOB]
                 .send_due(now, bob_t0, pace, bob_base + args.packets)
                 .await;
+            pr.due(t0, pace, ag[ALICE].next_index, args.packets);
+            pr.due(bob_t0, pace, ag[BOB].next_index, bob_base + args.packets);
         }
         status.update(&alice_status(&ag[ALICE], now.duration_since(t0)));
         if !pr.modify_sent && ag[ALICE].next_index >= args.packets / 2 {
