@@ -82,12 +82,24 @@ pub(crate) struct Ladder {
 }
 
 impl Ladder {
+    /// A ladder that starts at `start`; prints its column header.
     pub(crate) fn new(start: Instant) -> Self {
+        let l = Self { start, lines: 0 };
+        l.header();
+        l
+    }
+
+    /// The column header (text mode only).
+    pub(crate) fn header(&self) {
         if !crate::output::json() {
             crate::say!(
                 "    t (ms)  Alice (offerer)                                               Bob (answerer)"
             );
         }
+    }
+
+    /// A ladder that starts at `start`, its header not printed yet.
+    pub(crate) fn unprinted(start: Instant) -> Self {
         Self { start, lines: 0 }
     }
 

@@ -20,7 +20,7 @@ use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 
 mod call;
 mod demo;
-mod demoproxy;
+mod demowire;
 mod identity;
 mod keylog;
 mod ladder;

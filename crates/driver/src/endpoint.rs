@@ -80,6 +80,8 @@ pub struct DriverOptions {
     pub media_pool: usize,
     /// Bounds of SIP over TCP and TLS: deadlines, queue size, connection caps.
     pub streams: StreamLimits,
+    /// Sees (and may rewrite, hold or drop) every outgoing UDP datagram ([`crate::interpose`]).
+    pub interpose: Option<crate::interpose::Interpose>,
 }
 
 impl DriverOptions {
@@ -92,6 +94,7 @@ impl DriverOptions {
             media_ip: sip_udp.ip(),
             media_pool: 4,
             streams: StreamLimits::default(),
+            interpose: None,
         }
     }
 }
@@ -247,6 +250,7 @@ impl EndpointHandle {
             in_tx,
             readers,
             shared: shared.clone(),
+            interpose: opts.interpose,
         };
         let task = tokio::spawn(state.run(in_rx, cmd_rx, ev_tx));
         Ok(Self {
@@ -432,6 +436,7 @@ struct Driver {
     in_tx: mpsc::Sender<Input>,
     readers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
+    interpose: Option<crate::interpose::Interpose>,
 }
 
 impl Drop for Driver {
@@ -518,10 +523,13 @@ impl Driver {
     }
 
     async fn flush(&mut self, evs: &mpsc::Sender<Event>) -> io::Result<bool> {
-        while let Some(t) = self.ep.poll_transmit() {
+        while let Some(mut t) = self.ep.poll_transmit() {
             match t.transport {
                 TransportKind::Udp => {
                     if let Some((s, _)) = self.udp.get(&t.local) {
+                        if self.interpose.as_ref().is_some_and(|i| !i.outgoing(&mut t, s)) {
+                            continue;
+                        }
                         // Never fatal: the remote chooses the address (EACCES for a broadcast one, ...).
                         if let Err(e) = s.send_to(&t.bytes, t.remote).await {
                             if !transient(&e) {

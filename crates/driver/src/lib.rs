@@ -38,6 +38,8 @@
 
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
+#[cfg(feature = "endpoint")]
+pub mod interpose;
 
 use std::io;
 use std::net::SocketAddr;
