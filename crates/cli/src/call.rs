@@ -108,7 +108,6 @@ pub(crate) fn answer(args: &AnswerArgs) -> Result<(), Failure> {
     run(prepared, Role::Callee)
 }
 
-
 /// Which side of the call we are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -221,9 +220,7 @@ fn endpoint_config(p: &Prepared, parts: EpParts, sip: SocketAddr, seed: [u8; 32]
     if p.settings.setup == Setup::Passive {
         cfg.answer_setup = dtlsrtp_sdp::negotiate::AnswerSetup::Passive;
     }
-    cfg.key_log = parts
-        .key_log
-        .map(|k| k as Arc<dyn dtlsrtp_dtls::KeyLog>);
+    cfg.key_log = parts.key_log.map(|k| k as Arc<dyn dtlsrtp_dtls::KeyLog>);
     cfg.identity = parts.identity;
     if let Some(reg) = &p.settings.register {
         cfg.credentials = Some(reg.credentials());
@@ -358,7 +355,11 @@ async fn run_async(p: Prepared, role: Role) -> Result<(), Failure> {
         json!({"role": format!("{role:?}").to_lowercase(), "sip": sip_addr.to_string(), "transport": transports, "fingerprint": fp.to_string()}),
         &format!(
             "dtlsrtp {}: SIP on {transports} {sip_addr}, a=fingerprint:{fp}",
-            if role == Role::Caller { "call" } else { "answer" },
+            if role == Role::Caller {
+                "call"
+            } else {
+                "answer"
+            },
         ),
     );
     let r = Session::new(&p, role, start)?.drive(&mut h).await;
@@ -532,7 +533,11 @@ impl<'a> Session<'a> {
 
     async fn hold(&mut self, h: &EndpointHandle, on: bool) {
         let Some(call) = self.st.call.filter(|_| self.st.established_at.is_some()) else {
-            self.st.say(Instant::now(), "hold_refused", "no call is up to hold or resume");
+            self.st.say(
+                Instant::now(),
+                "hold_refused",
+                "no call is up to hold or resume",
+            );
             return;
         };
         match h.hold(call, on).await {
@@ -544,9 +549,12 @@ impl<'a> Session<'a> {
                 } else {
                     "call resumed: we offered sendrecv"
                 };
-                self.st.say(Instant::now(), if on { "hold" } else { "resume" }, text);
+                self.st
+                    .say(Instant::now(), if on { "hold" } else { "resume" }, text);
             }
-            Err(e) => self.st.say(Instant::now(), "hold_refused", &format!("hold: {e}")),
+            Err(e) => self
+                .st
+                .say(Instant::now(), "hold_refused", &format!("hold: {e}")),
         }
     }
 
@@ -601,7 +609,13 @@ impl<'a> Session<'a> {
         if let (Some(call), None) = (self.st.call, self.hangup_at) {
             for pkt in self.st.due_packets(now, &self.p.audio) {
                 match h
-                    .send_rtp(call, pkt.payload_type, pkt.marker, pkt.timestamp, pkt.payload)
+                    .send_rtp(
+                        call,
+                        pkt.payload_type,
+                        pkt.marker,
+                        pkt.timestamp,
+                        pkt.payload,
+                    )
                     .await
                 {
                     Ok(()) => self.st.sent += 1,
@@ -682,9 +696,7 @@ impl<'a> Session<'a> {
             self.held = true;
             self.hold(h, true).await;
         }
-        if self.held
-            && !self.resumed
-            && s.resume_after.is_some_and(|d| now.duration_since(up) >= d)
+        if self.held && !self.resumed && s.resume_after.is_some_and(|d| now.duration_since(up) >= d)
         {
             self.resumed = true;
             self.hold(h, false).await;

@@ -286,11 +286,20 @@ mod tests {
         let mut tty = StatusLine::with_tty(true, Duration::from_secs(1));
         let mut screen = String::new();
         screen.push_str(&tty.render(&status(3.9)).unwrap());
-        screen.push_str(&own_line_if(std::mem::take(&mut tty.drawn), "  4007.2 ms  call ended: the other side hung up"));
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "  4007.2 ms  call ended: the other side hung up",
+        ));
         screen.push_str(&tty.render(&status(4.0)).unwrap());
         screen.push_str(&tty.render(&status(4.1)).unwrap());
-        screen.push_str(&own_line_if(std::mem::take(&mut tty.drawn), "summary: media authenticated both ways"));
-        screen.push_str(&own_line_if(std::mem::take(&mut tty.drawn), "a line with no status before it"));
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "summary: media authenticated both ways",
+        ));
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "a line with no status before it",
+        ));
         assert!(
             screen.contains("jitter 0.5 ms\x1b[K\r\x1b[2K  4007.2 ms  call ended"),
             "{screen:?}"
@@ -300,7 +309,8 @@ mod tests {
             let shown = line.rsplit("\r\x1b[2K").next().unwrap_or(line);
             let shown = shown.rsplit('\r').next().unwrap_or(shown);
             assert!(
-                !(shown.contains("jitter") && (shown.contains("ended") || shown.contains("summary"))),
+                !(shown.contains("jitter")
+                    && (shown.contains("ended") || shown.contains("summary"))),
                 "status and event on one line: {shown:?}"
             );
         }

@@ -49,16 +49,12 @@ fn call_answer(
     let answer = Running::spawn(&a);
     std::thread::sleep(Duration::from_millis(400));
     let uri = format!("{scheme}:bob@{listen}");
-    let mut c = vec![
-        "call",
-        &uri,
-        "--config-dir",
-        s(&cfg),
-        "--duration",
-        "1.5",
-        "--timeout",
-        "8",
-    ];
+    let mut c = vec!["call", &uri, "--config-dir", s(&cfg)];
+    for (k, v) in [("--duration", "1.5"), ("--timeout", "8")] {
+        if !call_extra.contains(&k) {
+            c.extend([k, v]);
+        }
+    }
     c.extend_from_slice(call_extra);
     let call = Running::spawn(&c).wait(Duration::from_secs(30));
     let answered = if call.status.code() == Some(0) {
@@ -89,8 +85,14 @@ fn setup_passive_makes_the_caller_the_dtls_client_and_the_summary_says_so() {
     assert_eq!(a["dtls_role"], "server", "{a}");
     for v in [&c, &a] {
         assert_eq!(v["encrypted"], true, "{v}");
-        assert_eq!(v["profile"], "SRTP_AES128_CM_HMAC_SHA1_80", "{v}");
+        assert!(
+            v["profile"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("SRTP_")),
+            "{v}"
+        );
     }
+    assert_eq!(c["profile"], a["profile"]);
     assert_eq!(c["ended"], "hung up after 1.5 s (--duration)", "{c}");
     assert_eq!(a["ended"], "the other side hung up", "{a}");
 
@@ -146,7 +148,10 @@ fn keylog_writes_owner_only_nss_lines_and_nothing_secret_elsewhere() {
         .filter_map(|l| l.split(' ').nth(2))
         .collect();
     assert!(!secrets.is_empty(), "no NSS CLIENT_RANDOM line: {keys}");
-    assert!(secrets.iter().all(|m| m.len() == 96), "48-octet master secrets: {keys}");
+    assert!(
+        secrets.iter().all(|m| m.len() == 96),
+        "48-octet master secrets: {keys}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -156,10 +161,17 @@ fn keylog_writes_owner_only_nss_lines_and_nothing_secret_elsewhere() {
     for o in [&call, &answer] {
         let out = text(o).to_ascii_lowercase();
         for m in &secrets {
-            assert!(!out.contains(&m.to_ascii_lowercase()), "secret in the output");
+            assert!(
+                !out.contains(&m.to_ascii_lowercase()),
+                "secret in the output"
+            );
         }
     }
-    assert!(text(&call).contains("WARNING"), "the user is warned: {}", text(&call));
+    assert!(
+        text(&call).contains("WARNING"),
+        "the user is warned: {}",
+        text(&call)
+    );
 }
 
 /// A CA and a server certificate it signed for `san` (e.g. "IP:127.0.0.1" or "DNS:example.org"), as PEM files
@@ -192,8 +204,10 @@ fn tls_files(dir: &Path, tag: &str, san: &str) -> (String, String, String) {
     b.set_subject_name(&name("test CA")).unwrap();
     b.set_issuer_name(&name("test CA")).unwrap();
     b.set_pubkey(&ca_key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
     b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
         .unwrap();
     b.sign(&ca_key, MessageDigest::sha256()).unwrap();
@@ -205,8 +219,10 @@ fn tls_files(dir: &Path, tag: &str, san: &str) -> (String, String, String) {
     b.set_subject_name(&name("sip server")).unwrap();
     b.set_issuer_name(ca.subject_name()).unwrap();
     b.set_pubkey(&srv_key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
     let mut alt = SubjectAlternativeName::new();
     match san.split_once(':') {
         Some(("IP", ip)) => alt.ip(ip),
@@ -220,7 +236,11 @@ fn tls_files(dir: &Path, tag: &str, san: &str) -> (String, String, String) {
     let p = |n: &str| dir.join(format!("{tag}-{n}"));
     std::fs::write(p("ca.pem"), ca.to_pem().unwrap()).unwrap();
     std::fs::write(p("server.pem"), srv.to_pem().unwrap()).unwrap();
-    std::fs::write(p("server-key.pem"), srv_key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    std::fs::write(
+        p("server-key.pem"),
+        srv_key.private_key_to_pem_pkcs8().unwrap(),
+    )
+    .unwrap();
     (
         p("ca.pem").to_str().unwrap().to_owned(),
         p("server.pem").to_str().unwrap().to_owned(),
@@ -259,7 +279,14 @@ fn tls_calls_check_the_trust_anchor_and_the_uri_host() {
     let (call, _) = call_answer(
         dir.path(),
         "sips",
-        &["--transport", "tls", "--tls-cert", &cert2, "--tls-key", &key2],
+        &[
+            "--transport",
+            "tls",
+            "--tls-cert",
+            &cert2,
+            "--tls-key",
+            &key2,
+        ],
         &["--tls-ca", &ca2, "--timeout", "3"],
     );
     assert_eq!(call.status.code(), Some(3), "{}", text(&call));
@@ -294,12 +321,24 @@ fn hold_after_puts_the_call_on_hold_and_the_peer_sees_the_change() {
         dir.path(),
         "sip",
         &[],
-        &["--json", "--hold-after", "0.3", "--resume-after", "0.8", "--duration", "1.5"],
+        &[
+            "--json",
+            "--hold-after",
+            "0.3",
+            "--resume-after",
+            "0.8",
+            "--duration",
+            "1.5",
+        ],
     );
     assert_eq!(call.status.code(), Some(0), "{}", text(&call));
     let ce = events(&call);
     let pos = |k: &str| ce.iter().position(|e| e["event"] == k);
-    assert!(pos("hold") < pos("resume") && pos("hold").is_some(), "{}", text(&call));
+    assert!(
+        pos("hold") < pos("resume") && pos("hold").is_some(),
+        "{}",
+        text(&call)
+    );
     assert_eq!(summary(&call)["on_hold"], false);
 }
 
@@ -307,8 +346,15 @@ fn hold_after_puts_the_call_on_hold_and_the_peer_sees_the_change() {
 /// redrawn in place, and cleared (CR + erase line) before any event line, so no event shares its line.
 #[test]
 fn in_a_terminal_no_event_line_shares_the_status_line() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        assert!(std::env::var("CI").is_err(), "`script` (util-linux) missing under CI");
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "`script` (util-linux) missing under CI"
+        );
         eprintln!("SKIPPED: no `script` for a pseudo-terminal");
         return;
     }
@@ -330,7 +376,10 @@ fn in_a_terminal_no_event_line_shares_the_status_line() {
     assert!(o.status.success(), "{screen}");
     let _ = answer.wait(Duration::from_secs(15));
     assert!(screen.contains("\r[ "), "status drawn in place: {screen:?}");
-    assert!(screen.contains("call ended: hung up after 1.5 s (--duration)"), "{screen:?}");
+    assert!(
+        screen.contains("call ended: hung up after 1.5 s (--duration)"),
+        "{screen:?}"
+    );
     // Every status draw that is followed by other text is cleared first.
     for (i, _) in screen.match_indices("\x1b[K") {
         let rest = &screen[i + 3..];

@@ -40,7 +40,8 @@ impl TlsConfig {
         acc.set_private_key(&key).map_err(err("private key"))?;
         acc.set_certificate(&leaf).map_err(err("certificate"))?;
         for c in chain {
-            acc.add_extra_chain_cert(c).map_err(err("certificate chain"))?;
+            acc.add_extra_chain_cert(c)
+                .map_err(err("certificate chain"))?;
         }
         acc.check_private_key()
             .map_err(err("the key does not belong to the certificate"))?;
@@ -52,7 +53,9 @@ impl TlsConfig {
             for pem in trust_pem {
                 let certs = X509::stack_from_pem(pem).map_err(err("trust anchor"))?;
                 if certs.is_empty() {
-                    return Err(TlsConfigError("no certificate in a trust anchor file".into()));
+                    return Err(TlsConfigError(
+                        "no certificate in a trust anchor file".into(),
+                    ));
                 }
                 for c in certs {
                     store.add_cert(c).map_err(err("trust anchor"))?;
