@@ -142,6 +142,16 @@ pub(crate) struct CommonArgs {
     /// Use ICE (RFC 8445) on the media port.
     #[arg(long)]
     pub(crate) ice: bool,
+    /// SIP over TLS server certificate (PEM; may hold the key too) of `answer` (default: our DTLS identity).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM), when not in --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// SIP over TLS: trust anchors (PEM CA certificates) for the server's certificate, repeatable (default: the
+    /// system's). The certificate must also name the host of the sips: URI.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) identity: IdentityArgs,
     #[command(flatten)]
@@ -194,6 +204,12 @@ pub(crate) struct MediaArgs {
     /// Preferred G.711 law.
     #[arg(long, value_enum)]
     pub(crate) codec: Option<CodecArg>,
+    /// Put the call on hold (RFC 3264 §8.4: we offer sendonly) this many seconds after it is up.
+    #[arg(long, value_name = "S", value_parser = parse_secs)]
+    pub(crate) hold_after: Option<Duration>,
+    /// Resume a held call (sendrecv again) this many seconds after it is up (after --hold-after).
+    #[arg(long, value_name = "S", value_parser = parse_secs, requires = "hold_after")]
+    pub(crate) resume_after: Option<Duration>,
 }
 
 /// `dtlsrtp answer`.
@@ -295,6 +311,9 @@ pub(crate) struct FileConfig {
     srtp_policy: Option<SrtpPolicy>,
     transport: Option<Transport>,
     ice: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<Vec<PathBuf>>,
     // identity
     identity_key: Option<PathBuf>,
     identity_cert: Option<PathBuf>,
@@ -314,6 +333,8 @@ pub(crate) struct FileConfig {
     early_media: Option<bool>,
     setup: Option<Setup>,
     codec: Option<CodecArg>,
+    hold_after: Option<f64>,
+    resume_after: Option<f64>,
     // answer
     listen: Option<SocketAddr>,
     calls: Option<u32>,
@@ -360,6 +381,13 @@ pub(crate) struct Settings {
     pub(crate) early_media: bool,
     pub(crate) setup: Setup,
     pub(crate) codec: CodecArg,
+    /// SIP over TLS: our server certificate and key (answer), trust anchors (call).
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) tls_ca: Vec<PathBuf>,
+    /// Hold the call this long after it is up; resume it this long after it is up.
+    pub(crate) hold_after: Option<Duration>,
+    pub(crate) resume_after: Option<Duration>,
     /// answer: where to listen; call: unused.
     pub(crate) listen: SocketAddr,
     pub(crate) calls: u32,
@@ -539,6 +567,17 @@ impl Settings {
             early_media: media.early_media || file.early_media.unwrap_or(false),
             setup: media.setup.or(file.setup).unwrap_or(Setup::Active),
             codec: media.codec.or(file.codec).unwrap_or(CodecArg::Pcmu),
+            tls_cert: common.tls_cert.clone().or(file.tls_cert.clone()),
+            tls_key: common.tls_key.clone().or(file.tls_key.clone()),
+            tls_ca: if common.tls_ca.is_empty() {
+                file.tls_ca.clone().unwrap_or_default()
+            } else {
+                common.tls_ca.clone()
+            },
+            hold_after: media.hold_after.or(secs(file.hold_after, "hold-after")?),
+            resume_after: media
+                .resume_after
+                .or(secs(file.resume_after, "resume-after")?),
             listen: DEFAULT_LISTEN
                 .parse()
                 .map_err(|_| Failure::new(Exit::Local, "default listen address"))?,

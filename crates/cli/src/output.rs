@@ -9,6 +9,28 @@ use serde_json::{json, Map, Value};
 
 static JSON: AtomicBool = AtomicBool::new(false);
 static VERBOSITY: AtomicI8 = AtomicI8::new(0);
+/// A live status line is on the terminal's current line (drawn in place, no newline yet): whatever prints
+/// next must clear it first, or its text would share the line with the status.
+static STATUS_DRAWN: AtomicBool = AtomicBool::new(false);
+
+/// Carriage return and erase the whole line: what precedes any line printed while a status line is drawn.
+pub(crate) const CLEAR_LINE: &str = "\r\x1b[2K";
+
+/// `text` as a line of its own: the status line (if one is drawn) is cleared first.
+fn own_line(text: &str) -> String {
+    own_line_if(STATUS_DRAWN.swap(false, Ordering::Relaxed), text)
+}
+
+fn own_line_if(status_drawn: bool, text: &str) -> String {
+    let clear = if status_drawn { CLEAR_LINE } else { "" };
+    format!("{clear}{text}\n")
+}
+
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(own_line(text).as_bytes());
+    let _ = out.flush();
+}
 
 /// Sets the output mode once at start: JSON lines or text, and the verbosity (−2 errors only … +3 trace).
 pub(crate) fn init(json: bool, verbosity: i8) {
@@ -47,7 +69,7 @@ pub(crate) fn event(kind: &str, fields: Value, text: &str) {
     if json() {
         println!("{}", event_json(kind, fields));
     } else if verbosity() >= 0 {
-        println!("{text}");
+        print_line(text);
     }
 }
 
@@ -159,6 +181,7 @@ impl StatusLine {
         }
         if self.tty {
             self.drawn = true;
+            STATUS_DRAWN.store(true, Ordering::Relaxed);
             // Carriage return, the line, erase to the end of the line: the line is redrawn in place.
             Some(format!("\r{}\x1b[K", s.text()))
         } else {
@@ -185,26 +208,36 @@ impl StatusLine {
         }
     }
 
-    /// Ends the in-place line (before other output or the summary).
+    /// Ends the in-place line (before other output or the summary): it is cleared, the summary repeats it.
     pub(crate) fn finish(&mut self) {
-        if self.tty && self.drawn {
-            println!();
-            self.drawn = false;
+        if self.tty && self.drawn && STATUS_DRAWN.swap(false, Ordering::Relaxed) {
+            print!("{CLEAR_LINE}");
+            let _ = std::io::stdout().flush();
         }
+        self.drawn = false;
     }
 }
 
 /// The final summary: always printed (also with `-q`), as a `summary` event in JSON mode.
 pub(crate) fn summary(s: &Status, outcome: &str, exit_code: u8) {
+    summary_with(s, outcome, exit_code, &Map::new());
+}
+
+/// [`summary`] with more JSON fields (`extra`: SRTP profile, DTLS role, encrypted, why the call ended...).
+pub(crate) fn summary_with(s: &Status, outcome: &str, exit_code: u8, extra: &Map<String, Value>) {
     if json() {
         let mut f = s.fields();
         if let Value::Object(m) = &mut f {
             m.insert("outcome".into(), Value::String(outcome.into()));
             m.insert("exit_code".into(), Value::from(exit_code));
+            m.extend(extra.clone());
         }
         println!("{}", event_json("summary", f));
     } else if verbosity() >= -1 {
-        println!("summary: {outcome} (exit {exit_code}): {}", s.text());
+        print_line(&format!(
+            "summary: {outcome} (exit {exit_code}): {}",
+            s.text()
+        ));
     }
 }
 
@@ -244,6 +277,44 @@ mod tests {
         assert!(first.ends_with('\n') && !first.contains('\r'));
         assert!(plain.render(&status(0.5)).is_none());
         assert!(plain.render(&status(1.2)).is_some());
+    }
+
+    /// Issue 13: a terminal status line drawn in place is cleared (CR + erase line) before the next event line
+    /// and before the summary, so no event shares a line with the status.
+    #[test]
+    fn an_event_line_never_shares_the_terminal_line_with_the_status() {
+        let mut tty = StatusLine::with_tty(true, Duration::from_secs(1));
+        let mut screen = String::new();
+        screen.push_str(&tty.render(&status(3.9)).unwrap());
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "  4007.2 ms  call ended: the other side hung up",
+        ));
+        screen.push_str(&tty.render(&status(4.0)).unwrap());
+        screen.push_str(&tty.render(&status(4.1)).unwrap());
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "summary: media authenticated both ways",
+        ));
+        screen.push_str(&own_line_if(
+            std::mem::take(&mut tty.drawn),
+            "a line with no status before it",
+        ));
+        assert!(
+            screen.contains("jitter 0.5 ms\x1b[K\r\x1b[2K  4007.2 ms  call ended"),
+            "{screen:?}"
+        );
+        // What a terminal shows: per line, the text after the last CR that is followed by an erase.
+        for line in screen.split('\n') {
+            let shown = line.rsplit("\r\x1b[2K").next().unwrap_or(line);
+            let shown = shown.rsplit('\r').next().unwrap_or(shown);
+            assert!(
+                !(shown.contains("jitter")
+                    && (shown.contains("ended") || shown.contains("summary"))),
+                "status and event on one line: {shown:?}"
+            );
+        }
+        assert!(!screen.ends_with(&format!("{CLEAR_LINE}a line with no status before it\n")));
     }
 
     #[test]

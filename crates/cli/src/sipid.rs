@@ -2,16 +2,15 @@
 //! certificate resolver the verifier fetches `info` with: `file://` under the directories the user named
 //! (`--identity-fetch-dir`, the trust anchors', the signing certificate's; never the working directory) and
 //! `http://` only to the loopback `HOST:PORT`s named with `--identity-fetch-http` (issue 12 item 7: no
-//! loopback SSRF). [`Fetcher`] runs it off the CLI's loop, one thread per fetch.
+//! loopback SSRF). The tokio driver runs it off its loop (on the blocking pool, with the endpoint's deadline).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{FetchId, IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
+use dtlsrtp::{IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
 use dtlsrtp_sip::identity::{
     AuthService, CertResolver, FileResolver, ResolveError, TrustAnchors, Verifier,
 };
@@ -184,47 +183,6 @@ pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Fai
     };
     c.peer_keys = s.peer_keys.clone();
     Ok(Some(c))
-}
-
-/// Runs the resolver off the CLI's loop (issue 12 item 7): one thread per fetch (the endpoint bounds how
-/// many are in flight and answers the request itself at its deadline), results back over a channel.
-pub(crate) struct Fetcher {
-    resolver: Option<SharedResolver>,
-    tx: mpsc::Sender<(FetchId, Result<Vec<u8>, ResolveError>)>,
-    rx: mpsc::Receiver<(FetchId, Result<Vec<u8>, ResolveError>)>,
-}
-
-impl Fetcher {
-    pub(crate) fn new(resolver: Option<SharedResolver>) -> Self {
-        let (tx, rx) = mpsc::channel();
-        Self { resolver, tx, rx }
-    }
-
-    /// Starts fetching `url`.
-    pub(crate) fn start(&self, fetch: FetchId, url: String) {
-        let tx = self.tx.clone();
-        let Some(r) = self.resolver.clone() else {
-            let _ = tx.send((fetch, Err(ResolveError::Unsupported)));
-            return;
-        };
-        let spawned = std::thread::Builder::new()
-            .name("identity-fetch".into())
-            .spawn(move || {
-                let res = r
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .fetch(&url);
-                let _ = tx.send((fetch, res));
-            });
-        if spawned.is_err() {
-            let _ = self.tx.send((fetch, Err(ResolveError::Unreachable)));
-        }
-    }
-
-    /// A finished fetch, if any.
-    pub(crate) fn poll(&self) -> Option<(FetchId, Result<Vec<u8>, ResolveError>)> {
-        self.rx.try_recv().ok()
-    }
 }
 
 #[cfg(test)]

@@ -54,9 +54,11 @@ use tokio::task::JoinHandle;
 use crate::DriverError;
 
 mod stream;
+mod tls;
 
 use stream::{Conn, NotQueued, Shared};
 pub use stream::{StreamLimits, TransportStats};
+pub use tls::TlsConfigError;
 
 /// After a media socket could not be bound, the pool is topped up again this much later.
 const TOP_UP_RETRY: Duration = Duration::from_secs(1);
@@ -100,14 +102,29 @@ impl DriverOptions {
 }
 
 /// SIP over TLS: our server side (certificate, key) and client side (trust anchors, verification), built by the
-/// application with the `openssl` crate. The client does not check host names (next hops are IP addresses);
-/// it relies on the connector's chain verification.
+/// application with the `openssl` crate. The client always verifies the chain with the connector's trust
+/// anchors; with [`TlsConfig::server_name`] it also checks the server's certificate names that host (RFC 5922
+/// §7.2: the host of the `sips:` URI), otherwise no host name is checked (next hops given as IP addresses).
 #[derive(Clone)]
 pub struct TlsConfig {
     /// Accepts incoming SIP-TLS connections.
     pub acceptor: Arc<SslAcceptor>,
     /// Opens outgoing SIP-TLS connections.
     pub connector: Arc<SslConnector>,
+    /// The name (DNS name or IP literal) every outgoing connection's certificate must carry; also sent as SNI
+    /// when it is a DNS name.
+    pub server_name: Option<String>,
+}
+
+impl TlsConfig {
+    /// Server and client sides, no host name check.
+    pub fn new(acceptor: Arc<SslAcceptor>, connector: Arc<SslConnector>) -> Self {
+        Self {
+            acceptor,
+            connector,
+            server_name: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for TlsConfig {
@@ -160,6 +177,14 @@ enum Command {
         pt: u8,
         ts: u32,
         payload: Vec<u8>,
+    },
+    SendRtp {
+        call: CallId,
+        pt: u8,
+        marker: bool,
+        ts: u32,
+        payload: Vec<u8>,
+        reply: Reply<Result<(), dtlsrtp::Error>>,
     },
     Stats(CallId, Reply<Option<CallStats>>),
     Shutdown,
@@ -356,6 +381,27 @@ impl EndpointHandle {
             })
             .await
             .map_err(|_| DriverError::Stopped)
+    }
+    /// [`Endpoint::send_rtp`], with its result: `Err` when the frame was refused (no verified keys yet, on
+    /// hold, unknown call), so the caller can count what really left.
+    pub async fn send_rtp(
+        &self,
+        call: CallId,
+        pt: u8,
+        marker: bool,
+        ts: u32,
+        payload: Vec<u8>,
+    ) -> Result<(), DriverError> {
+        Ok(self
+            .ask(|reply| Command::SendRtp {
+                call,
+                pt,
+                marker,
+                ts,
+                payload,
+                reply,
+            })
+            .await??)
     }
     /// [`Endpoint::stats`].
     pub async fn stats(&self, call: CallId) -> Result<Option<CallStats>, DriverError> {
@@ -682,6 +728,16 @@ impl Driver {
                 payload,
             } => {
                 let _ = ep.send_audio(now, call, pt, ts, &payload);
+            }
+            Command::SendRtp {
+                call,
+                pt,
+                marker,
+                ts,
+                payload,
+                reply,
+            } => {
+                let _ = reply.send(ep.send_rtp(now, call, pt, marker, ts, &payload));
             }
             Command::Stats(c, r) => {
                 let _ = r.send(ep.stats(c));

@@ -237,10 +237,7 @@ fn tls_config(trust: bool) -> dtlsrtp_tokio::endpoint::TlsConfig {
         con.cert_store_mut().add_cert(cert).unwrap();
     }
     con.set_verify(SslVerifyMode::PEER);
-    dtlsrtp_tokio::endpoint::TlsConfig {
-        acceptor: Arc::new(acc.build()),
-        connector: Arc::new(con.build()),
-    }
+    dtlsrtp_tokio::endpoint::TlsConfig::new(Arc::new(acc.build()), Arc::new(con.build()))
 }
 
 async fn start_tls(user: &str, tls: dtlsrtp_tokio::endpoint::TlsConfig) -> EndpointHandle {

@@ -183,6 +183,13 @@ pub struct Config {
     /// Item 4: an answered call whose winning dialog's media is not verified within this time ends with
     /// [`EndReason::DtlsFailed`] (default 30 s, the DTLS handshake's whole retransmission budget).
     pub media_timeout: std::time::Duration,
+    /// SRTP protection profiles our DTLS offers, most preferred first (empty: the DTLS crate's default list).
+    pub srtp_profiles: Vec<SrtpProfile>,
+    /// Our `a=setup` when answering an `actpass` offer (default active, RFC 5763 §5).
+    pub answer_setup: dtlsrtp_sdp::negotiate::AnswerSetup,
+    /// Opt-in sink for the DTLS secrets in the NSS key log format (for Wireshark). Secrets: never set by
+    /// default, and nothing else in the endpoint logs them.
+    pub key_log: Option<Arc<dyn dtlsrtp_dtls::KeyLog>>,
 }
 
 impl Config {
@@ -218,6 +225,9 @@ impl Config {
             identity: None,
             rtcp_fallback: true,
             media_timeout: std::time::Duration::from_secs(30),
+            srtp_profiles: Vec::new(),
+            answer_setup: dtlsrtp_sdp::negotiate::AnswerSetup::Active,
+            key_log: None,
         }
     }
 }

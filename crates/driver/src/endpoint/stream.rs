@@ -406,7 +406,10 @@ pub(super) fn connect(
 ) -> Option<Conn> {
     let slot = shared.acquire_outgoing()?;
     let connector = match kind {
-        TransportKind::Tls => Some(tls?.connector.clone()),
+        TransportKind::Tls => {
+            let t = tls?;
+            Some((t.connector.clone(), t.server_name.clone()))
+        }
         _ => None,
     };
     let (conn, task) = pair(kind, remote, inputs.clone(), shared);
@@ -419,7 +422,7 @@ pub(super) fn connect(
             let s = TcpStream::connect(remote).await.ok()?;
             let _ = s.set_nodelay(true);
             Some(match &connector {
-                Some(c) => Opened::Tls(tls_connect(c, s).await?),
+                Some((c, name)) => Opened::Tls(tls_connect(c, name.as_deref(), s).await?),
                 None => Opened::Tcp(s),
             })
         })
@@ -450,14 +453,19 @@ async fn tls_accept(acceptor: &SslAcceptor, s: TcpStream) -> Option<SslStream<Tc
     Some(st)
 }
 
-/// Client side of a TLS connection (chain verification by the connector; no host name check).
-async fn tls_connect(connector: &SslConnector, s: TcpStream) -> Option<SslStream<TcpStream>> {
+/// Client side of a TLS connection: chain verification by the connector and, with `name`, the certificate must
+/// name that host (DNS name or IP address; SNI for a DNS name).
+async fn tls_connect(
+    connector: &SslConnector,
+    name: Option<&str>,
+    s: TcpStream,
+) -> Option<SslStream<TcpStream>> {
     let ssl = connector
         .configure()
         .ok()?
-        .use_server_name_indication(false)
-        .verify_hostname(false)
-        .into_ssl("")
+        .use_server_name_indication(name.is_some())
+        .verify_hostname(name.is_some())
+        .into_ssl(name.unwrap_or(""))
         .ok()?;
     let mut st = SslStream::new(ssl, s).ok()?;
     Pin::new(&mut st).connect().await.ok()?;

@@ -15,6 +15,10 @@ impl Endpoint {
         if let Some(t) = self.cfg.dtls_initial_retransmit {
             dtls.initial_retransmit = t;
         }
+        if !self.cfg.srtp_profiles.is_empty() {
+            dtls.srtp_profiles.clone_from(&self.cfg.srtp_profiles);
+        }
+        dtls.key_log.clone_from(&self.cfg.key_log);
         let pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
         match MediaPort::new(now, pcfg) {
             Ok(p) => Ok(p),
@@ -68,6 +72,7 @@ impl Endpoint {
             self.cfg.policy
         };
         c.best_effort = self.cfg.best_effort || best_effort;
+        c.answer_setup = self.cfg.answer_setup;
         let mut fill = fill_from(&mut self.rng);
         Ok(Session::new(c, self.cfg.codecs.clone(), None, &mut fill)?)
     }
