@@ -547,6 +547,10 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
                     fetcher.start(*fetch, url.clone());
                     continue;
                 }
+                Event::StorePeerKeys { path, cache } => {
+                    crate::sipid::store_peer_keys(path, cache);
+                    continue;
+                }
                 Event::Registered { .. } => registered = true,
                 Event::RegistrationFailed { status: code, .. } => {
                     outcome = Some(Err(Failure::new(

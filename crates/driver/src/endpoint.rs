@@ -53,6 +53,7 @@ use tokio::task::JoinHandle;
 
 use crate::DriverError;
 
+pub mod identity_io;
 mod stream;
 
 use stream::{Conn, NotQueued, Shared};
@@ -208,6 +209,7 @@ impl EndpointHandle {
         getrandom::fill(&mut seed).map_err(|_| DriverError::Seed)?;
         let mut cfg = configure(udp_local, seed);
         cfg.sip.clone_from(&sip);
+        identity_io::preload(&mut cfg).await;
         let ep = Endpoint::new(cfg)?;
         let (in_tx, in_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
@@ -247,6 +249,7 @@ impl EndpointHandle {
             in_tx,
             readers,
             shared: shared.clone(),
+            peer_keys: identity_io::PeerKeyStore::new(),
         };
         let task = tokio::spawn(state.run(in_rx, cmd_rx, ev_tx));
         Ok(Self {
@@ -432,6 +435,8 @@ struct Driver {
     in_tx: mpsc::Sender<Input>,
     readers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
+    /// Writes the peer-key cache off the loop (identity_io.rs).
+    peer_keys: identity_io::PeerKeyStore,
 }
 
 impl Drop for Driver {
@@ -549,6 +554,9 @@ impl Driver {
                     url,
                     deadline,
                 } => self.fetch_certificate(*fetch, url.clone(), *deadline),
+                Event::StorePeerKeys { path, cache } => {
+                    self.peer_keys.store(path.clone(), cache.clone());
+                }
                 _ => {}
             }
             if evs.send(e).await.is_err() {

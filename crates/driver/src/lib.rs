@@ -38,6 +38,7 @@
 
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
+pub mod files;
 
 use std::io;
 use std::net::SocketAddr;
