@@ -7,12 +7,12 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dtlsrtp::{IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
 use dtlsrtp_sip::identity::{
-    AuthService, CertResolver, FileResolver, ResolveError, TrustAnchors, Verifier,
+    AuthService, CacheFileError, CertResolver, PeerKeyCache, ResolveError, TrustAnchors, Verifier,
 };
 
 use crate::options::IdentitySettings;
@@ -20,6 +20,46 @@ use crate::{Exit, Failure};
 
 /// Most bytes read from an `info` URL.
 const MAX_CERT: usize = 64 * 1024;
+
+/// Resolves `file:///path` URLs (moved here from the sans-IO SIP crate, issue 13 design item 3) from the local file system (at most 64 KiB), only under one directory:
+/// `info` comes from the network, and a resolver that opened any path would let a caller probe the
+/// verifier's file system (436 vs 437 tells whether a file exists).
+#[derive(Debug, Clone)]
+pub(crate) struct FileResolver {
+    root: std::path::PathBuf,
+}
+
+impl FileResolver {
+    /// Serves files under `root` (symbolic links and `..` are resolved before the check).
+    pub(crate) fn under(root: &std::path::Path) -> Self {
+        Self {
+            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        }
+    }
+}
+
+impl CertResolver for FileResolver {
+    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
+        let path = url
+            .strip_prefix("file://")
+            .filter(|p| p.starts_with('/'))
+            .ok_or(ResolveError::Unsupported)?;
+        let path = std::path::Path::new(path)
+            .canonicalize()
+            .map_err(|_| ResolveError::Unreachable)?;
+        if !path.starts_with(&self.root) {
+            return Err(ResolveError::Unsupported);
+        }
+        let meta = std::fs::metadata(&path).map_err(|_| ResolveError::Unreachable)?;
+        if !meta.is_file() {
+            return Err(ResolveError::Unreachable);
+        }
+        if meta.len() > 64 * 1024 {
+            return Err(ResolveError::TooLarge);
+        }
+        std::fs::read(&path).map_err(|_| ResolveError::Unreachable)
+    }
+}
 
 /// `file://` under a few directories, `http://` to listed loopback authorities (2 s, 64 KiB).
 pub(crate) struct CliResolver {
@@ -181,8 +221,50 @@ pub(crate) fn config(s: &IdentitySettings) -> Result<Option<IdentityConfig>, Fai
     } else {
         IdentityPolicy::BestEffort
     };
+    if let Some(p) = &s.peer_keys {
+        c.known_peers = load_peer_keys(p)?;
+    }
     c.peer_keys = s.peer_keys.clone();
     Ok(Some(c))
+}
+
+/// Largest peer-key cache file read.
+const PEER_KEYS_MAX: u64 = 1 << 20;
+/// How long reading or writing the peer-key cache may take (a file on a hung network mount).
+const PEER_KEYS_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Runs `job` on its own thread, waiting at most [`PEER_KEYS_DEADLINE`].
+fn with_deadline<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(job());
+    });
+    rx.recv_timeout(PEER_KEYS_DEADLINE).ok()
+}
+
+/// The peer-key cache at `path` (F-8.4b, P-7b), read before the endpoint starts: missing is empty; a
+/// symbolic link is refused, not followed (a planted link must not choose whose keys we trust); a malformed
+/// or unreadable file is an error the user sees.
+fn load_peer_keys(path: &Path) -> Result<PeerKeyCache, Failure> {
+    let p = path.to_path_buf();
+    let r = with_deadline(move || {
+        match dtlsrtp_tokio::files::read_private(&p, PEER_KEYS_MAX) {
+            Ok(None) => Ok(PeerKeyCache::new()),
+            Ok(Some(b)) => PeerKeyCache::from_text(&String::from_utf8_lossy(&b)),
+            Err(e) => Err(CacheFileError::Io(e.kind())),
+        }
+    });
+    match r {
+        Some(Ok(c)) => Ok(c),
+        Some(Err(e)) => Err(Failure::new(
+            Exit::Local,
+            format!("--peer-keys {}: {e}", path.display()),
+        )),
+        None => Err(Failure::new(
+            Exit::Local,
+            format!("--peer-keys {}: not readable in time", path.display()),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +329,34 @@ mod tests {
         let mut r = CliResolver::new(&[], &[addr]);
         assert_eq!(r.fetch(&format!("http://{addr}/a.pem")).unwrap(), b"CERT");
         h.join().unwrap();
+    }
+
+    #[test]
+    fn file_resolver_stays_under_its_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("c.pem");
+        std::fs::write(&inside, b"x").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let mut r = FileResolver::under(&sub);
+        assert_eq!(
+            r.fetch("http://127.0.0.1/x"),
+            Err(ResolveError::Unsupported)
+        );
+        assert_eq!(r.fetch("file://relative"), Err(ResolveError::Unsupported));
+        // outside the root, also through `..`
+        let url = format!("file://{}", inside.display());
+        assert_eq!(r.fetch(&url), Err(ResolveError::Unsupported));
+        let dotdot = format!("file://{}/../c.pem", sub.display());
+        assert_eq!(r.fetch(&dotdot), Err(ResolveError::Unsupported));
+        assert_eq!(
+            r.fetch("file:///nonexistent/dtlsrtp-no-such-cert.pem"),
+            Err(ResolveError::Unreachable)
+        );
+        let mut r = FileResolver::under(dir.path());
+        assert_eq!(r.fetch(&url).unwrap(), b"x");
+        assert_eq!(r.fetch(&dotdot).unwrap(), b"x");
+        let dir_url = format!("file://{}", sub.display());
+        assert_eq!(r.fetch(&dir_url), Err(ResolveError::Unreachable));
     }
 }

@@ -53,6 +53,7 @@ use tokio::task::JoinHandle;
 
 use crate::DriverError;
 
+pub mod identity_io;
 mod stream;
 mod tls;
 
@@ -236,6 +237,7 @@ impl EndpointHandle {
         getrandom::fill(&mut seed).map_err(|_| DriverError::Seed)?;
         let mut cfg = configure(udp_local, seed);
         cfg.sip.clone_from(&sip);
+        identity_io::preload(&mut cfg).await;
         let ep = Endpoint::new(cfg)?;
         let (in_tx, in_rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
@@ -276,6 +278,7 @@ impl EndpointHandle {
             readers,
             shared: shared.clone(),
             interpose: opts.interpose,
+            peer_keys: identity_io::PeerKeyStore::new(),
         };
         let task = tokio::spawn(state.run(in_rx, cmd_rx, ev_tx));
         Ok(Self {
@@ -483,6 +486,8 @@ struct Driver {
     readers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
     interpose: Option<crate::interpose::Interpose>,
+    /// Writes the peer-key cache off the loop (identity_io.rs).
+    peer_keys: identity_io::PeerKeyStore,
 }
 
 impl Drop for Driver {
@@ -603,6 +608,9 @@ impl Driver {
                     url,
                     deadline,
                 } => self.fetch_certificate(*fetch, url.clone(), *deadline),
+                Event::StorePeerKeys { path, cache } => {
+                    self.peer_keys.store(path.clone(), cache.clone());
+                }
                 _ => {}
             }
             if evs.send(e).await.is_err() {

@@ -40,6 +40,7 @@
 pub mod endpoint;
 #[cfg(feature = "endpoint")]
 pub mod interpose;
+pub mod files;
 
 use std::io;
 use std::net::SocketAddr;

@@ -159,7 +159,7 @@ impl Endpoint {
             )],
             end_of_candidates: true,
         });
-        Negotiator::new(cfg, &mut |b| getrandom::fill(b).unwrap()).unwrap()
+        Negotiator::new(cfg, &mut |b: &mut [u8]| getrandom::fill(b).unwrap()).unwrap()
     }
 }
 
@@ -353,7 +353,7 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup, opts: &Options) {
     let ep = endpoint(IceMode::Lite, IceRole::Controlled);
     let mut neg = ep.negotiator(true, setup);
     let answer = neg
-        .answer(&offer, &[audio(ep.handle.local_addr().port())], &mut |b| {
+        .answer(&offer, &[audio(ep.handle.local_addr().port())], &mut |b: &mut [u8]| {
             getrandom::fill(b).unwrap()
         })
         .unwrap();
@@ -445,7 +445,7 @@ fn m_7_we_offer_full_ice_controlling_chromium_answers() {
         .create_offer(
             &[audio(ep.handle.local_addr().port())],
             Renew::Keep,
-            &mut |b| getrandom::fill(b).unwrap(),
+            &mut |b: &mut [u8]| getrandom::fill(b).unwrap(),
         )
         .unwrap();
     let offer_text = offer.to_string();

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use dtlsrtp_sdp::Fingerprint;
+use dtlsrtp_types::Fingerprint;
 use dtlsrtp_srtp::{DtlsRole, SrtpKeyingMaterial, SrtpProfile};
 use openssl::error::ErrorStack;
 use openssl::ssl::{ErrorCode, Ssl, SslStream, SslVerifyMode};

@@ -3,8 +3,8 @@
 
 use core::fmt;
 
-use dtlsrtp_sdp::fingerprint::preferred_set;
-use dtlsrtp_sdp::{Fingerprint, HashFunction};
+use dtlsrtp_types::fingerprint::preferred_set;
+use dtlsrtp_types::{Fingerprint, HashFunction};
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};

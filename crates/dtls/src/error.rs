@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use dtlsrtp_sdp::HashFunction;
+use dtlsrtp_types::HashFunction;
 use openssl::error::ErrorStack;
 
 /// A TLS alert description (RFC 5246 §7.2, RFC 8446 §6).

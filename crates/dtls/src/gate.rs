@@ -1,7 +1,7 @@
 //! The fingerprint gate (ARCHITECTURE §4): the association never decides trust; keys leave the gate only after
 //! the peer certificate matched the fingerprints of its SDP (F-5.6, F-5.14, F-5.15, T-5.2c).
 
-use dtlsrtp_sdp::Fingerprint;
+use dtlsrtp_types::Fingerprint;
 
 use crate::assoc::Connected;
 use crate::cert::{verify_fingerprint, VerifyError};

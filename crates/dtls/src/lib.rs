@@ -109,7 +109,7 @@ pub use cert::{
     ANONYMOUS_COMMON_NAME,
 };
 pub use config::{Config, CookieSecret, DtlsContext, KeyLog};
-pub use dtlsrtp_sdp::{Fingerprint, HashFunction};
+pub use dtlsrtp_types::{Fingerprint, HashFunction};
 pub use error::{Alert, CertificateError, DtlsError};
 pub use gate::{FingerprintGate, GateState};
 pub use hello::{hello_verify_request, parse_client_hello, ClientHello, HelloCheck, HelloError};

@@ -118,12 +118,11 @@ impl Endpoint {
         ucfg.max_calls = cfg.max_calls;
         let ua = UserAgent::new(ucfg, rng.block());
         let fingerprint = cfg.certificate.fingerprint(HashFunction::Sha256)?;
-        // An unreadable cache starts empty (the first save rewrites it).
+        // Loaded by the driver (issue 13 design item 3: no file I/O here).
         let peer_keys = cfg
             .identity
             .as_ref()
-            .and_then(|i| i.peer_keys.as_deref())
-            .and_then(|p| PeerKeyCache::load(p).ok())
+            .map(|i| i.known_peers.clone())
             .unwrap_or_default();
         Ok(Self {
             peer_keys,

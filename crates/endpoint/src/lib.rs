@@ -96,7 +96,7 @@ use dtlsrtp_dtls::Certificate;
 use dtlsrtp_media::{AssocInfo, MediaError, PortCounters};
 use dtlsrtp_sdp::negotiate::{Profile, RtpPolicy};
 use dtlsrtp_sdp::Codec;
-use dtlsrtp_sip::identity::{AuthService, CertResolver, Verifier};
+use dtlsrtp_sip::identity::{AuthService, CertResolver, PeerKeyCache, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
 pub use dtlsrtp_media::port::rtp::RtcpReport;
@@ -321,9 +321,14 @@ pub struct IdentityConfig {
     /// Required: a missing or failed Identity on an incoming INVITE is refused with its RFC 8224 code (428,
     /// 436, 437, 438, 403); BestEffort (default): the call proceeds, marked unverified (F-8.6a/b).
     pub policy: IdentityPolicy,
-    /// Continuity of authentication (F-8.4b, P-7b): the peer-key cache file (loaded at start, saved when a new
-    /// peer is learnt). `None`: an in-memory cache.
+    /// Continuity of authentication (F-8.4b, P-7b): where the peer-key cache is kept. The endpoint does no
+    /// file I/O (issue 13 design item 3): it starts from [`IdentityConfig::known_peers`] and, when it learns a
+    /// new peer, emits [`Event::StorePeerKeys`] naming this path; the driver (or the CLI) loads the file into
+    /// `known_peers` before the endpoint starts and writes it, owner-only and atomically, off its event loop.
+    /// `None`: an in-memory cache only.
     pub peer_keys: Option<PathBuf>,
+    /// The peer keys known at start (what the driver loaded from [`IdentityConfig::peer_keys`]).
+    pub known_peers: PeerKeyCache,
     /// The wall clock: the Unix time (seconds) at the given `Instant`; the endpoint reads no clock, it adds
     /// the `Instant`s it is given (`iat` when signing, freshness when verifying).
     pub clock: (Instant, u64),
@@ -342,6 +347,7 @@ impl IdentityConfig {
             info_allow: InfoAllow::default(),
             policy: IdentityPolicy::BestEffort,
             peer_keys: None,
+            known_peers: PeerKeyCache::new(),
             clock,
             connected_identity: true,
         }
@@ -356,6 +362,7 @@ impl std::fmt::Debug for IdentityConfig {
             .field("policy", &self.policy)
             .field("info_allow", &self.info_allow)
             .field("peer_keys", &self.peer_keys)
+            .field("known_peers", &self.known_peers.len())
             .finish_non_exhaustive()
     }
 }
@@ -612,6 +619,16 @@ pub enum Event {
         url: String,
         /// When the endpoint stops waiting for it.
         deadline: Instant,
+    },
+    /// Continuity (F-8.4b, P-7b): the peer-key cache learnt a new peer; persist `cache` at `path` (the
+    /// configured [`IdentityConfig::peer_keys`]), owner-only and atomically, off the event loop. Each event
+    /// carries the whole cache: a later one supersedes an earlier one not yet written. The tokio driver does
+    /// it; a failed write only loses continuity.
+    StorePeerKeys {
+        /// Where ([`IdentityConfig::peer_keys`]).
+        path: PathBuf,
+        /// Everything to store.
+        cache: PeerKeyCache,
     },
     /// A TCP/TLS stream can no longer be framed: close the connection.
     CloseConnection {

@@ -456,23 +456,23 @@ fn a_r_sig_media_media_path_mitm_own_certificate_no_media_never_verified() {
 }
 
 /// F-8.4b, P-7b: Bob verifies Alice twice; the second time Alice's DTLS certificate is new: PeerKeyChanged.
-/// The cache persists in a file.
+/// The endpoint does no file I/O (issue 13 design item 3): a new peer is handed to the driver to store
+/// ([`Event::StorePeerKeys`] with the configured path), and a Bob started from the stored cache
+/// (`known_peers`, what the driver loads) recognises Alice's new key as a change on his first call.
 #[test]
 fn f_8_4b_continuity_known_peer_new_key_raises_event() {
-    let dir = std::env::temp_dir().join(format!("dtlsrtp-keys-{}", std::process::id()));
-    let _ = std::fs::remove_file(&dir);
+    let path = std::path::PathBuf::from("/nonexistent/dtlsrtp-peer-keys.txt");
     let mut net = Net::new();
     let mut pki = Pki::new();
     let ia = pki.identity(&net, Some("alice"), IdentityPolicy::BestEffort);
-    let mut ib = pki.identity(&net, None, IdentityPolicy::Required);
-    ib.peer_keys = Some(dir.clone());
+    let ib = pki.identity(&net, None, IdentityPolicy::Required);
+    let mut ib1 = ib.clone();
+    ib1.peer_keys = Some(path.clone());
     let a = net.add(with_identity(Net::config("alice", 5060, 1), ia.clone()));
-    let b = net.add(with_identity(Net::config("bob", 5070, 2), ib));
-    let call = |net: &mut Net, a: usize| {
+    let b = net.add(with_identity(Net::config("bob", 5070, 2), ib1));
+    let call = |net: &mut Net, a: usize, b: usize, bob: &str| {
         let now = net.now;
-        net.ep(a)
-            .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
-            .unwrap();
+        net.ep(a).dial(now, bob, CallOptions::default()).unwrap();
         net.run();
         let cb = incoming(&net.take(b));
         let now = net.now;
@@ -484,15 +484,27 @@ fn f_8_4b_continuity_known_peer_new_key_raises_event() {
         net.run();
         eb
     };
-    let eb = call(&mut net, a);
+    let stored = |eb: &[Event]| {
+        eb.iter()
+            .filter_map(|e| match e {
+                Event::StorePeerKeys { path, cache } => Some((path.clone(), cache.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let eb = call(&mut net, a, b, "sip:bob@127.0.0.1:5070");
     assert!(security(&eb).iter().any(|s| verified_as(s, "alice")));
     assert!(!has(&eb, |e| matches!(e, Event::PeerKeyChanged { .. })));
-    let eb = call(&mut net, a);
+    let first = stored(&eb);
+    assert_eq!(first.len(), 1, "a new peer is stored once: {eb:?}");
+    assert_eq!(first[0].0, path, "at the configured path");
+    assert!(first[0].1.to_text().contains("alice"));
+    let eb = call(&mut net, a, b, "sip:bob@127.0.0.1:5070");
     assert!(
         !has(&eb, |e| matches!(e, Event::PeerKeyChanged { .. })),
         "same key: no event"
     );
-    assert!(std::fs::read_to_string(&dir).unwrap().contains("alice"));
+    assert!(stored(&eb).is_empty(), "nothing new to store");
     // Alice again, same signing identity, a new DTLS certificate
     net.nodes.remove(a);
     let a2 = net.add(with_identity(Net::config("alice", 5060, 9), ia));
@@ -514,7 +526,23 @@ fn f_8_4b_continuity_known_peer_new_key_raises_event() {
         ),
         "{eb:?}"
     );
-    let _ = std::fs::remove_file(&dir);
+    assert!(stored(&eb).is_empty(), "a changed key is not stored");
+    let now = net.now;
+    net.ep(b).hangup(now, cb).unwrap();
+    net.run();
+    // A second Bob started from the stored cache (no path: in memory only) knows Alice's first key.
+    let mut ib2 = ib;
+    ib2.known_peers = first[0].1.clone();
+    let b2 = net.add(with_identity(Net::config("bob", 5080, 3), ib2));
+    let eb = call(&mut net, a2, b2, "sip:bob@127.0.0.1:5080");
+    assert!(
+        has(
+            &eb,
+            |e| matches!(e, Event::PeerKeyChanged { identity, .. } if identity.contains("alice"))
+        ),
+        "{eb:?}"
+    );
+    assert!(stored(&eb).is_empty(), "no path configured: nothing to store");
 }
 
 /// F-6.1: anonymous calls: `Privacy: id`, anonymous From, no Identity, and each call a fresh certificate

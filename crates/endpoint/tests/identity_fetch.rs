@@ -5,8 +5,34 @@
 //! missing file. Requirement IDs: R-2 (identity fetches: no blocking, per-source and total bounds), F-8.6b,
 //! I-2 (RFC 8224 §6.2).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+#![allow(clippy::disallowed_methods)] // tests read files (corpora, certificates, sources)
 
 mod common;
+
+/// `file://` under one directory (the caller's resolver: the sans-IO crates have none; the CLI's confines
+/// the same way).
+struct FileResolver(std::path::PathBuf);
+
+impl FileResolver {
+    fn under(root: &std::path::Path) -> Self {
+        Self(root.canonicalize().unwrap())
+    }
+}
+
+impl CertResolver for FileResolver {
+    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
+        let path = url
+            .strip_prefix("file://")
+            .ok_or(ResolveError::Unsupported)?;
+        let path = std::path::Path::new(path)
+            .canonicalize()
+            .map_err(|_| ResolveError::Unreachable)?;
+        if !path.starts_with(&self.0) {
+            return Err(ResolveError::Unsupported);
+        }
+        std::fs::read(&path).map_err(|_| ResolveError::Unreachable)
+    }
+}
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +40,7 @@ use std::time::Duration;
 use common::pki::*;
 use common::*;
 use dtlsrtp::{CallOptions, EndReason, Event, IdentityPolicy};
-use dtlsrtp_sip::identity::FileResolver;
+use dtlsrtp_sip::identity::{CertResolver, ResolveError};
 
 const BOB: &str = "sip:bob@127.0.0.1:5070";
 

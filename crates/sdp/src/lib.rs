@@ -1,7 +1,7 @@
 //! SDP (RFC 8866) and the DTLS-SRTP offer/answer rules (RFC 5763 as updated by RFC 8842, RFC 8122, RFC 5939).
 //!
-//! No I/O, no clock, no global RNG: randomness (session ids, `a=tls-id`) comes from a `&mut dyn FnMut(&mut
-//! [u8])` the caller fills from a CSPRNG (T-4c).
+//! No I/O, no clock, no global RNG: randomness (session ids, `a=tls-id`) comes from a `&mut dyn Rng`
+//! ([`dtlsrtp_types::Rng`]; a seeded CSPRNG or a closure filling octets, T-4c).
 //!
 //! # Parts
 //!
@@ -105,7 +105,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attr;
-pub mod fingerprint;
+pub use dtlsrtp_types::fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;
 mod lines;

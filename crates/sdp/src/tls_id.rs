@@ -1,5 +1,6 @@
 //! `a=tls-id` (RFC 8842 §4; T-4a, T-4c).
 
+use dtlsrtp_types::Rng;
 use core::fmt;
 use core::str::FromStr;
 
@@ -29,10 +30,10 @@ impl TlsId {
     pub const MAX_LEN: usize = 255;
 
     /// A fresh tls-id from 16 random octets (128 bits ≥ the 120 required by T-4c), base64url without padding
-    /// (22 characters). `fill` must be a cryptographically strong generator (T-4c).
-    pub fn generate(fill: &mut dyn FnMut(&mut [u8])) -> Self {
+    /// (22 characters). `rng` must be a cryptographically strong generator (T-4c).
+    pub fn generate(rng: &mut dyn Rng) -> Self {
         let mut raw = [0u8; 16];
-        fill(&mut raw);
+        rng.fill(&mut raw);
         Self(base64url(&raw))
     }
 

@@ -1,5 +1,6 @@
 //! The fuzz body over the RFC 4475 corpus plus mutations (proptest): no input may panic the parser, the writer
 //! round trip, the error responder or the stream framer. The cargo-fuzz target calls the same `fuzz_parse`.
+#![allow(clippy::disallowed_methods)] // tests read files (corpora, certificates, sources)
 
 use dtlsrtp_sip::fuzz_parse;
 use proptest::prelude::*;

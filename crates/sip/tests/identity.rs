@@ -3,6 +3,7 @@
 //! loopback, and the attacks of issue 8 at the signalling level: a rewritten a=fingerprint (mky mismatch,
 //! I-2), a replayed stale PASSporT, a wrong orig, an untrusted certificate, a stripped Identity (F-8.6a).
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
+#![allow(clippy::disallowed_methods)] // tests: certificate files and loopback HTTP
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use dtlsrtp_sip::identity::{
     call_security_state, AuthService, Authority, CallSecurityState, CertResolver, Disposition,
-    FileResolver, IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError,
+    IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError,
     SetupError, TrustAnchors, Verdict, Verifier,
 };
 use dtlsrtp_sip::{HeaderName, Message, Uri};
@@ -26,6 +27,36 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
 use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+/// `file://` URLs under one directory: the caller's I/O (the sans-IO crate has no file resolver; the CLI's
+/// does the same confinement).
+struct FileResolver {
+    root: PathBuf,
+}
+
+impl FileResolver {
+    fn under(root: &Path) -> Self {
+        Self {
+            root: root.canonicalize().unwrap(),
+        }
+    }
+}
+
+impl CertResolver for FileResolver {
+    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
+        let path = url
+            .strip_prefix("file://")
+            .filter(|p| p.starts_with('/'))
+            .ok_or(ResolveError::Unsupported)?;
+        let path = Path::new(path)
+            .canonicalize()
+            .map_err(|_| ResolveError::Unreachable)?;
+        if !path.starts_with(&self.root) {
+            return Err(ResolveError::Unsupported);
+        }
+        std::fs::read(&path).map_err(|_| ResolveError::Unreachable)
+    }
+}
 
 /// The verifier's wall clock in these tests (2027-01-15); certificates are valid a day before to a year after.
 const NOW: u64 = 1_800_000_000;

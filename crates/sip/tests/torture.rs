@@ -9,6 +9,7 @@
 //!   defaults); scalar02 is still refused for its CSeq.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] fns may fail loudly
+#![allow(clippy::disallowed_methods)] // tests read files (corpora, certificates, sources)
 
 use dtlsrtp_sip::{
     Contact, HeaderError, HeaderName, Host, Message, Method, ParseError, Request, Response, Rport,

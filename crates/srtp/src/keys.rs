@@ -4,26 +4,7 @@ use core::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::SrtpProfile;
-
-/// Which end of the DTLS handshake we are. The DTLS client is the `a=setup:active` side, not the SIP caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DtlsRole {
-    /// Sent the ClientHello (`a=setup:active`).
-    Client,
-    /// Answered it (`a=setup:passive`).
-    Server,
-}
-
-impl DtlsRole {
-    /// The other end's role.
-    pub const fn peer(self) -> Self {
-        match self {
-            Self::Client => Self::Server,
-            Self::Server => Self::Client,
-        }
-    }
-}
+use crate::{DtlsRole, SrtpProfile};
 
 /// Why key material could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -41,13 +41,13 @@ mod context;
 mod error;
 mod kdf;
 mod keys;
-mod profile;
 mod replay;
 
 pub use context::{Config, KeyStatus, SrtpContext, MAX_MKI_LEN};
 pub use error::SrtpError;
-pub use keys::{DtlsRole, KeyError, MasterKey, MasterSalt, SessionMaster, SrtpKeyingMaterial};
-pub use profile::{SrtpProfile, UnknownProfile};
+pub use dtlsrtp_types::DtlsRole;
+pub use keys::{KeyError, MasterKey, MasterSalt, SessionMaster, SrtpKeyingMaterial};
+pub use dtlsrtp_types::{SrtpProfile, UnknownProfile};
 pub use replay::MAX_REPLAY_WINDOW;
 
 #[doc(hidden)]

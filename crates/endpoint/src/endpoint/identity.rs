@@ -372,14 +372,17 @@ impl Endpoint {
                     identity: uri,
                 }),
                 Ok(Continuity::NewPeer) => {
-                    if let Some(p) = self
+                    if let Some(path) = self
                         .cfg
                         .identity
                         .as_ref()
-                        .and_then(|i| i.peer_keys.as_deref())
+                        .and_then(|i| i.peer_keys.clone())
                     {
-                        // Best effort: a cache that cannot be written only loses continuity.
-                        let _ = self.peer_keys.save(p);
+                        // The driver writes it (issue 13 design item 3); a failed write only loses continuity.
+                        self.events.push_back(Event::StorePeerKeys {
+                            path,
+                            cache: self.peer_keys.clone(),
+                        });
                     }
                 }
                 _ => {}

@@ -143,7 +143,7 @@ impl IceAgent {
         mut fill: FillBytes,
     ) -> Self {
         let mut tb = [0u8; 8];
-        fill(&mut tb);
+        fill.fill(&mut tb);
         Self {
             config: config.sanitized(),
             fill,
@@ -566,7 +566,7 @@ impl IceAgent {
 
     fn new_tid(&mut self) -> TransactionId {
         let mut t = [0u8; 12];
-        (self.fill)(&mut t);
+        self.fill.fill(&mut t);
         TransactionId(t)
     }
 

@@ -20,9 +20,11 @@ use std::time::Duration;
 pub use agent::{IceAgent, IceStats};
 
 use crate::stun::StunError;
+pub use dtlsrtp_types::Rng;
 
-/// The randomness source: fills the buffer with random bytes (the driver seeds it from the OS, tests from a seed).
-pub type FillBytes = Box<dyn FnMut(&mut [u8]) + Send>;
+/// The randomness source: the workspace's [`Rng`] (the driver seeds it from the OS, tests from a seed). A
+/// closure `FnMut(&mut [u8]) + Send` is one.
+pub type FillBytes = Box<dyn Rng + Send>;
 
 /// The ICE role (RFC 8445 §6.1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,10 +136,10 @@ impl IceCredentials {
     }
 
     /// Fresh random credentials: an 8-character ufrag and a 24-character password (144 bits).
-    pub fn random(fill: &mut dyn FnMut(&mut [u8])) -> Self {
+    pub fn random(rng: &mut dyn Rng) -> Self {
         let mut pick = |n: usize| -> String {
             let mut b = vec![0u8; n];
-            fill(&mut b);
+            rng.fill(&mut b);
             b.iter()
                 .map(|x| char::from(ICE_CHARS[usize::from(*x & 63)]))
                 .collect()

@@ -423,14 +423,14 @@ impl MediaPort {
         role: IceRole,
     ) -> (IceCredentials, Candidate) {
         let mut child = self.rng.child();
-        let creds = credentials.unwrap_or_else(|| IceCredentials::random(&mut |b| child.fill(b)));
-        let mut fill_rng = self.rng.child();
+        let creds = credentials.unwrap_or_else(|| IceCredentials::random(&mut child));
+        let fill_rng = self.rng.child();
         let mut agent = IceAgent::new(
             now,
             config,
             creds.clone(),
             role,
-            Box::new(move |b| fill_rng.fill(b)),
+            Box::new(fill_rng),
         );
         let cand = agent.add_local_candidate(self.local);
         self.ice = Some(agent);

@@ -11,9 +11,8 @@ use super::rtp::RtcpReport;
 use crate::demux::DropCounters;
 use crate::ice::{Candidate, IceCredentials, IceError};
 
-/// A fork (one remote party of a call: one answer, one early dialog), named by the signalling layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ForkId(pub u32);
+/// A fork (one remote party of a call), named by the signalling layer; shared type (`dtlsrtp-types`).
+pub use dtlsrtp_types::ForkId;
 
 /// One DTLS association on the port (internal numbering, never reused within a port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

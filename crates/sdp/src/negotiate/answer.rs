@@ -1,5 +1,6 @@
 //! Answering offers (RFC 8842 §5.3; T-5.3a..f, T-5.1b, F-5.13, B-2, B-3; RFC 3264 §6).
 
+use dtlsrtp_types::Rng;
 use super::assoc::{decide, AssocSnapshot, HandshakeRole};
 use super::codec::{intersect, remote_codecs};
 use super::offer::{
@@ -105,7 +106,7 @@ impl Negotiator {
         &mut self,
         offer: &Sdp,
         media: &[LocalMedia],
-        fill: &mut dyn FnMut(&mut [u8]),
+        rng: &mut dyn Rng,
     ) -> Result<Answer, OfferError> {
         if self.outstanding.is_some() {
             return Err(OfferError::Glare);
@@ -118,7 +119,7 @@ impl Negotiator {
         let mut first_reject = None;
         let mut accepted_mids = Vec::new();
         for i in 0..offer.media().len() {
-            let served = self.serve(offer, i, media, &mut used, fill)?;
+            let served = self.serve(offer, i, media, &mut used, rng)?;
             let mid = offer.media().get(i).and_then(Media::mid).map(str::to_owned);
             if let MediaState::Rejected(r) = &served.state {
                 first_reject.get_or_insert(*r);
@@ -191,7 +192,7 @@ impl Negotiator {
         i: usize,
         media: &[LocalMedia],
         used: &mut [bool],
-        fill: &mut dyn FnMut(&mut [u8]),
+        rng: &mut dyn Rng,
     ) -> Result<Served, OfferError> {
         let Some(om) = offer.media().get(i) else {
             return Err(OfferError::NothingAcceptable(RejectReason::NoLocalMedia));
@@ -340,7 +341,7 @@ impl Negotiator {
         };
         let local_tls_id: Option<TlsId> = remote_tls_id.as_ref().map(|_| {
             keep.and_then(|p| p.local_tls_id.clone())
-                .unwrap_or_else(|| TlsId::generate(fill))
+                .unwrap_or_else(|| TlsId::generate(rng))
         });
         let ours = answer_fingerprints(&self.config.fingerprints, &remote_fingerprints);
         // T-4e: with BUNDLE, tls-id only on the tag (first accepted m-line of the group).

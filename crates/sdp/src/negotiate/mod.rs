@@ -11,6 +11,7 @@ mod assoc;
 mod codec;
 mod offer;
 
+use dtlsrtp_types::Rng;
 use crate::attr::{Candidate, Direction, Proto, Setup, TlsId};
 use crate::fingerprint::{preferred_set, Fingerprint, HashFunction};
 use crate::model::Sdp;
@@ -505,12 +506,12 @@ pub struct Negotiator {
 }
 
 impl Negotiator {
-    /// A negotiator. `fill` is the endpoint's CSPRNG (session id and token id; tls-ids come from the `fill`
+    /// A negotiator. `rng` is the endpoint's CSPRNG (session id and token id; tls-ids come from the `rng`
     /// given to each offer/answer).
-    pub fn new(config: Config, fill: &mut dyn FnMut(&mut [u8])) -> Result<Self, ConfigError> {
+    pub fn new(config: Config, rng: &mut dyn Rng) -> Result<Self, ConfigError> {
         validate(&config)?;
         let mut b = [0u8; 16];
-        fill(&mut b);
+        rng.fill(&mut b);
         let (id, sid) = b.split_at(8);
         let id = u64::from_be_bytes(id.try_into().unwrap_or([0; 8]));
         let session_id = u64::from_be_bytes(sid.try_into().unwrap_or([0; 8])) >> 2;

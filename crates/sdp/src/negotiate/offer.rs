@@ -1,6 +1,7 @@
 //! Offers (T-5.2a, T-5.5a/b, B-1) and applying their answers (T-5.4, F-5.9, B-2, B-3), plus the SDP builders
 //! shared with the answerer.
 
+use dtlsrtp_types::Rng;
 use std::net::IpAddr;
 
 use super::assoc::{decide, AssocSnapshot, HandshakeRole};
@@ -179,7 +180,7 @@ impl Negotiator {
     ///
     /// Every DTLS m-line carries `a=setup:actpass` (T-5.2a, and in every later offer T-5.5), our fingerprints
     /// (sha-256 plus any configured, P-5.1b), `a=tls-id` — the previous one when the association is kept
-    /// (T-5.5b), a fresh one (≥ 120 bits from `fill`, T-4b/T-4c) when it is new (T-5.5a) — and `a=rtcp-mux`;
+    /// (T-5.5b), a fresh one (≥ 120 bits from `rng`, T-4b/T-4c) when it is new (T-5.5a) — and `a=rtcp-mux`;
     /// ICE attributes when ICE is on. With [`Config::best_effort`] the actual configuration is `RTP/AVP` with
     /// `a=tcap:1 UDP/TLS/RTP/SAVP RTP/AVP` and `a=pcfg:1 t=1` (B-1, RFC 5763 §7.1).
     ///
@@ -188,7 +189,7 @@ impl Negotiator {
         &mut self,
         media: &[LocalMedia],
         renew: Renew,
-        fill: &mut dyn FnMut(&mut [u8]),
+        rng: &mut dyn Rng,
     ) -> Result<(Sdp, PendingOffer), ConfigError> {
         check_local(media)?;
         let version = self.version + 1;
@@ -207,7 +208,7 @@ impl Negotiator {
             });
             let tls_id = match kept.and_then(|p| p.snapshot.local_tls_id.clone()) {
                 Some(t) => t,
-                None => TlsId::generate(fill),
+                None => TlsId::generate(rng),
             };
             let proto = if cfg.best_effort {
                 Proto::RtpAvp

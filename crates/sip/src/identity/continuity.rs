@@ -11,10 +11,13 @@
 //! sip:alice@example.com sha-256 AB:CD:...
 //! ```
 //! The identity is the normalised orig ([`super::normalise_identity`]), with no whitespace in it.
+//!
+//! No file I/O here (issue 13 design item 3): [`PeerKeyCache::from_text`] and [`PeerKeyCache::to_text`] are
+//! the file's contents; the driver (`dtlsrtp_tokio::endpoint::identity_io`) reads it refusing symbolic links
+//! and writes it owner-only and atomically, off its event loop.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
-use std::path::Path;
 
 use super::passport::{mky_for, MediaKey};
 
@@ -170,22 +173,6 @@ impl PeerKeyCache {
         }
         Ok(c)
     }
-
-    /// Loads a cache file; a missing file is an empty cache.
-    pub fn load(path: &Path) -> Result<Self, CacheFileError> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => Self::from_text(&t),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::new()),
-            Err(e) => Err(CacheFileError::Io(e.kind())),
-        }
-    }
-
-    /// Saves atomically and owner-only (0600): a temporary file with a random name beside it, created new
-    /// (a symbolic link planted at any temporary name is never followed), then renamed over `path`.
-    pub fn save(&self, path: &Path) -> Result<(), CacheFileError> {
-        super::private_file::replace_private(path, self.to_text().as_bytes())
-            .map_err(|e| CacheFileError::Io(e.kind()))
-    }
 }
 
 #[cfg(test)]
@@ -258,11 +245,11 @@ mod tests {
         let mut c = PeerKeyCache::new();
         c.accept("sip:alice@example.com", &fp(1)).unwrap();
         c.accept("12155551212", &fp(0xab)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.txt");
-        assert_eq!(PeerKeyCache::load(&path).unwrap(), PeerKeyCache::new());
-        c.save(&path).unwrap();
-        let back = PeerKeyCache::load(&path).unwrap();
+        assert_eq!(
+            PeerKeyCache::from_text("").unwrap(),
+            PeerKeyCache::new()
+        );
+        let back = PeerKeyCache::from_text(&c.to_text()).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.check("12155551212", &fp(0xab)), Continuity::KnownPeer);
         assert_eq!(

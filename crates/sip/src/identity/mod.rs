@@ -6,8 +6,8 @@
 //! - [`IdentityHeader`]: the Identity header field value, full and compact (`header..signature`) forms.
 //! - [`AuthService`]: signs a request (INVITE, or the RFC 4916 UPDATE of I-3) from its From, To, SDP
 //!   fingerprints and the time given by the caller.
-//! - [`Verifier`]: fetches the certificate through a [`CertResolver`] (the caller's I/O; [`FileResolver`]
-//!   for `file:///`), chains it to the user's [`TrustAnchors`] at the given time, checks the signature, `iat`
+//! - [`Verifier`]: fetches the certificate through a [`CertResolver`] (the caller's I/O, run by the driver
+//!   off its loop; the CLI's resolves `file:///` under given directories), chains it to the user's [`TrustAnchors`] at the given time, checks the signature, `iat`
 //!   freshness (60 s both ways by default), orig/dest against From/To and `mky` against the received SDP.
 //!   The [`Verdict`] maps to RFC 8224 status codes, or lets the call proceed unverified under
 //!   [`IdentityPolicy::BestEffort`].
@@ -16,7 +16,8 @@
 //! - [`Sas`]: a 64-bit short authentication string over both fingerprints (F-8.5).
 //! - [`anonymize`]: `Privacy: id` and no identifying header fields (F-6.1d).
 //!
-//! Nothing here reads a clock or a socket: `now_unix` (seconds since the Unix epoch) is an argument.
+//! Nothing here reads a clock, a file or a socket: `now_unix` (seconds since the Unix epoch) is an argument,
+//! certificates come through a [`CertResolver`], the peer-key cache file is text in and out.
 //!
 //! ```
 //! use dtlsrtp_sip::identity::{call_security_state, CallSecurityState, IdentityHeader, Sas, Verdict};
@@ -47,7 +48,6 @@ pub mod b64;
 mod continuity;
 mod header;
 pub mod passport;
-mod private_file;
 mod sas;
 mod service;
 mod ui;
@@ -58,7 +58,7 @@ pub use header::{IdentityHeader, IdentityHeaderError};
 pub use passport::{MediaKey, Party};
 pub use sas::Sas;
 pub use service::{
-    AuthService, Authority, CertResolver, Disposition, FileResolver, IdentityPolicy, RequestFacts,
+    AuthService, Authority, CertResolver, Disposition, IdentityPolicy, RequestFacts,
     ResolveError, SetupError, TrustAnchors, Verdict, VerifiedIdentity, Verifier,
     DEFAULT_FRESHNESS_SECS, MAX_IDENTITY_HEADERS,
 };

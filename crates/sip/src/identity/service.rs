@@ -207,46 +207,6 @@ pub trait CertResolver {
     fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError>;
 }
 
-/// Resolves `file:///path` URLs from the local file system (at most 64 KiB), only under one directory:
-/// `info` comes from the network, and a resolver that opened any path would let a caller probe the
-/// verifier's file system (436 vs 437 tells whether a file exists).
-#[derive(Debug, Clone)]
-pub struct FileResolver {
-    root: std::path::PathBuf,
-}
-
-impl FileResolver {
-    /// Serves files under `root` (symbolic links and `..` are resolved before the check).
-    pub fn under(root: &std::path::Path) -> Self {
-        Self {
-            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
-        }
-    }
-}
-
-impl CertResolver for FileResolver {
-    fn fetch(&mut self, url: &str) -> Result<Vec<u8>, ResolveError> {
-        let path = url
-            .strip_prefix("file://")
-            .filter(|p| p.starts_with('/'))
-            .ok_or(ResolveError::Unsupported)?;
-        let path = std::path::Path::new(path)
-            .canonicalize()
-            .map_err(|_| ResolveError::Unreachable)?;
-        if !path.starts_with(&self.root) {
-            return Err(ResolveError::Unsupported);
-        }
-        let meta = std::fs::metadata(&path).map_err(|_| ResolveError::Unreachable)?;
-        if !meta.is_file() {
-            return Err(ResolveError::Unreachable);
-        }
-        if meta.len() > 64 * 1024 {
-            return Err(ResolveError::TooLarge);
-        }
-        std::fs::read(&path).map_err(|_| ResolveError::Unreachable)
-    }
-}
-
 /// The certificates the user trusts to sign identities (`--trust-anchor`).
 #[derive(Clone, Default)]
 pub struct TrustAnchors {
@@ -674,34 +634,5 @@ mod tests {
                 reason: "Use Identity Header"
             }
         );
-    }
-
-    #[test]
-    fn file_resolver_stays_under_its_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let inside = dir.path().join("c.pem");
-        std::fs::write(&inside, b"x").unwrap();
-        let sub = dir.path().join("sub");
-        std::fs::create_dir(&sub).unwrap();
-        let mut r = FileResolver::under(&sub);
-        assert_eq!(
-            r.fetch("http://127.0.0.1/x"),
-            Err(ResolveError::Unsupported)
-        );
-        assert_eq!(r.fetch("file://relative"), Err(ResolveError::Unsupported));
-        // outside the root, also through `..`
-        let url = format!("file://{}", inside.display());
-        assert_eq!(r.fetch(&url), Err(ResolveError::Unsupported));
-        let dotdot = format!("file://{}/../c.pem", sub.display());
-        assert_eq!(r.fetch(&dotdot), Err(ResolveError::Unsupported));
-        assert_eq!(
-            r.fetch("file:///nonexistent/dtlsrtp-no-such-cert.pem"),
-            Err(ResolveError::Unreachable)
-        );
-        let mut r = FileResolver::under(dir.path());
-        assert_eq!(r.fetch(&url).unwrap(), b"x");
-        assert_eq!(r.fetch(&dotdot).unwrap(), b"x");
-        let dir_url = format!("file://{}", sub.display());
-        assert_eq!(r.fetch(&dir_url), Err(ResolveError::Unreachable));
     }
 }

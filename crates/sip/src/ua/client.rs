@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::transport::token;
 use super::{
     body_opt, modify, Call, CallId, Core, EndReason, Event, Fork, ForkId, OfferState, Purpose,
     RequestExtras, UaError, UserAgent,
@@ -40,8 +41,8 @@ impl UserAgent {
     ) -> Result<CallId, UaError> {
         let core = &mut self.core;
         let hop = core.resolve(target)?;
-        let tag = core.rng.token(8);
-        let call_id = core.rng.token(16);
+        let tag = token(&mut core.rng, 8);
+        let call_id = token(&mut core.rng, 16);
         let seq = (core.rng.u32() & 0xffff) + 1;
         let mut req = Request::new(Method::Invite, target.clone());
         let h = &mut req.headers;
@@ -364,7 +365,7 @@ fn retry_with_auth(
     req.headers.set(HeaderName::Via, &core.via(c.hop.0)?)?;
     req.headers
         .set(HeaderName::CSeq, &format!("{seq} INVITE"))?;
-    let cnonce = core.rng.token(8);
+    let cnonce = token(&mut core.rng, 8);
     let auth = ch.authorize(&creds, "INVITE", req.uri.as_str(), &cnonce, 1);
     let name = if proxy {
         HeaderName::ProxyAuthorization

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::transport::token;
 use super::{Core, Event, Purpose, RegId, TransportKind, UaError, UserAgent};
 use crate::digest::{Challenge, Credentials};
 use crate::header::{HeaderName, NameAddr};
@@ -58,8 +59,8 @@ impl UserAgent {
         let mut reg = Reg {
             cfg,
             hop,
-            call_id: core.rng.token(16),
-            from_tag: core.rng.token(8),
+            call_id: token(&mut core.rng, 16),
+            from_tag: token(&mut core.rng, 8),
             cseq: core.rng.u32() & 0xffff,
             challenge: None,
             realm: None,
@@ -112,7 +113,7 @@ fn send(core: &mut Core, id: RegId, reg: &mut Reg, now: Instant) -> Result<(), U
     core.add_common(h, true)?;
     if let (Some((ch, proxy)), Some(creds)) = (&reg.challenge, &reg.cfg.credentials) {
         reg.nc = reg.nc.wrapping_add(1);
-        let cnonce = core.rng.token(8);
+        let cnonce = token(&mut core.rng, 8);
         let auth = ch.authorize(
             creds,
             "REGISTER",

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::transport::token;
 use super::{
     body_opt, client, modify, Call, CallId, Core, EndReason, Event, Fork, ForkId, OfferState,
     OkRetx, RelProv, TransportKind, UaError, UasInvite, UserAgent,
@@ -92,7 +93,7 @@ fn admission(ua: &UserAgent, req: &Request) -> Admission {
 fn fresh_tag(core: &mut Core, req: &Request) -> Option<String> {
     match req.headers.to().and_then(|t| t.tag()) {
         Some(_) => None,
-        None => Some(core.rng.token(8)),
+        None => Some(token(&mut core.rng, 8)),
     }
 }
 
@@ -247,7 +248,7 @@ fn new_call(
     req: Request,
 ) {
     let core = &mut ua.core;
-    let tag = core.rng.token(8);
+    let tag = token(&mut core.rng, 8);
     let local_seq = core.rng.u32() & 0xffff;
     let dialog = match Dialog::uas(&req, &tag, local_seq) {
         Ok(d) => d,

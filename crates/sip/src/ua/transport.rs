@@ -4,8 +4,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use super::{server, Core, Event, Purpose, Transmit, UaError, UserAgent};
 use crate::dialog::Dialog;
 use crate::error_response;
@@ -54,49 +52,22 @@ impl TransportKind {
     }
 }
 
-/// A deterministic generator: SHA-256 over a 32-byte seed and a counter. Seed it from the OS in production and
-/// from a constant in tests (ARCHITECTURE.md §3); its output is not guessable without the seed.
-#[derive(Clone)]
-pub struct Rng {
-    seed: [u8; 32],
-    counter: u64,
-}
+/// The UA's generator: the workspace's one seedable CSPRNG ([`dtlsrtp_types::SeededRng`]). Seed it from the OS
+/// in production and from a constant in tests (ARCHITECTURE.md §3); its output is not guessable without the seed.
+pub type Rng = dtlsrtp_types::SeededRng;
 
-impl std::fmt::Debug for Rng {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rng").finish_non_exhaustive()
+/// `n` random bytes (n ≤ 32) as lower-case hex: tags, branches, Call-IDs.
+pub(crate) fn token(rng: &mut Rng, n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = [0u8; 32];
+    let b = &mut b[..n.min(32)];
+    rng.fill(b);
+    let mut s = String::with_capacity(2 * b.len());
+    for x in b.iter() {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
     }
-}
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: [u8; 32]) -> Self {
-        Self { seed, counter: 0 }
-    }
-    /// 32 fresh bytes.
-    pub fn block(&mut self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.seed);
-        h.update(self.counter.to_be_bytes());
-        self.counter = self.counter.wrapping_add(1);
-        h.finalize().into()
-    }
-    /// A random u32.
-    pub fn u32(&mut self) -> u32 {
-        let b = self.block();
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-    /// `n` random bytes (n ≤ 32) as lower-case hex: tags, branches, Call-IDs.
-    pub fn token(&mut self, n: usize) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let b = self.block();
-        let mut s = String::with_capacity(2 * n.min(32));
-        for x in b.iter().take(n.min(32)) {
-            s.push(char::from(HEX[usize::from(x >> 4)]));
-            s.push(char::from(HEX[usize::from(x & 15)]));
-        }
-        s
-    }
+    s
 }
 
 impl UserAgent {
@@ -258,7 +229,7 @@ impl Core {
             "SIP/2.0/{} {};branch={MAGIC_COOKIE}{};rport",
             t.as_str(),
             host_port(a),
-            self.rng.token(12)
+            token(&mut self.rng, 12)
         ))
     }
 

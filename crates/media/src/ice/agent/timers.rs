@@ -265,7 +265,7 @@ impl IceAgent {
 
     pub(super) fn consent_jitter(&mut self) -> Duration {
         let mut r = [0u8; 2];
-        (self.fill)(&mut r);
+        self.fill.fill(&mut r);
         // Uniform in [0.8, 1.2] × interval (RFC 7675 §5.1).
         let permille = 800 + u32::from(u16::from_be_bytes(r)) % 401;
         self.config.consent_interval.saturating_mul(permille) / 1000

@@ -251,7 +251,7 @@ fn credentials_are_validated_and_redacted() {
         IceCredentials::new("ab d", &"x".repeat(22)),
         Err(IceError::InvalidUfrag)
     );
-    let c = IceCredentials::random(&mut seeded(5));
+    let c = IceCredentials::random(&mut *seeded(5));
     assert_eq!((c.ufrag().len(), c.pwd().len()), (8, 24));
     assert!(IceCredentials::new(c.ufrag(), c.pwd()).is_ok());
     assert!(!format!("{c:?}").contains(c.pwd()));

@@ -1,19 +1,27 @@
-//! Owner-only files replaced atomically (issue 12 item 13): the peer-key cache ([`super::PeerKeyCache::save`]).
+//! Owner-only files for the endpoint's secrets and trust state (issue 12 item 13; moved out of the sans-IO SIP
+//! crate by issue 13 design item 3): the peer-key cache of continuity of authentication (F-8.4b, P-7b).
 //!
-//! The new contents go to a temporary file beside the target whose name carries 96 random bits (never a
-//! predictable `FILE.tmp`), created with `create_new` (`O_CREAT | O_EXCL`: an existing name, a symbolic link
+//! Writing: the new contents go to a temporary file beside the target whose name carries 96 random bits (never
+//! a predictable `FILE.tmp`), created with `create_new` (`O_CREAT | O_EXCL`: an existing name, a symbolic link
 //! included, is never opened, so a link planted at any temporary name cannot redirect the write) and mode 0600,
 //! then renamed over the target (`rename` replaces a link at the target itself, it does not follow it).
+//!
+//! Reading: [`read_private`] opens with `O_NOFOLLOW` (a symbolic link at the path is refused, not followed:
+//! a planted link must not make us trust keys from a file the attacker controls), reads only a regular file,
+//! and at most a bounded size.
+//!
+//! These are blocking calls: the driver runs them on the blocking pool with a deadline
+//! ([`crate::endpoint`]'s peer-key store), the CLI off its loop; never on an event loop.
 
 use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Tries this many fresh random names before giving up (each collision is a file someone else made).
 const ATTEMPTS: usize = 8;
 
 /// Creates `path` new (never through an existing name or link), owner-only, and writes `bytes` to it.
-pub(crate) fn create_private_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn create_private_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -31,7 +39,7 @@ fn temp_name(path: &Path) -> io::Result<PathBuf> {
         .file_name()
         .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut r = [0u8; 12];
-    openssl::rand::rand_bytes(&mut r).map_err(|_| io::Error::from(io::ErrorKind::Other))?;
+    getrandom::fill(&mut r).map_err(|_| io::Error::from(io::ErrorKind::Other))?;
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
     let mut tmp = std::ffi::OsString::from(".");
     tmp.push(name);
@@ -40,7 +48,7 @@ fn temp_name(path: &Path) -> io::Result<PathBuf> {
 }
 
 /// Replaces `path` with `bytes`, owner-only, atomically (a reader sees the old file or the new one).
-pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     for _ in 0..ATTEMPTS {
         let tmp = temp_name(path)?;
         match create_private_new(&tmp, bytes) {
@@ -56,6 +64,38 @@ pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         });
     }
     Err(io::ErrorKind::AlreadyExists.into())
+}
+
+/// Reads `path` if it exists: `Ok(None)` when it does not. A symbolic link at `path` is refused (`O_NOFOLLOW`:
+/// an error, never followed), as is anything but a regular file or a file over `max` octets
+/// (`InvalidData`).
+pub fn read_private(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let f = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.len() > max {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    Ok(Some(buf))
 }
 
 #[cfg(all(test, unix))]
@@ -105,30 +145,29 @@ mod tests {
         assert_eq!(left.len(), 1, "no temporary file left behind");
     }
 
-    /// F-8.4b cache file: links planted at the old fixed name and at the target's temporary names leave their
-    /// targets untouched; the saved cache is 0600 and loads back.
+    /// A symbolic link at the path is refused, not followed (the target's contents never read); a missing
+    /// file is `None`; a directory, a FIFO and an oversized file are refused.
     #[test]
-    fn f_8_4b_sec_files_peer_key_cache_save_never_follows_planted_links() {
+    fn sec_files_read_private_refuses_links_and_non_files() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.txt");
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "keep").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
-        for planted in ["peers.txt.tmp", ".peers.txt.tmp", "peers.txt~"] {
-            std::os::unix::fs::symlink(&victim, dir.path().join(planted)).unwrap();
-        }
-        let mut cache = crate::identity::PeerKeyCache::new();
-        cache
-            .accept("sip:bob@example.com", &[("sha-256".into(), vec![7; 32])])
-            .unwrap();
-        cache.save(&path).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
-        assert_eq!(mode(&victim), 0o644);
-        assert_eq!(mode(&path), 0o600);
-        assert!(std::fs::symlink_metadata(&path)
+        let real = dir.path().join("real");
+        std::fs::write(&real, "secret").unwrap();
+        assert_eq!(read_private(&real, 64).unwrap().unwrap(), b"secret");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(read_private(&link, 64).is_err(), "a link is not followed");
+        assert!(read_private(&dir.path().join("absent"), 64)
             .unwrap()
-            .file_type()
-            .is_file());
-        assert_eq!(crate::identity::PeerKeyCache::load(&path).unwrap(), cache);
+            .is_none());
+        assert!(read_private(dir.path(), 64).is_err(), "a directory");
+        assert!(read_private(&real, 3).is_err(), "over the size bound");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file system entry.
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0;
+        if made {
+            assert!(read_private(&fifo, 64).is_err(), "a FIFO never blocks us");
+        }
     }
 }

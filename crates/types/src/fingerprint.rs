@@ -1,6 +1,7 @@
 //! The `a=fingerprint` value (RFC 8122 §5): a hash function and the digest of a DER certificate.
 //!
-//! This module is pure data: parsing, formatting and the P-5.1d choice of which set to verify. Computing a
+//! This module is pure data: parsing, formatting and the P-5.1d choice of which set to verify (shared by the
+//! SDP and DTLS crates, which do not depend on each other). Computing a
 //! certificate's digest and comparing it in constant time is the DTLS crate's job.
 
 use core::fmt;
