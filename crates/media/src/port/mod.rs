@@ -41,8 +41,14 @@
 //!   refuses a peer's attempt (`SSL_OP_NO_RENEGOTIATION`). Both sides behave the same whichever started it.
 //!   Rekeying onto a *new local port* (T-5.1a, a second `MediaPort`) is the owner's: it must keep the old port
 //!   receiving for the same grace (feed it, drain it) before closing it.
-//! - RTP/RTCP: [`MediaPort::send_rtp`], [`MediaEvent::Rtp`]; SR/RR (RFC 3550) every
-//!   [`MediaPortConfig::rtcp_interval`]; counters per association ([`AssocCounters`]).
+//! - RTP/RTCP: [`MediaPort::send_rtp`], [`MediaEvent::Rtp`]; SR/RR + SDES (RFC 3550) every
+//!   [`MediaPortConfig::rtcp_interval`], the SR's NTP time from the wall-clock anchor the driver gives
+//!   ([`MediaPort::set_wall_clock`]), a random CNAME per port (RFC 7022, [`MediaPort::cname`]); BYE
+//!   ([`MediaPort::send_bye`], and on [`MediaPort::close_fork`]); received reports ([`MediaEvent::RtcpReport`]
+//!   with RTT, [`MediaEvent::RtcpBye`]); SSRC collision → new SSRC + BYE ([`MediaEvent::SsrcChanged`], RFC 3550
+//!   §8.2, D-5.1.2d); RTCP on a second component without rtcp-mux ([`RtcpMux`], [`MediaPort::poll_rtcp`],
+//!   [`MediaPort::send_rtcp`], [`MediaPort::note_remote_rtcp`]); counters per association
+//!   ([`AssocCounters`]) and port ([`PortCounters::bye_sent`], [`PortCounters::ssrc_changes`]).
 //!
 //! Randomness (SSRC, sequence numbers, STUN transaction ids, ICE) comes from a CSPRNG seeded by
 //! [`MediaPortConfig::seed`]; the driver fills it from the OS.
@@ -89,6 +95,7 @@
 //! ```
 
 mod media;
+mod query;
 mod rekey;
 mod rng;
 mod rtcp;
@@ -103,7 +110,7 @@ use std::time::{Duration, Instant};
 
 use dtlsrtp_dtls::{Association, DtlsContext, FingerprintGate, State as DtlsState};
 use dtlsrtp_sdp::Fingerprint;
-use dtlsrtp_srtp::{DtlsRole, SrtpContext, SrtpKeyingMaterial};
+use dtlsrtp_srtp::{DtlsRole, SrtpContext};
 
 use crate::demux::{Demux, PacketKind};
 use crate::ice::{noice, Candidate, IceAgent, IceConfig, IceCredentials, IceRole};
@@ -302,78 +309,6 @@ impl MediaPort {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         })
-    }
-
-    // ---- getters -----------------------------------------------------------------------------------------
-
-    /// The local transport address.
-    #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The SSRC we send with.
-    #[must_use]
-    pub fn local_ssrc(&self) -> u32 {
-        self.local_ssrc
-    }
-
-    /// Port-wide counters.
-    #[must_use]
-    pub fn counters(&self) -> PortCounters {
-        PortCounters {
-            demux: self.demux.dropped(),
-            ..self.counters
-        }
-    }
-
-    /// Snapshots of the live associations.
-    #[must_use]
-    pub fn associations(&self) -> Vec<AssocInfo> {
-        self.assocs
-            .iter()
-            .map(|a| AssocInfo {
-                id: a.id,
-                fork: a.fork,
-                remote: a.remote,
-                role: a.role,
-                dtls: a.dtls.state(),
-                gate: a.gate.state(),
-                ssrcs: {
-                    let mut v: Vec<u32> = self
-                        .ssrc_map
-                        .iter()
-                        .filter(|(_, id)| **id == a.id)
-                        .map(|(s, _)| *s)
-                        .collect();
-                    v.sort_unstable();
-                    v
-                },
-                counters: a.counters,
-            })
-            .collect()
-    }
-
-    /// The association a remote SSRC is mapped to.
-    #[must_use]
-    pub fn ssrc_owner(&self, ssrc: u32) -> Option<AssocId> {
-        self.ssrc_map.get(&ssrc).copied()
-    }
-
-    /// The SRTP keying material of a verified association (for interop checks; `Debug` of it is redacted).
-    #[must_use]
-    pub fn keying_material(&self, id: AssocId) -> Option<&SrtpKeyingMaterial> {
-        self.assocs
-            .iter()
-            .find(|a| a.id == id)
-            .and_then(|a| a.gate.keys())
-            .map(|c| &c.keys)
-    }
-
-    /// The ICE agent, when enabled (local credentials and candidates for the SDP).
-    #[must_use]
-    pub fn ice(&self) -> Option<&IceAgent> {
-        self.ice.as_ref()
     }
 
     // ---- commands ----------------------------------------------------------------------------------------

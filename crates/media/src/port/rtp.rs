@@ -450,6 +450,37 @@ mod tests {
     }
 
     #[test]
+    fn parse_compound_never_panics_on_mutations() {
+        let mut base = build_report(
+            9,
+            None,
+            &[ReportBlock {
+                ssrc: 1,
+                fraction_lost: 2,
+                cumulative_lost: -3,
+                extended_highest_seq: 4,
+                jitter: 5,
+                lsr: 6,
+                dlsr: 7,
+            }],
+            "cname",
+        );
+        append_bye(&mut base, 9, Some("r"));
+        let mut x = 0x1234_5678_u32;
+        for _ in 0..20_000 {
+            let mut m = base.clone();
+            for _ in 0..3 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let at = (x >> 8) as usize % m.len();
+                m[at] = (x >> 24) as u8;
+            }
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            m.truncate(m.len() - (x >> 20) as usize % 8);
+            let _ = parse_compound(&m);
+        }
+    }
+
+    #[test]
     fn report_roundtrip_and_loss_accounting() {
         let mut s = SourceStats::default();
         for seq in [65534u16, 65535, 1, 2] {
