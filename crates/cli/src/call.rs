@@ -291,10 +291,11 @@ fn register_config(p: &Prepared) -> Result<Option<dtlsrtp_sip::ua::RegisterConfi
     };
     let aor = dtlsrtp_sip::SipUri::parse(&reg.aor)
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
-    let host = reg.aor.split_once(':').map_or("", |x| x.1);
+    // sip:alice@host:port → sip:host:port (sips: stays sips:, so REGISTER goes over TLS).
+    let (scheme, host) = reg.aor.split_once(':').unwrap_or(("sip", ""));
     let host = host.rsplit_once('@').map_or(host, |x| x.1);
     let host = host.split(';').next().unwrap_or(host);
-    let registrar = dtlsrtp_sip::SipUri::parse(&format!("sip:{host}"))
+    let registrar = dtlsrtp_sip::SipUri::parse(&format!("{scheme}:{host}"))
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
     Ok(Some(dtlsrtp_sip::ua::RegisterConfig {
         registrar,

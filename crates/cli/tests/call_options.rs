@@ -413,3 +413,139 @@ fn a_refused_call_names_the_status() {
     let sum = summary(&call);
     assert_eq!(sum["ended"], "rejected: 428 Use Identity Header", "{sum}");
 }
+
+/// Interop, SIP over TLS: we call baresip (auto answer, DTLS-SRTP) at its SIP/TLS port (its UDP port + 1),
+/// trusting only our test CA, whose certificate for 127.0.0.1 baresip serves (`sip_certificate`). Fails under
+/// CI=true when baresip is missing, skips loudly otherwise.
+#[test]
+fn tls_call_to_baresip_over_sips() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    if !dtlsrtp_testkit::require_peer("baresip", "baresip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path(), "baresip", "IP:127.0.0.1");
+    let both = dir.path().join("baresip-tls.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let mut bob = Baresip::builder("bob")
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .config_line(&format!("sip_certificate {}", s(&both)))
+        .sip_trace(true)
+        .start()
+        .unwrap();
+    let udp = bob.uri();
+    let port: u16 = udp.rsplit(':').next().unwrap().parse().unwrap();
+    let uri = format!("sips:bob@127.0.0.1:{}", port + 1);
+    let o = Running::spawn(&[
+        "call",
+        &uri,
+        "--config-dir",
+        s(dir.path()),
+        "--tls-ca",
+        &ca,
+        "--duration",
+        "2",
+        "--timeout",
+        "10",
+        "--json",
+    ])
+    .wait(Duration::from_secs(30));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nbaresip log:\n{}",
+        text(&o),
+        bob.log().read()
+    );
+    let sum = summary(&o);
+    assert_eq!(sum["encrypted"], true, "{sum}");
+    bob.wait_rtp_received(Duration::from_secs(5)).unwrap();
+    let msgs = bob.sip_messages();
+    assert!(!msgs.is_empty(), "baresip traced no SIP");
+    assert!(
+        msgs.iter().all(|m| m.transport.eq_ignore_ascii_case("tls")),
+        "every SIP message went over TLS: {:?}",
+        msgs.iter().map(|m| &m.transport).collect::<Vec<_>>()
+    );
+}
+
+/// Interop, SIP over TLS through Kamailio's `tls` module: `call` registers `sips:alice@KAMAILIO` over TLS
+/// (trusting only our CA, which signed Kamailio's certificate for 127.0.0.1) and calls `sips:bob@KAMAILIO`;
+/// Kamailio relays to baresip (registered over UDP). The call works both ways and Kamailio logs our REGISTER as
+/// having come over TLS. Fails under CI=true when kamailio (with kamailio-tls-modules) or baresip is missing.
+#[test]
+fn tls_call_through_kamailio_tls_module() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    use dtlsrtp_testkit::peers::kamailio::{module_dir, Kamailio};
+    if !dtlsrtp_testkit::require_peer("kamailio", "kamailio")
+        || !dtlsrtp_testkit::require_peer("baresip", "baresip")
+    {
+        return;
+    }
+    if !module_dir().join("tls.so").exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "kamailio-tls-modules missing under CI"
+        );
+        eprintln!("SKIPPED: Kamailio's tls module (kamailio-tls-modules) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path(), "kamailio", "IP:127.0.0.1");
+    let mut k = Kamailio::builder()
+        .shm_mb(64)
+        .tls(Path::new(&cert), Path::new(&key))
+        .start()
+        .unwrap();
+    let mut bob = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .start()
+        .unwrap();
+    bob.wait_registered(Duration::from_secs(10)).unwrap();
+    let alice = format!("sips:alice@{}", k.domain());
+    let bob_aor = format!("sips:bob@{}", k.domain());
+    let o = Running::spawn(&[
+        "call",
+        &bob_aor,
+        "--config-dir",
+        s(dir.path()),
+        "--register",
+        &alice,
+        "--user",
+        "alice",
+        "--password",
+        "unused",
+        "--tls-ca",
+        &ca,
+        "--duration",
+        "2",
+        "--timeout",
+        "10",
+        "--json",
+    ])
+    .wait(Duration::from_secs(30));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nkamailio:\n{}\nbaresip:\n{}",
+        text(&o),
+        k.log().read(),
+        bob.log().read()
+    );
+    assert_eq!(summary(&o)["encrypted"], true);
+    k.wait_for("register sips:alice", Duration::from_secs(2))
+        .or_else(|_| k.wait_for("over tls", Duration::from_secs(1)))
+        .unwrap_or_else(|e| panic!("{e}: {}", k.log().read()));
+    assert!(
+        k.log().read().contains("over tls"),
+        "our REGISTER reached Kamailio over TLS: {}",
+        k.log().read()
+    );
+    bob.wait_rtp_received(Duration::from_secs(5)).unwrap();
+}
