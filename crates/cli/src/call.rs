@@ -417,13 +417,18 @@ impl<'a> Session<'a> {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut ctrl_c_done = false;
+        let mut keys_open = true;
         while self.outcome.is_none() {
             tokio::select! {
                 ev = h.next_event() => match ev {
                     Some(ev) => self.on_event(h, ev).await?,
                     None => self.outcome = Some(Err(Failure::new(Exit::Local, "the SIP driver stopped"))),
                 },
-                k = keys.recv() => if let Some(k) = k { self.on_key(h, k).await },
+                // Once stdin ends (EOF, /dev/null) the branch is off: a closed channel is always ready.
+                k = keys.recv(), if keys_open => match k {
+                    Some(k) => self.on_key(h, k).await,
+                    None => keys_open = false,
+                },
                 r = &mut ctrl_c, if !ctrl_c_done => {
                     ctrl_c_done = true;
                     if r.is_ok() {
