@@ -49,7 +49,6 @@ impl std::fmt::Debug for Prepared {
 /// Loads everything local (exit 1 on a local problem, 2 on bad usage) before any packet is sent.
 pub(crate) fn prepare(settings: Settings) -> Result<Prepared, Failure> {
     output::init(settings.json, settings.verbosity);
-    unsupported(&settings)?;
     let (certificate, origin) = identity::load_or_create(
         settings.cert.as_deref(),
         settings.key.as_deref(),
@@ -222,21 +221,17 @@ fn endpoint_config(p: &Prepared, parts: EpParts, sip: SocketAddr, seed: [u8; 32]
     }
     cfg.key_log = parts.key_log.map(|k| k as Arc<dyn dtlsrtp_dtls::KeyLog>);
     cfg.identity = parts.identity;
+    if p.settings.ice {
+        cfg.ice = Some(if p.settings.ice_lite {
+            dtlsrtp_media::ice::IceMode::Lite
+        } else {
+            dtlsrtp_media::ice::IceMode::Full
+        });
+    }
     if let Some(reg) = &p.settings.register {
         cfg.credentials = Some(reg.credentials());
     }
     cfg
-}
-
-/// Checks the options the endpoint cannot honour yet, so that none is silently ignored.
-fn unsupported(s: &Settings) -> Result<(), Failure> {
-    if s.ice {
-        return Err(Failure::new(
-            Exit::Local,
-            "--ice in call/answer is not supported by this build yet",
-        ));
-    }
-    Ok(())
 }
 
 /// What the user typed (one command a line on stdin).
@@ -496,7 +491,8 @@ impl<'a> Session<'a> {
             | Event::ModifyFailed { call, .. }
             | Event::Terminated { call, .. }
             | Event::Security { call, .. }
-            | Event::PeerKeyChanged { call, .. } => self.st.call == Some(*call),
+            | Event::PeerKeyChanged { call, .. }
+            | Event::Ice { call, .. } => self.st.call == Some(*call),
             _ => false,
         };
         if !ours {
@@ -579,9 +575,13 @@ impl<'a> Session<'a> {
         if self.role == Role::Caller && !self.dialed && self.registered {
             self.dialed = true;
             let mut uri = s.uri.clone().unwrap_or_default();
-            if s.transport == Transport::Tcp && !uri.contains(";transport=") {
+            if !uri.contains(";transport=") && uri.starts_with("sip:") {
                 // The UA picks the transport from the URI (RFC 3261 §18.1.1 without DNS).
-                uri.push_str(";transport=tcp");
+                match s.transport {
+                    Transport::Udp => {}
+                    Transport::Tcp => uri.push_str(";transport=tcp"),
+                    Transport::Tls => uri.push_str(";transport=tls"),
+                }
             }
             let opts = if s.identity.anonymous {
                 CallOptions::anonymous()

@@ -549,3 +549,42 @@ fn tls_call_through_kamailio_tls_module() {
     );
     bob.wait_rtp_received(Duration::from_secs(5)).unwrap();
 }
+
+/// `--ice` (RFC 8445): the caller is a full controlling agent; the answerer full, or lite with `--ice-lite`.
+/// Both sides put their credentials and host candidate in the SDP, the checks select a pair (an `ice` event
+/// naming the peer's media address on each side) and DTLS-SRTP runs on it.
+#[test]
+fn ice_full_caller_with_full_or_lite_answerer_selects_a_pair() {
+    for lite in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut answer_args = vec!["--json", "--ice"];
+        if lite {
+            answer_args.push("--ice-lite");
+        }
+        let (call, answer) = call_answer(dir.path(), "sip", &answer_args, &["--json", "--ice"]);
+        assert_eq!(call.status.code(), Some(0), "lite {lite}: {}", text(&call));
+        assert_eq!(
+            answer.status.code(),
+            Some(0),
+            "lite {lite}: {}",
+            text(&answer)
+        );
+        for o in [&call, &answer] {
+            let ev = events(o);
+            let ice = ev
+                .iter()
+                .find(|e| e["event"] == "ice")
+                .unwrap_or_else(|| panic!("no ICE pair selected (lite {lite}): {}", text(o)));
+            assert!(
+                ice["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("candidate pair selected, media to 127.0.0.1:")),
+                "{ice}"
+            );
+            // The pair is selected before the DTLS handshake runs on it.
+            let pos = |k: &str| ev.iter().position(|e| e["event"] == k);
+            assert!(pos("ice") < pos("dtls_connected"), "{}", text(o));
+            assert_eq!(summary(o)["encrypted"], true);
+        }
+    }
+}

@@ -24,6 +24,7 @@ use crate::{
 };
 
 mod fetch;
+mod ice;
 mod identity;
 mod keychange;
 mod trust;
@@ -227,7 +228,7 @@ fn fill_from(rng: &mut Rng) -> impl FnMut(&mut [u8]) + '_ {
     }
 }
 
-fn peer_params(d: &DtlsMedia) -> PeerParams {
+fn peer_params(d: &DtlsMedia, port_has_ice: bool) -> PeerParams {
     let addr = d
         .remote_address
         .as_deref()
@@ -238,7 +239,7 @@ fn peer_params(d: &DtlsMedia) -> PeerParams {
         role: dtls_role(d.local_role),
         fingerprints: d.remote_fingerprints.clone(),
         association: d.association,
-        ice: None,
+        ice: ice::remote(d, port_has_ice),
     }
 }
 
@@ -568,6 +569,12 @@ impl Endpoint {
         let mut neg = self.negotiator()?;
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
+        if let Some(mode) = self.cfg.ice {
+            if let Err(e) = ice::enable(now, mode, &mut port, &mut neg, true) {
+                self.free_sockets.push_front(local);
+                return Err(e);
+            }
+        }
         let media = self.local_media(local.port());
         let mut rtcp = None;
         let (body, pending) = if opts.delayed_offer {
@@ -930,9 +937,10 @@ impl Endpoint {
             return Err(Error::WrongState);
         };
         let mf = c.ensure_fork(Self::UAS_FORK);
-        c.port.set_peer(now, mf, peer_params(&d))?;
+        c.port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))?;
         if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
-            let mut params = peer_params(&d);
+            let mut params = peer_params(&d, false);
             params.addr = Some(addr);
             r.set_peer(now, mf, params)?;
         }
@@ -1148,7 +1156,7 @@ impl Endpoint {
             Some(Ok(sdp)) => Some(sdp),
             None => None,
         };
-        let port = match self.new_port(now) {
+        let mut port = match self.new_port(now) {
             Ok(p) => p,
             Err(_) => {
                 let _ = self.ua.reject(now, call, 503);
@@ -1156,6 +1164,13 @@ impl Endpoint {
             }
         };
         let local = port.local_addr();
+        if let Some(mode) = self.cfg.ice {
+            if ice::enable(now, mode, &mut port, &mut neg, false).is_err() {
+                self.free_sockets.push_front(local);
+                let _ = self.ua.reject(now, call, 500);
+                return;
+            }
+        }
         let mut answer = None;
         let mut rtcp = None;
         if let Some(sdp) = offer {
@@ -1247,13 +1262,16 @@ impl Endpoint {
         if let Some(f) = c.fork_mut(fork) {
             f.peer_fps = sdp_fingerprints(body);
         }
-        if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
+        if c.port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+            .is_err()
+        {
             return false;
         }
         if !d.rtcp_mux {
             // D-3b: the RTCP component gets its own association, towards the peer's RTCP port.
             if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
-                let mut params = peer_params(&d);
+                let mut params = peer_params(&d, false);
                 params.addr = Some(addr);
                 let _ = r.set_peer(now, mf, params);
             }
@@ -1302,7 +1320,10 @@ impl Endpoint {
             return false;
         };
         let mf = c.ensure_fork(fork);
-        let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+        let bound = c
+            .port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+            .is_ok();
         c.peer_bound = bound;
         bound
     }
@@ -1339,7 +1360,10 @@ impl Endpoint {
             match res {
                 Some((ans, d)) => {
                     let mf = c.ensure_fork(fork);
-                    let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+                    let bound = c
+                        .port
+                        .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+                        .is_ok();
                     let _ = self.ua.ack(now, call, ans);
                     bound
                 }
@@ -1410,7 +1434,12 @@ impl Endpoint {
                 };
                 let mf = c.ensure_fork(fork);
                 let renewed = d.association.is_new();
-                (c.port.set_peer(now, mf, peer_params(&d)).is_ok(), renewed)
+                (
+                    c.port
+                        .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+                        .is_ok(),
+                    renewed,
+                )
             });
         match bound {
             Some((true, renewed)) => {
@@ -1489,7 +1518,9 @@ impl Endpoint {
                         let mf = c.ensure_fork(fork);
                         let renewed = d.as_ref().is_some_and(|d| d.association.is_new());
                         if let Some(d) = d {
-                            let _ = c.port.set_peer(now, mf, peer_params(&d));
+                            let _ =
+                                c.port
+                                    .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
                         }
                         let _ = self
                             .ua
@@ -1554,7 +1585,7 @@ impl Endpoint {
             Some(mut p) => {
                 // T-5.1a: the new association lives on the new port; the old one carries media until the new
                 // one is verified (then the old port is released).
-                let mut params = peer_params(&d);
+                let mut params = peer_params(&d, false);
                 params.association = dtlsrtp_sdp::Association::New {
                     reason: dtlsrtp_sdp::NewReason::Initial,
                 };
@@ -1562,7 +1593,9 @@ impl Endpoint {
                 c.next_port = Some(p);
             }
             None => {
-                let _ = c.port.set_peer(now, mf, peer_params(&d));
+                let _ = c
+                    .port
+                    .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
             }
         }
         self.events.push_back(Event::Modified { call, renewed });
@@ -1706,6 +1739,24 @@ impl Endpoint {
             MediaEvent::RekeyNeeded { .. } => {
                 // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
                 let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
+            }
+            MediaEvent::IceSelected { remote } => self.events.push_back(Event::Ice {
+                call,
+                remote: Some(remote),
+                failed: false,
+            }),
+            MediaEvent::IceConsentExpired { .. } => self.events.push_back(Event::Ice {
+                call,
+                remote: None,
+                failed: false,
+            }),
+            MediaEvent::IceFailed => {
+                self.events.push_back(Event::Ice {
+                    call,
+                    remote: None,
+                    failed: true,
+                });
+                let _ = self.hangup(now, call);
             }
             _ => {}
         }
