@@ -588,3 +588,64 @@ fn ice_full_caller_with_full_or_lite_answerer_selects_a_pair() {
         }
     }
 }
+
+/// Interactive hold: `hold` and `resume` typed on stdin while the call runs (RFC 3264 §8.4 re-INVITEs); an
+/// unknown command is refused with a hint, not fatal.
+#[test]
+fn hold_and_resume_typed_on_stdin() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("cfg");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(&cfg),
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut call = Command::new(BIN)
+        .args([
+            "call",
+            &format!("sip:bob@{listen}"),
+            "--config-dir",
+            s(&cfg),
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = call.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    stdin.write_all(b"dance\nhold\n").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    stdin.write_all(b"resume\n").unwrap();
+    let o = call.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ev = events(&o);
+    let pos = |k: &str| ev.iter().position(|e| e["event"] == k);
+    assert!(
+        pos("hold").is_some() && pos("hold") < pos("resume"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("unknown command \"dance\""),
+        "{}",
+        text(&o)
+    );
+    let a = answer.wait(Duration::from_secs(15));
+    let modified = events(&a)
+        .iter()
+        .filter(|e| e["event"] == "modified")
+        .count();
+    assert!(modified >= 2, "the answerer saw both changes: {}", text(&a));
+}
