@@ -649,3 +649,64 @@ fn hold_and_resume_typed_on_stdin() {
         .count();
     assert!(modified >= 2, "the answerer saw both changes: {}", text(&a));
 }
+
+/// Interop, SIP over TLS the other way: baresip dials `sips:…;transport=tls` (baresip 1.0 sends a bare `sips:`
+/// URI over UDP) to our `answer --transport tls` (serving a certificate for 127.0.0.1) and hangs up; the call carried DTLS-SRTP both ways and our answer ends with "the
+/// other side hung up". Fails under CI=true when baresip is missing, skips loudly otherwise.
+#[test]
+fn tls_baresip_calls_answer_over_sips() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    if !dtlsrtp_testkit::require_peer("baresip", "baresip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key) = tls_files(dir.path(), "answer", "IP:127.0.0.1");
+    let mut alice = Baresip::builder("alice")
+        .answermode(AnswerMode::Manual)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .sip_trace(true)
+        .start()
+        .unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(dir.path()),
+        "--transport",
+        "tls",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    alice
+        .dial(&format!("sips:bob@{listen};transport=tls"))
+        .unwrap();
+    alice
+        .wait_rtp_received(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}: {}", alice.log().read()));
+    std::thread::sleep(Duration::from_millis(1000));
+    alice.hangup().unwrap();
+    let o = answer.wait(Duration::from_secs(15));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nbaresip log:\n{}",
+        text(&o),
+        alice.log().read()
+    );
+    let sum = summary(&o);
+    assert_eq!(sum["encrypted"], true, "{sum}");
+    assert_eq!(sum["ended"], "the other side hung up", "{sum}");
+    let msgs = alice.sip_messages();
+    assert!(
+        !msgs.is_empty() && msgs.iter().all(|m| m.transport.eq_ignore_ascii_case("tls")),
+        "{:?}",
+        msgs.iter().map(|m| &m.transport).collect::<Vec<_>>()
+    );
+}
