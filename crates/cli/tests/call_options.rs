@@ -710,3 +710,77 @@ fn tls_baresip_calls_answer_over_sips() {
         msgs.iter().map(|m| &m.transport).collect::<Vec<_>>()
     );
 }
+
+/// `--ice` consent freshness (RFC 7675 §5.1): the answerer stops answering (SIGSTOP) mid-call; 30 s after the
+/// last consent response the caller reports consent expired (and stops sending), then ends its call as usual.
+#[test]
+fn ice_consent_expires_when_the_peer_goes_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("cfg");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(&cfg),
+        "--ice",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut call = Running::spawn(&[
+        "call",
+        &format!("sip:bob@{listen}"),
+        "--config-dir",
+        s(&cfg),
+        "--ice",
+        "--duration",
+        "38",
+        "--json",
+    ]);
+    let out = call.watch_stdout();
+    let t0 = std::time::Instant::now();
+    while !out.lock().unwrap().contains("\"event\":\"first_srtp\"") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no media: {}",
+            out.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &answer.pid().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(stop("-STOP").success());
+    let stopped = std::time::Instant::now();
+    let o = call.wait(Duration::from_secs(60));
+    let _ = stop("-CONT");
+    let out = out.lock().unwrap().clone();
+    let consent = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e["event"] == "ice"
+                && e["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("consent expired"))
+        });
+    let consent = consent.unwrap_or_else(|| panic!("no consent expiry: {out}"));
+    let first = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "first_srtp")
+        .unwrap();
+    // Expired about 30 s after the peer went silent (consent checks every ~5 s: the last answered one was
+    // at most ~6 s before the stop), not earlier.
+    let silent_for = consent["t_ms"].as_f64().unwrap() - first["t_ms"].as_f64().unwrap();
+    assert!(
+        (24_000.0..=38_000.0).contains(&silent_for),
+        "{silent_for} ms: {out}"
+    );
+    assert!(stopped.elapsed() >= Duration::from_secs(24), "{out}");
+    assert!(o.status.code().is_some(), "{}", text(&o));
+}
