@@ -50,7 +50,6 @@ impl std::fmt::Debug for Prepared {
 /// Loads everything local (exit 1 on a local problem, 2 on bad usage) before any packet is sent.
 pub(crate) fn prepare(settings: Settings) -> Result<Prepared, Failure> {
     output::init(settings.json, settings.verbosity);
-    unsupported(&settings)?;
     let (certificate, origin) = identity::load_or_create(
         settings.cert.as_deref(),
         settings.key.as_deref(),
@@ -223,21 +222,17 @@ fn endpoint_config(p: &Prepared, parts: EpParts, sip: SocketAddr, seed: [u8; 32]
     }
     cfg.key_log = parts.key_log.map(|k| k as Arc<dyn dtlsrtp_dtls::KeyLog>);
     cfg.identity = parts.identity;
+    if p.settings.ice {
+        cfg.ice = Some(if p.settings.ice_lite {
+            dtlsrtp_media::ice::IceMode::Lite
+        } else {
+            dtlsrtp_media::ice::IceMode::Full
+        });
+    }
     if let Some(reg) = &p.settings.register {
         cfg.credentials = Some(reg.credentials());
     }
     cfg
-}
-
-/// Checks the options the endpoint cannot honour yet, so that none is silently ignored.
-fn unsupported(s: &Settings) -> Result<(), Failure> {
-    if s.ice {
-        return Err(Failure::new(
-            Exit::Local,
-            "--ice in call/answer is not supported by this build yet",
-        ));
-    }
-    Ok(())
 }
 
 /// What the user typed (one command a line on stdin).
@@ -292,10 +287,11 @@ fn register_config(p: &Prepared) -> Result<Option<dtlsrtp_sip::ua::RegisterConfi
     };
     let aor = dtlsrtp_sip::SipUri::parse(&reg.aor)
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
-    let host = reg.aor.split_once(':').map_or("", |x| x.1);
+    // sip:alice@host:port → sip:host:port (sips: stays sips:, so REGISTER goes over TLS).
+    let (scheme, host) = reg.aor.split_once(':').unwrap_or(("sip", ""));
     let host = host.rsplit_once('@').map_or(host, |x| x.1);
     let host = host.split(';').next().unwrap_or(host);
-    let registrar = dtlsrtp_sip::SipUri::parse(&format!("sip:{host}"))
+    let registrar = dtlsrtp_sip::SipUri::parse(&format!("{scheme}:{host}"))
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
     Ok(Some(dtlsrtp_sip::ua::RegisterConfig {
         registrar,
@@ -417,13 +413,18 @@ impl<'a> Session<'a> {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut ctrl_c_done = false;
+        let mut keys_open = true;
         while self.outcome.is_none() {
             tokio::select! {
                 ev = h.next_event() => match ev {
                     Some(ev) => self.on_event(h, ev).await?,
                     None => self.outcome = Some(Err(Failure::new(Exit::Local, "the SIP driver stopped"))),
                 },
-                k = keys.recv() => if let Some(k) = k { self.on_key(h, k).await },
+                // Once stdin ends (EOF, /dev/null) the branch is off: a closed channel is always ready.
+                k = keys.recv(), if keys_open => match k {
+                    Some(k) => self.on_key(h, k).await,
+                    None => keys_open = false,
+                },
                 r = &mut ctrl_c, if !ctrl_c_done => {
                     ctrl_c_done = true;
                     if r.is_ok() {
@@ -491,7 +492,8 @@ impl<'a> Session<'a> {
             | Event::ModifyFailed { call, .. }
             | Event::Terminated { call, .. }
             | Event::Security { call, .. }
-            | Event::PeerKeyChanged { call, .. } => self.st.call == Some(*call),
+            | Event::PeerKeyChanged { call, .. }
+            | Event::Ice { call, .. } => self.st.call == Some(*call),
             _ => false,
         };
         if !ours {
@@ -574,9 +576,13 @@ impl<'a> Session<'a> {
         if self.role == Role::Caller && !self.dialed && self.registered {
             self.dialed = true;
             let mut uri = s.uri.clone().unwrap_or_default();
-            if s.transport == Transport::Tcp && !uri.contains(";transport=") {
+            if !uri.contains(";transport=") && uri.starts_with("sip:") {
                 // The UA picks the transport from the URI (RFC 3261 §18.1.1 without DNS).
-                uri.push_str(";transport=tcp");
+                match s.transport {
+                    Transport::Udp => {}
+                    Transport::Tcp => uri.push_str(";transport=tcp"),
+                    Transport::Tls => uri.push_str(";transport=tls"),
+                }
             }
             let opts = if s.identity.anonymous {
                 CallOptions::anonymous()

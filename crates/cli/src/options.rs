@@ -139,9 +139,13 @@ pub(crate) struct CommonArgs {
     /// SIP transport.
     #[arg(long, value_enum)]
     pub(crate) transport: Option<Transport>,
-    /// Use ICE (RFC 8445) on the media port.
+    /// Use ICE (RFC 8445) on the media port: candidates in the SDP, connectivity checks, consent freshness
+    /// (RFC 7675). The caller is a full, controlling agent; the answerer full and controlled (or --ice-lite).
     #[arg(long)]
     pub(crate) ice: bool,
+    /// With --ice, answer as an ICE lite agent (answers checks only, RFC 8445 §2.5).
+    #[arg(long, requires = "ice")]
+    pub(crate) ice_lite: bool,
     /// SIP over TLS server certificate (PEM; may hold the key too) of `answer` (default: our DTLS identity).
     #[arg(long, value_name = "FILE")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -311,6 +315,7 @@ pub(crate) struct FileConfig {
     srtp_policy: Option<SrtpPolicy>,
     transport: Option<Transport>,
     ice: Option<bool>,
+    ice_lite: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<Vec<PathBuf>>,
@@ -373,6 +378,7 @@ pub(crate) struct Settings {
     pub(crate) srtp_policy: SrtpPolicy,
     pub(crate) transport: Transport,
     pub(crate) ice: bool,
+    pub(crate) ice_lite: bool,
     pub(crate) keylog: Option<PathBuf>,
     pub(crate) json: bool,
     pub(crate) verbosity: i8,
@@ -559,6 +565,7 @@ impl Settings {
                 .or(file.transport)
                 .unwrap_or(Transport::Udp),
             ice: common.ice || file.ice.unwrap_or(false),
+            ice_lite: common.ice_lite || file.ice_lite.unwrap_or(false),
             keylog: common.out.keylog.clone().or(file.keylog.clone()),
             json: common.out.json || file.json.unwrap_or(false),
             verbosity: verbose,

@@ -413,3 +413,374 @@ fn a_refused_call_names_the_status() {
     let sum = summary(&call);
     assert_eq!(sum["ended"], "rejected: 428 Use Identity Header", "{sum}");
 }
+
+/// Interop, SIP over TLS: we call baresip (auto answer, DTLS-SRTP) at its SIP/TLS port (its UDP port + 1),
+/// trusting only our test CA, whose certificate for 127.0.0.1 baresip serves (`sip_certificate`). Fails under
+/// CI=true when baresip is missing, skips loudly otherwise.
+#[test]
+fn tls_call_to_baresip_over_sips() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    if !dtlsrtp_testkit::require_peer("baresip", "baresip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path(), "baresip", "IP:127.0.0.1");
+    let both = dir.path().join("baresip-tls.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(&key).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let mut bob = Baresip::builder("bob")
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .config_line(&format!("sip_certificate {}", s(&both)))
+        .sip_trace(true)
+        .start()
+        .unwrap();
+    let udp = bob.uri();
+    let port: u16 = udp.rsplit(':').next().unwrap().parse().unwrap();
+    let uri = format!("sips:bob@127.0.0.1:{}", port + 1);
+    let o = Running::spawn(&[
+        "call",
+        &uri,
+        "--config-dir",
+        s(dir.path()),
+        "--tls-ca",
+        &ca,
+        "--duration",
+        "2",
+        "--timeout",
+        "10",
+        "--json",
+    ])
+    .wait(Duration::from_secs(30));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nbaresip log:\n{}",
+        text(&o),
+        bob.log().read()
+    );
+    let sum = summary(&o);
+    assert_eq!(sum["encrypted"], true, "{sum}");
+    bob.wait_rtp_received(Duration::from_secs(5)).unwrap();
+    let msgs = bob.sip_messages();
+    assert!(!msgs.is_empty(), "baresip traced no SIP");
+    assert!(
+        msgs.iter().all(|m| m.transport.eq_ignore_ascii_case("tls")),
+        "every SIP message went over TLS: {:?}",
+        msgs.iter().map(|m| &m.transport).collect::<Vec<_>>()
+    );
+}
+
+/// Interop, SIP over TLS through Kamailio's `tls` module: `call` registers `sips:alice@KAMAILIO` over TLS
+/// (trusting only our CA, which signed Kamailio's certificate for 127.0.0.1) and calls `sips:bob@KAMAILIO`;
+/// Kamailio relays to baresip (registered over UDP). The call works both ways and Kamailio logs our REGISTER as
+/// having come over TLS. Fails under CI=true when kamailio (with kamailio-tls-modules) or baresip is missing.
+#[test]
+fn tls_call_through_kamailio_tls_module() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    use dtlsrtp_testkit::peers::kamailio::{module_dir, Kamailio};
+    if !dtlsrtp_testkit::require_peer("kamailio", "kamailio")
+        || !dtlsrtp_testkit::require_peer("baresip", "baresip")
+    {
+        return;
+    }
+    if !module_dir().join("tls.so").exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "kamailio-tls-modules missing under CI"
+        );
+        eprintln!("SKIPPED: Kamailio's tls module (kamailio-tls-modules) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path(), "kamailio", "IP:127.0.0.1");
+    let mut k = Kamailio::builder()
+        .shm_mb(64)
+        .tls(Path::new(&cert), Path::new(&key))
+        .start()
+        .unwrap();
+    let mut bob = Baresip::builder("bob")
+        .domain(&k.domain())
+        .register(60)
+        .answermode(AnswerMode::Auto)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .start()
+        .unwrap();
+    bob.wait_registered(Duration::from_secs(10)).unwrap();
+    let alice = format!("sips:alice@{}", k.domain());
+    let bob_aor = format!("sips:bob@{}", k.domain());
+    let o = Running::spawn(&[
+        "call",
+        &bob_aor,
+        "--config-dir",
+        s(dir.path()),
+        "--register",
+        &alice,
+        "--user",
+        "alice",
+        "--password",
+        "unused",
+        "--tls-ca",
+        &ca,
+        "--duration",
+        "2",
+        "--timeout",
+        "10",
+        "--json",
+    ])
+    .wait(Duration::from_secs(30));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nkamailio:\n{}\nbaresip:\n{}",
+        text(&o),
+        k.log().read(),
+        bob.log().read()
+    );
+    assert_eq!(summary(&o)["encrypted"], true);
+    k.wait_for("register sips:alice", Duration::from_secs(2))
+        .or_else(|_| k.wait_for("over tls", Duration::from_secs(1)))
+        .unwrap_or_else(|e| panic!("{e}: {}", k.log().read()));
+    assert!(
+        k.log().read().contains("over tls"),
+        "our REGISTER reached Kamailio over TLS: {}",
+        k.log().read()
+    );
+    bob.wait_rtp_received(Duration::from_secs(5)).unwrap();
+}
+
+/// `--ice` (RFC 8445): the caller is a full controlling agent; the answerer full, or lite with `--ice-lite`.
+/// Both sides put their credentials and host candidate in the SDP, the checks select a pair (an `ice` event
+/// naming the peer's media address on each side) and DTLS-SRTP runs on it.
+#[test]
+fn ice_full_caller_with_full_or_lite_answerer_selects_a_pair() {
+    for lite in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut answer_args = vec!["--json", "--ice"];
+        if lite {
+            answer_args.push("--ice-lite");
+        }
+        let (call, answer) = call_answer(dir.path(), "sip", &answer_args, &["--json", "--ice"]);
+        assert_eq!(call.status.code(), Some(0), "lite {lite}: {}", text(&call));
+        assert_eq!(
+            answer.status.code(),
+            Some(0),
+            "lite {lite}: {}",
+            text(&answer)
+        );
+        for o in [&call, &answer] {
+            let ev = events(o);
+            let ice = ev
+                .iter()
+                .find(|e| e["event"] == "ice")
+                .unwrap_or_else(|| panic!("no ICE pair selected (lite {lite}): {}", text(o)));
+            assert!(
+                ice["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("candidate pair selected, media to 127.0.0.1:")),
+                "{ice}"
+            );
+            // The pair is selected before the DTLS handshake runs on it.
+            let pos = |k: &str| ev.iter().position(|e| e["event"] == k);
+            assert!(pos("ice") < pos("dtls_connected"), "{}", text(o));
+            assert_eq!(summary(o)["encrypted"], true);
+        }
+    }
+}
+
+/// Interactive hold: `hold` and `resume` typed on stdin while the call runs (RFC 3264 §8.4 re-INVITEs); an
+/// unknown command is refused with a hint, not fatal.
+#[test]
+fn hold_and_resume_typed_on_stdin() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("cfg");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(&cfg),
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut call = Command::new(BIN)
+        .args([
+            "call",
+            &format!("sip:bob@{listen}"),
+            "--config-dir",
+            s(&cfg),
+            "--duration",
+            "3",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = call.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    stdin.write_all(b"dance\nhold\n").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    stdin.write_all(b"resume\n").unwrap();
+    let o = call.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ev = events(&o);
+    let pos = |k: &str| ev.iter().position(|e| e["event"] == k);
+    assert!(
+        pos("hold").is_some() && pos("hold") < pos("resume"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("unknown command \"dance\""),
+        "{}",
+        text(&o)
+    );
+    let a = answer.wait(Duration::from_secs(15));
+    let modified = events(&a)
+        .iter()
+        .filter(|e| e["event"] == "modified")
+        .count();
+    assert!(modified >= 2, "the answerer saw both changes: {}", text(&a));
+}
+
+/// Interop, SIP over TLS the other way: baresip dials `sips:…;transport=tls` (baresip 1.0 sends a bare `sips:`
+/// URI over UDP) to our `answer --transport tls` (serving a certificate for 127.0.0.1) and hangs up; the call carried DTLS-SRTP both ways and our answer ends with "the
+/// other side hung up". Fails under CI=true when baresip is missing, skips loudly otherwise.
+#[test]
+fn tls_baresip_calls_answer_over_sips() {
+    use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
+    if !dtlsrtp_testkit::require_peer("baresip", "baresip") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key) = tls_files(dir.path(), "answer", "IP:127.0.0.1");
+    let mut alice = Baresip::builder("alice")
+        .answermode(AnswerMode::Manual)
+        .mediaenc(MediaEnc::DtlsSrtp)
+        .sip_trace(true)
+        .start()
+        .unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(dir.path()),
+        "--transport",
+        "tls",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--json",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    alice
+        .dial(&format!("sips:bob@{listen};transport=tls"))
+        .unwrap();
+    alice
+        .wait_rtp_received(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}: {}", alice.log().read()));
+    std::thread::sleep(Duration::from_millis(1000));
+    alice.hangup().unwrap();
+    let o = answer.wait(Duration::from_secs(15));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\nbaresip log:\n{}",
+        text(&o),
+        alice.log().read()
+    );
+    let sum = summary(&o);
+    assert_eq!(sum["encrypted"], true, "{sum}");
+    assert_eq!(sum["ended"], "the other side hung up", "{sum}");
+    let msgs = alice.sip_messages();
+    assert!(
+        !msgs.is_empty() && msgs.iter().all(|m| m.transport.eq_ignore_ascii_case("tls")),
+        "{:?}",
+        msgs.iter().map(|m| &m.transport).collect::<Vec<_>>()
+    );
+}
+
+/// `--ice` consent freshness (RFC 7675 §5.1): the answerer stops answering (SIGSTOP) mid-call; 30 s after the
+/// last consent response the caller reports consent expired (and stops sending), then ends its call as usual.
+#[test]
+fn ice_consent_expires_when_the_peer_goes_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = dir.path().join("cfg");
+    let answer = Running::spawn(&[
+        "answer",
+        "--listen",
+        &listen,
+        "--config-dir",
+        s(&cfg),
+        "--ice",
+    ]);
+    std::thread::sleep(Duration::from_millis(400));
+    let mut call = Running::spawn(&[
+        "call",
+        &format!("sip:bob@{listen}"),
+        "--config-dir",
+        s(&cfg),
+        "--ice",
+        "--duration",
+        "38",
+        "--json",
+    ]);
+    let out = call.watch_stdout();
+    let t0 = std::time::Instant::now();
+    while !out.lock().unwrap().contains("\"event\":\"first_srtp\"") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no media: {}",
+            out.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &answer.pid().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(stop("-STOP").success());
+    let stopped = std::time::Instant::now();
+    let o = call.wait(Duration::from_secs(60));
+    let _ = stop("-CONT");
+    let out = out.lock().unwrap().clone();
+    let consent = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e["event"] == "ice"
+                && e["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("consent expired"))
+        });
+    let consent = consent.unwrap_or_else(|| panic!("no consent expiry: {out}"));
+    let first = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "first_srtp")
+        .unwrap();
+    // Expired about 30 s after the peer went silent (consent checks every ~5 s: the last answered one was
+    // at most ~6 s before the stop), not earlier.
+    let silent_for = consent["t_ms"].as_f64().unwrap() - first["t_ms"].as_f64().unwrap();
+    assert!(
+        (24_000.0..=38_000.0).contains(&silent_for),
+        "{silent_for} ms: {out}"
+    );
+    assert!(stopped.elapsed() >= Duration::from_secs(24), "{out}");
+    assert!(o.status.code().is_some(), "{}", text(&o));
+}

@@ -494,27 +494,4 @@ fn call_with_missing_wav_is_a_local_error() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("missing.wav"), "{}", text(&o));
-    // An option this build cannot honour is refused, never silently ignored.
-    for args in [
-        &["--transport", "tls"][..],
-        &["--ice"],
-        &["--setup", "passive"],
-        &["--profiles", "SRTP_AEAD_AES_128_GCM"],
-        &["--keylog", "k.log"],
-    ] {
-        let mut all = vec![
-            "call",
-            "sip:bob@127.0.0.1:9",
-            "--config-dir",
-            dir.path().to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        let o = dtlsrtp(&all);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
-        assert!(
-            text(&o).contains("not supported by this build"),
-            "{}",
-            text(&o)
-        );
-    }
 }

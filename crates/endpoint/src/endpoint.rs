@@ -27,6 +27,7 @@ use crate::{
 
 mod call;
 mod fetch;
+mod ice;
 mod identity;
 mod keychange;
 mod media;
@@ -92,8 +93,10 @@ fn fill_from(rng: &mut Rng) -> impl FnMut(&mut [u8]) + '_ {
     }
 }
 
-fn peer_params(d: &DtlsMedia) -> PeerParams {
-    latching_peer(d)
+fn peer_params(d: &DtlsMedia, port_has_ice: bool) -> PeerParams {
+    let mut p = latching_peer(d);
+    p.ice = ice::remote(d, port_has_ice);
+    p
 }
 
 impl Endpoint {

@@ -190,6 +190,10 @@ pub struct Config {
     /// Opt-in sink for the DTLS secrets in the NSS key log format (for Wireshark). Secrets: never set by
     /// default, and nothing else in the endpoint logs them.
     pub key_log: Option<Arc<dyn dtlsrtp_dtls::KeyLog>>,
+    /// Per-call ICE (RFC 8445) on the call's media port, `a=ice-*`/`a=candidate` in its SDP: as offerer always
+    /// full and controlling; as answerer this mode (full or lite), controlled. `None` (default): no ICE, media
+    /// goes to the `c=`/`m=` address.
+    pub ice: Option<dtlsrtp_media::ice::IceMode>,
 }
 
 impl Config {
@@ -228,6 +232,7 @@ impl Config {
             srtp_profiles: Vec::new(),
             answer_setup: dtlsrtp_sdp::negotiate::AnswerSetup::Active,
             key_log: None,
+            ice: None,
         }
     }
 }
@@ -591,6 +596,17 @@ pub enum Event {
     MediaSocketReleased {
         /// Its local address.
         local: SocketAddr,
+    },
+    /// ICE ([`Config::ice`]) of a call: a candidate pair was selected (`Some(remote)`), consent for it expired
+    /// (RFC 7675: no media is sent until a pair is selected again; `None`), or ICE failed (`None`, `failed`:
+    /// the call is hung up).
+    Ice {
+        /// The call.
+        call: CallId,
+        /// The selected pair's remote address.
+        remote: Option<SocketAddr>,
+        /// ICE failed: no pair.
+        failed: bool,
     },
     /// REGISTER succeeded.
     Registered {

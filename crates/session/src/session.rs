@@ -104,7 +104,7 @@ impl Session {
         config: negotiate::Config,
         codecs: Vec<Codec>,
         mid: Option<String>,
-        fill: &mut dyn FnMut(&mut [u8]),
+        fill: &mut dyn dtlsrtp_types::Rng,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
             neg: Negotiator::new(config, fill)?,
@@ -141,7 +141,7 @@ impl Session {
         &mut self,
         port: u16,
         renew: Renew,
-        fill: &mut dyn FnMut(&mut [u8]),
+        fill: &mut dyn dtlsrtp_types::Rng,
     ) -> Result<(Sdp, PendingOffer), ConfigError> {
         let media = self.local_media(port, true);
         self.neg.create_offer(&[media], renew, fill)
@@ -171,7 +171,7 @@ impl Session {
         &mut self,
         offer: &Sdp,
         port: u16,
-        fill: &mut dyn FnMut(&mut [u8]),
+        fill: &mut dyn dtlsrtp_types::Rng,
     ) -> Result<(Sdp, Negotiated), AnswerFailure> {
         let media = self.local_media(port, false);
         let a = self
@@ -189,7 +189,7 @@ impl Session {
         &mut self,
         offer: &[u8],
         port: u16,
-        fill: &mut dyn FnMut(&mut [u8]),
+        fill: &mut dyn dtlsrtp_types::Rng,
     ) -> Result<(Sdp, Negotiated), AnswerFailure> {
         let sdp = Sdp::parse(offer).map_err(|_| AnswerFailure::Parse)?;
         self.answer(&sdp, port, fill)
@@ -221,6 +221,12 @@ impl Session {
     }
 
     /// The negotiator (configuration, pending-offer state).
+    /// The negotiator, to change its configuration (e.g. ICE credentials once the port's agent exists).
+    pub fn negotiator_mut(&mut self) -> &mut Negotiator {
+        &mut self.neg
+    }
+
+    /// The negotiator.
     pub fn negotiator(&self) -> &Negotiator {
         &self.neg
     }

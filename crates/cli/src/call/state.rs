@@ -213,6 +213,19 @@ impl CallState {
                 "modify_failed",
                 format!("session change refused: {}", status_words(*status)),
             ),
+            Event::Ice {
+                remote: Some(remote),
+                ..
+            } => (
+                "ice",
+                format!("ICE: candidate pair selected, media to {remote}"),
+            ),
+            Event::Ice { failed: true, .. } => ("ice", "ICE failed: no candidate pair".to_owned()),
+            Event::Ice { .. } => (
+                "ice",
+                "ICE consent expired (RFC 7675): sending stopped until a pair is selected again"
+                    .to_owned(),
+            ),
             Event::Registered { expires, .. } => {
                 ("registered", format!("registered for {expires} s"))
             }
@@ -328,8 +341,9 @@ impl CallState {
             Ok(()) => ("media authenticated both ways".to_string(), 0u8),
             Err(f) => (f.message.clone(), f.exit as u8),
         };
-        if self.ended.is_some() || self.hangup_why.is_some() {
-            text.push_str(&format!("; {}", self.ended_words()));
+        let why = self.ended_words();
+        if (self.ended.is_some() || self.hangup_why.is_some()) && !text.contains(&why) {
+            text.push_str(&format!("; {why}"));
         }
         if let Some(sec) = &self.security {
             text.push_str(&format!("; {sec}"));

@@ -419,6 +419,24 @@ impl Endpoint {
                 // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
                 let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
             }
+            MediaEvent::IceSelected { remote } => self.events.push_back(Event::Ice {
+                call,
+                remote: Some(remote),
+                failed: false,
+            }),
+            MediaEvent::IceConsentExpired { .. } => self.events.push_back(Event::Ice {
+                call,
+                remote: None,
+                failed: false,
+            }),
+            MediaEvent::IceFailed => {
+                self.events.push_back(Event::Ice {
+                    call,
+                    remote: None,
+                    failed: true,
+                });
+                let _ = self.hangup(now, call);
+            }
             _ => {}
         }
     }

@@ -162,7 +162,7 @@ impl Endpoint {
                         let mf = c.ensure_fork(fork);
                         let renewed = d.as_ref().is_some_and(|d| d.association.is_new());
                         if let Some(d) = d {
-                            let _ = c.port.set_peer(now, mf, peer_params(&d));
+                            let _ = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
                         }
                         if let (Some(p), LegKind::Plain { remote }) = (c.plain.as_mut(), &n.kind) {
                             p.update(*remote, n.payloads.clone(), n.permits);
@@ -247,7 +247,7 @@ impl Endpoint {
             Some(mut p) => {
                 // T-5.1a: the new association lives on the new port; the old one carries media until the new
                 // one is verified (then the old port is released).
-                let mut params = peer_params(&d);
+                let mut params = peer_params(&d, false);
                 params.association = dtlsrtp_sdp::Association::New {
                     reason: dtlsrtp_sdp::NewReason::Initial,
                 };
@@ -255,7 +255,7 @@ impl Endpoint {
                 c.next_port = Some(p);
             }
             None => {
-                let _ = c.port.set_peer(now, mf, peer_params(&d));
+                let _ = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
             }
         }
         self.events.push_back(Event::Modified { call, renewed });

@@ -32,6 +32,12 @@ impl Endpoint {
         let mut neg = self.negotiator()?;
         let mut port = self.new_port(now)?;
         let local = port.local_addr();
+        if let Some(mode) = self.cfg.ice {
+            if let Err(e) = ice::enable(now, mode, &mut port, &mut neg, true) {
+                self.free_sockets.push_front(local);
+                return Err(e);
+            }
+        }
         let mut rtcp = None;
         let (body, pending) = if opts.delayed_offer {
             (None, None)
@@ -143,13 +149,13 @@ impl Endpoint {
         if let Some(f) = c.fork_mut(fork) {
             f.peer_fps = sdp_fingerprints(body);
         }
-        if c.port.set_peer(now, mf, peer_params(&d)).is_err() {
+        if c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_err() {
             return false;
         }
         if !d.rtcp_mux {
             // D-3b: the RTCP component gets its own association, towards the peer's RTCP port.
             if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
-                let mut params = peer_params(&d);
+                let mut params = peer_params(&d, false);
                 params.addr = Some(addr);
                 let _ = r.set_peer(now, mf, params);
             }
@@ -192,7 +198,7 @@ impl Endpoint {
             return false;
         };
         let mf = c.ensure_fork(fork);
-        let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+        let bound = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok();
         c.peer_bound = bound;
         bound
     }
@@ -228,7 +234,7 @@ impl Endpoint {
             match res {
                 Some((ans, d)) => {
                     let mf = c.ensure_fork(fork);
-                    let bound = c.port.set_peer(now, mf, peer_params(&d)).is_ok();
+                    let bound = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok();
                     let _ = self.ua.ack(now, call, ans);
                     bound
                 }

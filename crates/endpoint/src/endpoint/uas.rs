@@ -126,9 +126,9 @@ impl Endpoint {
             return Err(Error::WrongState);
         };
         let mf = c.ensure_fork(Self::UAS_FORK);
-        c.port.set_peer(now, mf, peer_params(&d))?;
+        c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))?;
         if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
-            let mut params = peer_params(&d);
+            let mut params = peer_params(&d, false);
             params.addr = Some(addr);
             r.set_peer(now, mf, params)?;
         }
@@ -179,7 +179,7 @@ impl Endpoint {
             Some(Ok(sdp)) => Some(sdp),
             None => None,
         };
-        let port = match self.new_port(now) {
+        let mut port = match self.new_port(now) {
             Ok(p) => p,
             Err(_) => {
                 let _ = self.ua.reject(now, call, 503);
@@ -187,6 +187,13 @@ impl Endpoint {
             }
         };
         let local = port.local_addr();
+        if let Some(mode) = self.cfg.ice {
+            if ice::enable(now, mode, &mut port, &mut neg, false).is_err() {
+                self.free_sockets.push_front(local);
+                let _ = self.ua.reject(now, call, 500);
+                return;
+            }
+        }
         let mut answer = None;
         let mut rtcp = None;
         if let Some(sdp) = offer {
@@ -282,7 +289,7 @@ impl Endpoint {
                 };
                 let mf = c.ensure_fork(fork);
                 let renewed = d.association.is_new();
-                (c.port.set_peer(now, mf, peer_params(&d)).is_ok(), renewed)
+                (c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok(), renewed)
             });
         match bound {
             Some((true, renewed)) => {

@@ -51,6 +51,8 @@ pub struct KamailioBuilder {
     debug: i32,
     max_lifetime_secs: u32,
     tcp: bool,
+    /// SIP over TLS (the `tls` module): certificate and key PEM files.
+    tls: Option<(PathBuf, PathBuf)>,
     users: Vec<(String, String)>,
     holds: Vec<(u16, u16, u16)>,
 }
@@ -85,6 +87,13 @@ impl KamailioBuilder {
     /// Also listen on TCP 127.0.0.1:PORT (same port number as UDP).
     pub fn tcp(mut self, on: bool) -> Self {
         self.tcp = on;
+        self
+    }
+    /// Also listen for SIP over TLS on 127.0.0.1:PORT (same port number as UDP; Debian package
+    /// `kamailio-tls-modules`), serving this certificate (PEM, leaf first) and key; client certificates are
+    /// neither required nor checked. Give it more shared memory ([`Self::shm_mb`], e.g. 64).
+    pub fn tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.tls = Some((cert.to_owned(), key.to_owned()));
         self
     }
     /// Require digest authentication (realm [`REALM`], plain password, `qop=auth`: our UA refuses the RFC 2069
@@ -138,6 +147,16 @@ impl KamailioBuilder {
         }
         if self.tcp {
             c.push_str(&format!("listen=tcp:127.0.0.1:{port}\n"));
+        }
+        if let Some((cert, key)) = &self.tls {
+            c.push_str(&format!(
+                "enable_tls=yes\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls.so\"\n\
+                 modparam(\"tls\", \"certificate\", \"{}\")\nmodparam(\"tls\", \"private_key\", \"{}\")\n\
+                 modparam(\"tls\", \"tls_method\", \"TLSv1.2+\")\n\
+                 modparam(\"tls\", \"verify_certificate\", 0)\nmodparam(\"tls\", \"require_certificate\", 0)\n",
+                cert.display(),
+                key.display()
+            ));
         }
         let mut holds = String::new();
         for (n, (status, from, after)) in self.holds.iter().enumerate() {
@@ -299,6 +318,7 @@ impl Kamailio {
             debug: 2,
             max_lifetime_secs: 300,
             tcp: false,
+            tls: None,
             users: Vec::new(),
             holds: Vec::new(),
         }
