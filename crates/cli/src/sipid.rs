@@ -247,13 +247,13 @@ fn with_deadline<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) ->
 /// or unreadable file is an error the user sees.
 fn load_peer_keys(path: &Path) -> Result<PeerKeyCache, Failure> {
     let p = path.to_path_buf();
-    let r = with_deadline(move || {
-        match dtlsrtp_tokio::files::read_private(&p, PEER_KEYS_MAX) {
+    let r = with_deadline(
+        move || match dtlsrtp_tokio::files::read_private(&p, PEER_KEYS_MAX) {
             Ok(None) => Ok(PeerKeyCache::new()),
             Ok(Some(b)) => PeerKeyCache::from_text(&String::from_utf8_lossy(&b)),
             Err(e) => Err(CacheFileError::Io(e.kind())),
-        }
-    });
+        },
+    );
     match r {
         Some(Ok(c)) => Ok(c),
         Some(Err(e)) => Err(Failure::new(

@@ -353,9 +353,11 @@ fn run_chromium_offers_we_answer(setup: AnswerSetup, opts: &Options) {
     let ep = endpoint(IceMode::Lite, IceRole::Controlled);
     let mut neg = ep.negotiator(true, setup);
     let answer = neg
-        .answer(&offer, &[audio(ep.handle.local_addr().port())], &mut |b: &mut [u8]| {
-            getrandom::fill(b).unwrap()
-        })
+        .answer(
+            &offer,
+            &[audio(ep.handle.local_addr().port())],
+            &mut |b: &mut [u8]| getrandom::fill(b).unwrap(),
+        )
         .unwrap();
     let d = answer.media[0]
         .dtls()

@@ -62,7 +62,11 @@ async fn wait_for(h: &mut EndpointHandle, mut pred: impl FnMut(&Event) -> bool) 
 
 /// Alice (signing) calls Bob (verifying, cache at `path`); returns Bob's events up to the verified state.
 async fn verified_call(pem: &[u8], path: &Path) -> Vec<Event> {
-    let clock = (Instant::now(), 1_800_000_000);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = (Instant::now(), unix);
     let mut ia = IdentityConfig::new(clock);
     ia.signer = Some(Arc::new(AuthService::new(pem, pem, INFO).unwrap()));
     let mut anchors = TrustAnchors::new();

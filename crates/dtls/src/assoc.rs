@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use dtlsrtp_types::Fingerprint;
 use dtlsrtp_srtp::{DtlsRole, SrtpKeyingMaterial, SrtpProfile};
+use dtlsrtp_types::Fingerprint;
 use openssl::error::ErrorStack;
 use openssl::ssl::{ErrorCode, Ssl, SslStream, SslVerifyMode};
 

@@ -542,7 +542,10 @@ fn f_8_4b_continuity_known_peer_new_key_raises_event() {
         ),
         "{eb:?}"
     );
-    assert!(stored(&eb).is_empty(), "no path configured: nothing to store");
+    assert!(
+        stored(&eb).is_empty(),
+        "no path configured: nothing to store"
+    );
 }
 
 /// F-6.1: anonymous calls: `Privacy: id`, anonymous From, no Identity, and each call a fresh certificate

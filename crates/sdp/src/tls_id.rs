@@ -1,8 +1,8 @@
 //! `a=tls-id` (RFC 8842 §4; T-4a, T-4c).
 
-use dtlsrtp_types::Rng;
 use core::fmt;
 use core::str::FromStr;
+use dtlsrtp_types::Rng;
 
 /// Why an `a=tls-id` value is invalid (RFC 8842 §4, T-4a).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

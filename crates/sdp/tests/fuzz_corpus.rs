@@ -1,6 +1,7 @@
 //! Runs the cargo-fuzz target's body (`dtlsrtp_sdp::fuzzing::sdp_parse`) over its seed corpus
 //! (`fuzz/corpus/sdp_parse`), over every prefix of each seed and over single-byte mutations, on stable.
-#![allow(clippy::disallowed_methods)] // tests read files (corpora, certificates, sources)
+#![allow(clippy::disallowed_methods)]
+// tests read files (corpora, certificates, sources)
 // Test helpers outside #[test] fns: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

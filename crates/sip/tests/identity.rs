@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use dtlsrtp_sip::identity::{
     call_security_state, AuthService, Authority, CallSecurityState, CertResolver, Disposition,
-    IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError,
-    SetupError, TrustAnchors, Verdict, Verifier,
+    IdentityError, IdentityHeader, IdentityPolicy, Party, RequestFacts, ResolveError, SetupError,
+    TrustAnchors, Verdict, Verifier,
 };
 use dtlsrtp_sip::{HeaderName, Message, Uri};
 use openssl::asn1::Asn1Time;

@@ -44,10 +44,10 @@ mod keys;
 mod replay;
 
 pub use context::{Config, KeyStatus, SrtpContext, MAX_MKI_LEN};
-pub use error::SrtpError;
 pub use dtlsrtp_types::DtlsRole;
-pub use keys::{KeyError, MasterKey, MasterSalt, SessionMaster, SrtpKeyingMaterial};
 pub use dtlsrtp_types::{SrtpProfile, UnknownProfile};
+pub use error::SrtpError;
+pub use keys::{KeyError, MasterKey, MasterSalt, SessionMaster, SrtpKeyingMaterial};
 pub use replay::MAX_REPLAY_WINDOW;
 
 #[doc(hidden)]

@@ -153,7 +153,11 @@ mod tests {
         assert_eq!(x, y);
         assert_ne!(x, z);
         assert_ne!(a.u32(), x, "the stream advances");
-        assert_ne!(a.child().block(), b.child().block(), "a child follows its parent's position");
+        assert_ne!(
+            a.child().block(),
+            b.child().block(),
+            "a child follows its parent's position"
+        );
     }
 
     #[test]

@@ -58,7 +58,13 @@ fn metadata() -> Graph {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+        ])
         .arg(host())
         .arg("--manifest-path")
         .arg(&manifest)
@@ -194,7 +200,10 @@ fn sans_io_crates_reach_no_runtime_driver_or_cli() {
         }
     }
     assert!(checked >= 7, "{checked}");
-    assert!(bad.is_empty(), "sans-IO crates depending on I/O crates: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "sans-IO crates depending on I/O crates: {bad:?}"
+    );
     // and the check can fail: the driver itself reaches tokio
     assert!(closure(&g, "dtlsrtp-tokio", false).contains("tokio"));
 }
@@ -219,5 +228,7 @@ fn sans_io_crates_do_not_use_the_os_generator() {
     }
     assert!(bad.is_empty(), "{bad:?}");
     // the check sees declarations: the driver does seed from the OS
-    assert!(g.declared["dtlsrtp-tokio"].iter().any(|d| d.0 == "getrandom"));
+    assert!(g.declared["dtlsrtp-tokio"]
+        .iter()
+        .any(|d| d.0 == "getrandom"));
 }

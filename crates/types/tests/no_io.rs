@@ -172,7 +172,10 @@ fn tokens(code: &str) -> Vec<Tok> {
 /// `cfg(all(..., test, ...))`. Returns the index after the attribute.
 fn cfg_test_attr(t: &[Tok], i: usize) -> Option<usize> {
     let w = |k: usize| t.get(k).map(|x| x.text.as_str());
-    if w(i) != Some("#") || w(i + 1) != Some("[") || w(i + 2) != Some("cfg") || w(i + 3) != Some("(")
+    if w(i) != Some("#")
+        || w(i + 1) != Some("[")
+        || w(i + 2) != Some("cfg")
+        || w(i + 3) != Some("(")
     {
         return None;
     }
@@ -269,10 +272,7 @@ fn scan_source(src: &str) -> (Vec<(usize, String)>, Vec<String>) {
             Some(format!("{}::now", w(i)))
         } else if path2("thread", "sleep") {
             Some("thread::sleep".into())
-        } else if matches!(
-            w(i),
-            "UdpSocket" | "TcpStream" | "TcpListener"
-        ) {
+        } else if matches!(w(i), "UdpSocket" | "TcpStream" | "TcpListener") {
             Some(w(i).to_owned())
         } else if w(i) == "std" && w(i + 1) == "::" && w(i + 2) == "{" {
             // use std::{fs, thread::sleep, ...}: a group naming `fs` at its top level
@@ -347,7 +347,7 @@ fn scan_crate(src: &Path) -> Vec<String> {
     }
     let mut out = Vec::new();
     for (f, hits) in found {
-        if test_files.iter().any(|t| *t == f) {
+        if test_files.contains(&f) {
             continue;
         }
         for (line, what) in hits {
@@ -418,6 +418,9 @@ fn after() { let _ = TcpStream::connect(a); }
     );
     assert!(hits.iter().any(|h| h.1 == "UdpSocket"));
     assert!(hits.iter().any(|h| h.1 == "TcpListener"));
-    assert!(!hits.iter().any(|h| h.1 == "TcpStream" && h.0 == 9), "raw string");
+    assert!(
+        !hits.iter().any(|h| h.1 == "TcpStream" && h.0 == 9),
+        "raw string"
+    );
     assert_eq!(mods, vec!["more_tests".to_owned()]);
 }

@@ -36,7 +36,8 @@ pub fn load_peer_keys(path: &Path) -> Result<PeerKeyCache, CacheFileError> {
 
 /// Writes the peer-key cache at `path` (blocking), owner-only and atomically.
 pub fn save_peer_keys(path: &Path, cache: &PeerKeyCache) -> Result<(), CacheFileError> {
-    files::replace_private(path, cache.to_text().as_bytes()).map_err(|e| CacheFileError::Io(e.kind()))
+    files::replace_private(path, cache.to_text().as_bytes())
+        .map_err(|e| CacheFileError::Io(e.kind()))
 }
 
 /// Loads the configured peer-key cache into `known_peers` (unless the application already did), on the
@@ -145,7 +146,10 @@ mod tests {
         std::os::unix::fs::symlink(&evil, &path).unwrap();
         assert!(matches!(load_peer_keys(&path), Err(CacheFileError::Io(_))));
         save_peer_keys(&path, &cache(1)).unwrap();
-        assert_eq!(std::fs::read_to_string(&evil).unwrap(), cache(0xee).to_text());
+        assert_eq!(
+            std::fs::read_to_string(&evil).unwrap(),
+            cache(0xee).to_text()
+        );
         assert_eq!(load_peer_keys(&path).unwrap(), cache(1));
         // missing: empty; malformed: an error
         assert!(load_peer_keys(&dir.path().join("none")).unwrap().is_empty());

@@ -372,11 +372,7 @@ impl Endpoint {
                     identity: uri,
                 }),
                 Ok(Continuity::NewPeer) => {
-                    if let Some(path) = self
-                        .cfg
-                        .identity
-                        .as_ref()
-                        .and_then(|i| i.peer_keys.clone())
+                    if let Some(path) = self.cfg.identity.as_ref().and_then(|i| i.peer_keys.clone())
                     {
                         // The driver writes it (issue 13 design item 3); a failed write only loses continuity.
                         self.events.push_back(Event::StorePeerKeys {

@@ -360,13 +360,7 @@ impl MediaPort {
         let mut child = self.rng.child();
         let creds = credentials.unwrap_or_else(|| IceCredentials::random(&mut child));
         let fill_rng = self.rng.child();
-        let mut agent = IceAgent::new(
-            now,
-            config,
-            creds.clone(),
-            role,
-            Box::new(fill_rng),
-        );
+        let mut agent = IceAgent::new(now, config, creds.clone(), role, Box::new(fill_rng));
         let cand = agent.add_local_candidate(self.local);
         self.ice = Some(agent);
         (creds, cand)

@@ -1,6 +1,5 @@
 //! Answering offers (RFC 8842 §5.3; T-5.3a..f, T-5.1b, F-5.13, B-2, B-3; RFC 3264 §6).
 
-use dtlsrtp_types::Rng;
 use super::assoc::{decide, AssocSnapshot, HandshakeRole};
 use super::codec::{intersect, remote_codecs};
 use super::offer::{
@@ -14,6 +13,7 @@ use super::{
 use crate::attr::{Attribute, MediaLine, Proto, Setup, TlsId};
 use crate::fingerprint::{preferred_set, Fingerprint, HashFunction};
 use crate::model::{Media, Sdp};
+use dtlsrtp_types::Rng;
 
 /// How an offered m-line can be served.
 enum Plan {

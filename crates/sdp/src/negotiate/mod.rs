@@ -11,10 +11,10 @@ mod assoc;
 mod codec;
 mod offer;
 
-use dtlsrtp_types::Rng;
 use crate::attr::{Candidate, Direction, Proto, Setup, TlsId};
 use crate::fingerprint::{preferred_set, Fingerprint, HashFunction};
 use crate::model::Sdp;
+use dtlsrtp_types::Rng;
 
 pub use assoc::{decide, AssocSnapshot, Association, HandshakeRole, NewReason};
 pub use codec::Codec;

@@ -1,6 +1,7 @@
 //! Shared test helpers: deterministic "random" bytes, fake certificate fingerprints, local media, and what real
 //! peers require of an answer (interop/NOTES.md).
-#![allow(clippy::disallowed_methods)] // tests read files (corpora, certificates, sources)
+#![allow(clippy::disallowed_methods)]
+// tests read files (corpora, certificates, sources)
 // Test helpers outside #[test] fns: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code, unreachable_pub)]

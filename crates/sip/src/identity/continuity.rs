@@ -245,10 +245,7 @@ mod tests {
         let mut c = PeerKeyCache::new();
         c.accept("sip:alice@example.com", &fp(1)).unwrap();
         c.accept("12155551212", &fp(0xab)).unwrap();
-        assert_eq!(
-            PeerKeyCache::from_text("").unwrap(),
-            PeerKeyCache::new()
-        );
+        assert_eq!(PeerKeyCache::from_text("").unwrap(), PeerKeyCache::new());
         let back = PeerKeyCache::from_text(&c.to_text()).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.check("12155551212", &fp(0xab)), Continuity::KnownPeer);

@@ -58,9 +58,9 @@ pub use header::{IdentityHeader, IdentityHeaderError};
 pub use passport::{MediaKey, Party};
 pub use sas::Sas;
 pub use service::{
-    AuthService, Authority, CertResolver, Disposition, IdentityPolicy, RequestFacts,
-    ResolveError, SetupError, TrustAnchors, Verdict, VerifiedIdentity, Verifier,
-    DEFAULT_FRESHNESS_SECS, MAX_IDENTITY_HEADERS,
+    AuthService, Authority, CertResolver, Disposition, IdentityPolicy, RequestFacts, ResolveError,
+    SetupError, TrustAnchors, Verdict, VerifiedIdentity, Verifier, DEFAULT_FRESHNESS_SECS,
+    MAX_IDENTITY_HEADERS,
 };
 pub use ui::{call_security_state, CallSecurityState};
 
