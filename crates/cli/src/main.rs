@@ -21,6 +21,7 @@ use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 mod audio;
 mod call;
 mod demo;
+mod demonosip;
 mod demowire;
 mod identity;
 mod keylog;
