@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, GateState, HashFunction};
 use dtlsrtp_media::{
-    classify, dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig,
-    PacketKind, PeerParams,
+    classify, dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PacketKind, PeerParams,
 };
 use dtlsrtp_sdp::negotiate::{AnswerSetup, Config as SdpConfig, Negotiator, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, Sdp};
@@ -188,7 +187,7 @@ impl Side {
                 self.connected = Some(profile);
                 let info = self.h.associations().await.map_err(local)?;
                 let a = info.iter().find(|a| a.id == assoc);
-                let gate = a.map_or(GateState::AwaitingFingerprint, |a| a.gate.clone());
+                let gate = a.map_or(GateState::AwaitingFingerprint, |a| a.gate);
                 if !answered && a.is_some_and(|a| a.role == DtlsRole::Server) {
                     // An actpass offerer that receives a ClientHello is the DTLS server, answer or not (F-5.8,
                     // T-5.2b).
@@ -198,10 +197,7 @@ impl Side {
                         &format!("ClientHello from {remote}: DTLS server, keys gated"),
                     );
                 }
-                self.note(
-                    ladder,
-                    &format!("DTLS connected: {profile}; gate {gate:?}"),
-                );
+                self.note(ladder, &format!("DTLS connected: {profile}; gate {gate:?}"));
             }
             MediaEvent::FingerprintVerified { assoc, .. } => {
                 self.verified = true;
@@ -214,10 +210,7 @@ impl Side {
                     log.log_srtp(&format!("{:?}", self.party), k, role);
                 }
                 if let Some(k) = keys {
-                    self.note(
-                        ladder,
-                        &format!("SRTP keys installed ({})", k.profile()),
-                    );
+                    self.note(ladder, &format!("SRTP keys installed ({})", k.profile()));
                 }
             }
             MediaEvent::FingerprintMismatch { .. } => {
@@ -274,7 +267,7 @@ impl Side {
     async fn collect(&mut self) {
         if let Ok(info) = self.h.associations().await {
             if let Some(a) = info.iter().find(|a| a.fork == Some(FORK)).or(info.first()) {
-                self.counters = a.counters.clone();
+                self.counters = a.counters;
             }
         }
         if let Ok(c) = self.h.counters().await {
@@ -369,7 +362,8 @@ async fn run_on_driver(args: &DemoArgs) -> Result<(), Failure> {
     say!("  Alice a=fingerprint:{}", alice.fingerprint);
     say!("  Bob   a=fingerprint:{}", bob.fingerprint);
     with_ladder(&ladder, |l| l.header());
-    let arrow = |from: Party, what: &str| with_ladder(&ladder, |l| l.arrow(Instant::now(), from, what));
+    let arrow =
+        |from: Party, what: &str| with_ladder(&ladder, |l| l.arrow(Instant::now(), from, what));
 
     // Signalling (in memory): Alice offers actpass with her fingerprint and a tls-id (T-5.2a).
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -414,7 +408,10 @@ async fn run_on_driver(args: &DemoArgs) -> Result<(), Failure> {
         let mallory = Certificate::generate(args.key_type.into(), "mallory", 30).map_err(local)?;
         let forged = mallory.fingerprint(HashFunction::Sha256).map_err(local)?;
         answer_text = answer_text.replace(&bob.fingerprint.to_string(), &forged.to_string());
-        bob.note(&ladder, "(a middlebox rewrites a=fingerprint in Bob's answer)");
+        bob.note(
+            &ladder,
+            "(a middlebox rewrites a=fingerprint in Bob's answer)",
+        );
     }
     let mut answer_text = Some(answer_text);
     let mut pending = Some(pending);
