@@ -103,7 +103,12 @@ async fn interposer_holds_the_200_behind_the_client_hello() {
         "keys gated until the 200's fingerprint: {ea:?}"
     );
     // DTLS records (first byte 20..=63) went out from the callee while its 200 was held.
-    assert!(hold.log.lock().unwrap().iter().any(|b| (20..=63).contains(b)));
+    assert!(hold
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| (20..=63).contains(b)));
     assert_eq!(hold.release(), 1);
     let ea = wait_for(&mut a, |e| matches!(e, Event::Established { .. })).await;
     assert!(

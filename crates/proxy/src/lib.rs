@@ -123,6 +123,9 @@ pub struct Proxy {
     pub hook: Option<Hook>,
     /// Add `Record-Route` to the INVITE and relay in-dialog requests (default off).
     pub record_route: bool,
+    /// CANCEL the other branches on the first 2xx (default on; off: every 2xx reaches the caller, which must
+    /// ACK and BYE the extra ones, RFC 3261 §13.2.2.4).
+    pub cancel_on_2xx: bool,
     /// Keep [`Proxy::sent`] and [`Proxy::relayed`] (default on; off for a long-running proxy).
     pub keep_log: bool,
     held: Vec<Held>,
@@ -211,6 +214,7 @@ impl Proxy {
             on_invite: None,
             hook: None,
             record_route: false,
+            cancel_on_2xx: true,
             keep_log: true,
             held: Vec::new(),
             sent: Vec::new(),
@@ -524,7 +528,9 @@ impl Proxy {
             }
             if !self.answered {
                 self.answered = true;
-                self.cancel_others(Some(bi));
+                if self.cancel_on_2xx {
+                    self.cancel_others(Some(bi));
+                }
             }
         }
         if self.keep_log {
