@@ -82,13 +82,6 @@ pub(crate) struct Ladder {
 }
 
 impl Ladder {
-    /// A ladder that starts at `start`; prints its column header.
-    pub(crate) fn new(start: Instant) -> Self {
-        let l = Self { start, lines: 0 };
-        l.header();
-        l
-    }
-
     /// The column header (text mode only).
     pub(crate) fn header(&self) {
         if !crate::output::json() {

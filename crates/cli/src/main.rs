@@ -20,6 +20,7 @@ use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 
 mod call;
 mod demo;
+mod demonosip;
 mod demowire;
 mod identity;
 mod keylog;

@@ -1,6 +1,7 @@
 //! Call setup time on loopback: from the INVITE leaving (the `dial` command) to the first verified SRTP packet
 //! received by the caller, median of 20 calls, for our Endpoint ⇄ our Endpoint direct, through Kamailio
-//! (registrar + proxy, our callee registered), and our Endpoint → baresip (auto-answer, its tone).
+//! (registrar + proxy, our callee registered), through the workspace's own forking proxy (`ProxyHandle`), and
+//! our Endpoint → baresip (auto-answer, its tone).
 //! Our callee answers at once and sends one frame as soon as it verified the caller's fingerprint.
 //!
 //! `cargo bench -p dtlsrtp-tokio --bench call_setup` (`CALL_BENCH_N`, default 20). Kamailio and baresip rows are
@@ -18,6 +19,7 @@ use dtlsrtp_sip::SipUri;
 use dtlsrtp_testkit::peers::baresip::{AnswerMode, Baresip, MediaEnc};
 use dtlsrtp_testkit::peers::kamailio::Kamailio;
 use dtlsrtp_tokio::endpoint::{DriverOptions, EndpointHandle};
+use dtlsrtp_tokio::interpose::{proxy, ProxyHandle};
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -124,14 +126,36 @@ async fn run(bench: bool) {
     };
     let mut alice = endpoint("alice").await;
     let bob = endpoint("bob").await;
-    let target = format!("sip:bob@{}", bob.sip_udp());
+    let bob_sip = bob.sip_udp();
+    let target = format!("sip:bob@{bob_sip}");
     let _bob = auto_callee(bob);
     let v = series(&mut alice, &target, n).await;
     assert_eq!(v.len(), n);
     report("our UA -> our UA (direct)", &v);
-    if !bench {
-        return;
+    if bench {
+        interop_rows(&mut alice, n).await;
     }
+    // Through the workspace's forking proxy on its own socket (one proxy per call: it forks one INVITE).
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let targets = vec![bob_sip];
+        let p = ProxyHandle::start(
+            "127.0.0.1:0".parse().unwrap(),
+            |a| proxy::Proxy::new(a, targets),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        v.push(one_call(&mut alice, &format!("sip:bob@{}", p.addr())).await);
+        p.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    v.sort();
+    report("our UA -> dtlsrtp-proxy -> our UA", &v);
+}
+
+/// The rows against real peers (skipped when a binary is missing).
+async fn interop_rows(alice: &mut EndpointHandle, n: usize) {
     if have("kamailio") {
         let k = Kamailio::builder().start().unwrap();
         let carol = endpoint("carol").await;
@@ -146,7 +170,7 @@ async fn run(bench: bool) {
             .unwrap();
         let _carol = auto_callee(carol);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let v = series(&mut alice, &k.aor("carol"), n).await;
+        let v = series(alice, &k.aor("carol"), n).await;
         report("our UA -> Kamailio -> our UA", &v);
     } else {
         println!("our UA -> Kamailio -> our UA: skipped (kamailio missing)");
@@ -157,7 +181,7 @@ async fn run(bench: bool) {
             .mediaenc(MediaEnc::DtlsSrtp)
             .start()
             .unwrap();
-        let v = series(&mut alice, &b.uri(), n).await;
+        let v = series(alice, &b.uri(), n).await;
         report("our UA -> baresip (direct)", &v);
     } else {
         println!("our UA -> baresip: skipped (baresip missing)");

@@ -6,6 +6,8 @@
 //!   about to send (SIP and media), in the driver task, before the socket: it may log it, rewrite it, drop
 //!   it, or keep it and send it later itself through the socket it is handed. Set it in
 //!   [`DriverOptions::interpose`](crate::endpoint::DriverOptions::interpose).
+//! - A [`MediaTap`] sees every datagram a [`MediaHandle`](crate::MediaHandle) sends
+//!   ([`MediaHandle::bind_tapped`](crate::MediaHandle::bind_tapped)).
 //! - A [`ProxyHandle`] runs the workspace's one forking and mangling SIP proxy ([`proxy::Proxy`], sans-IO,
 //!   crate `dtlsrtp-proxy`) on a UDP socket in a task of its own, and reports what it did as
 //!   [`proxy::Note`]s.
@@ -14,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[cfg(feature = "endpoint")]
 use dtlsrtp::Transmit;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -23,7 +26,12 @@ pub use dtlsrtp_proxy as proxy;
 
 use crate::DriverError;
 
-/// A hook on the driver's outgoing UDP datagrams. Called in the driver task: it must not block.
+/// Sees every datagram a media port's driver sends: (local, remote, bytes). Runs in the driver task: it must
+/// not block.
+pub type MediaTap = Arc<dyn Fn(SocketAddr, SocketAddr, &[u8]) + Send + Sync>;
+
+/// A hook on the endpoint driver's outgoing UDP datagrams. Called in the driver task: it must not block.
+#[cfg(feature = "endpoint")]
 pub trait Interposer: Send + Sync + 'static {
     /// `t` is about to be sent from `socket`. Return `true` to let the driver send `t` (possibly rewritten),
     /// `false` when the interposer took it: dropped, or kept to be sent later with `socket.try_send_to`.
@@ -31,15 +39,18 @@ pub trait Interposer: Send + Sync + 'static {
 }
 
 /// An [`Interposer`] as a driver option (cloneable, printable).
+#[cfg(feature = "endpoint")]
 #[derive(Clone)]
 pub struct Interpose(pub Arc<dyn Interposer>);
 
+#[cfg(feature = "endpoint")]
 impl std::fmt::Debug for Interpose {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Interpose")
     }
 }
 
+#[cfg(feature = "endpoint")]
 impl Interpose {
     /// Runs the interposer on one datagram; `true`: the driver sends it.
     pub(crate) fn outgoing(&self, t: &mut Transmit, socket: &Arc<UdpSocket>) -> bool {

@@ -38,7 +38,6 @@
 
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
-#[cfg(feature = "endpoint")]
 pub mod interpose;
 pub mod files;
 
@@ -145,6 +144,15 @@ impl MediaHandle {
         addr: SocketAddr,
         configure: impl FnOnce(SocketAddr, [u8; 32]) -> MediaPortConfig,
     ) -> Result<Self, DriverError> {
+        Self::bind_tapped(addr, configure, None).await
+    }
+
+    /// [`Self::bind`], with a [`interpose::MediaTap`] that sees every datagram the port sends.
+    pub async fn bind_tapped(
+        addr: SocketAddr,
+        configure: impl FnOnce(SocketAddr, [u8; 32]) -> MediaPortConfig,
+        tap: Option<interpose::MediaTap>,
+    ) -> Result<Self, DriverError> {
         let socket = UdpSocket::bind(addr).await?;
         let local = socket.local_addr()?;
         let mut seed = [0u8; 32];
@@ -154,7 +162,7 @@ impl MediaHandle {
         let port = MediaPort::new(Instant::now(), config)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(1024);
         let (ev_tx, ev_rx) = mpsc::channel(4096);
-        let task = tokio::spawn(run(port, socket, cmd_rx, ev_tx));
+        let task = tokio::spawn(run(port, socket, cmd_rx, ev_tx, tap));
         Ok(Self {
             cmds: cmd_tx,
             events: ev_rx,
@@ -351,10 +359,15 @@ async fn run(
     socket: UdpSocket,
     mut cmds: mpsc::Receiver<Command>,
     evs: mpsc::Sender<MediaEvent>,
+    tap: Option<interpose::MediaTap>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; RECV_BUF];
+    let local = socket.local_addr()?;
     loop {
         while let Some(t) = port.poll_transmit() {
+            if let Some(tap) = &tap {
+                tap(local, t.remote, &t.bytes);
+            }
             if let Err(e) = socket.send_to(&t.bytes, t.remote).await {
                 if !transient(&e) {
                     return Err(e);

@@ -30,10 +30,13 @@ pub enum Verdict {
     Hold,
     /// Keep it until a later message for which the predicate is true has been sent, then send it right after
     /// (reordering: "B's 183 before A's").
-    HoldUntil(Box<dyn FnMut(&str) -> bool + Send>),
+    HoldUntil(Until),
     /// Never send it.
     Drop,
 }
+
+/// A predicate on the text of a message sent: true when a held message may follow it.
+pub type Until = Box<dyn FnMut(&str) -> bool + Send>;
 
 /// The per-message hook: (destination, text) → verdict.
 pub type Hook = Box<dyn FnMut(SocketAddr, &str) -> Verdict + Send>;
@@ -82,7 +85,7 @@ pub enum Note {
 struct Held {
     to: SocketAddr,
     text: String,
-    until: Option<Box<dyn FnMut(&str) -> bool + Send>>,
+    until: Option<Until>,
 }
 
 struct Branch {
@@ -120,6 +123,9 @@ pub struct Proxy {
     pub hook: Option<Hook>,
     /// Add `Record-Route` to the INVITE and relay in-dialog requests (default off).
     pub record_route: bool,
+    /// CANCEL the other branches on the first 2xx (default on; off: every 2xx reaches the caller, which must
+    /// ACK and BYE the extra ones, RFC 3261 §13.2.2.4).
+    pub cancel_on_2xx: bool,
     /// Keep [`Proxy::sent`] and [`Proxy::relayed`] (default on; off for a long-running proxy).
     pub keep_log: bool,
     held: Vec<Held>,
@@ -208,6 +214,7 @@ impl Proxy {
             on_invite: None,
             hook: None,
             record_route: false,
+            cancel_on_2xx: true,
             keep_log: true,
             held: Vec::new(),
             sent: Vec::new(),
@@ -249,7 +256,8 @@ impl Proxy {
         if self.keep_log {
             self.sent.push((to, text.clone()));
         }
-        self.out.push_back((self.addr, to, text.clone().into_bytes()));
+        self.out
+            .push_back((self.addr, to, text.clone().into_bytes()));
         // Reordering: messages waiting for this one follow it.
         let mut i = 0;
         let mut due = Vec::new();
@@ -520,7 +528,9 @@ impl Proxy {
             }
             if !self.answered {
                 self.answered = true;
-                self.cancel_others(Some(bi));
+                if self.cancel_on_2xx {
+                    self.cancel_others(Some(bi));
+                }
             }
         }
         if self.keep_log {
@@ -598,7 +608,11 @@ mod tests {
         }));
         p.handle(t, a(5060), INVITE.as_bytes());
         assert!(drain(&mut p)[0].1.contains("mallory"));
-        p.handle(t, a(5070), response("180 Ringing", "z9hG4bKproxy1").as_bytes());
+        p.handle(
+            t,
+            a(5070),
+            response("180 Ringing", "z9hG4bKproxy1").as_bytes(),
+        );
         p.handle(t, a(5070), response("200 OK", "z9hG4bKproxy1").as_bytes());
         assert!(drain(&mut p).is_empty());
         assert_eq!(p.held_count(), 1);
@@ -626,7 +640,11 @@ mod tests {
             p.handle(t, a(5070), m);
         }
         p.handle(t, a(5060), INVITE.as_bytes());
-        p.handle(t, a(5070), b"SIP/2.0 abc\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKproxy1\r\n\r\n");
+        p.handle(
+            t,
+            a(5070),
+            b"SIP/2.0 abc\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKproxy1\r\n\r\n",
+        );
         let _ = drain(&mut p);
     }
 }

@@ -1,5 +1,5 @@
 //! In-memory network for UA scenario tests: user agents on 127.0.0.1 addresses, a manual clock, a drop filter,
-//! a wire log, and a tiny parallel-forking, record-routing proxy (cancels the other branches after a 2xx).
+//! a wire log, and and the workspace's forking proxy (crates/proxy) with Record-Route (cancels the other branches after a 2xx).
 // Test harness: a malformed message or unknown address is a test bug, so it panics.
 // Shared by several test binaries: each uses a part.
 #![allow(clippy::unwrap_used, clippy::panic, dead_code, unreachable_pub)]
@@ -8,10 +8,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dtlsrtp_sip::header::HeaderField;
-use dtlsrtp_sip::transaction::build_cancel;
 use dtlsrtp_sip::ua::{Config, Event, Transmit, TransportKind, UserAgent};
-use dtlsrtp_sip::{HeaderName, Headers, Message, Method, Request, Response, SipUri};
+use dtlsrtp_sip::SipUri;
 
 pub(crate) fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -154,7 +152,7 @@ impl Net {
                     }
                 }
             } else if let Some(p) = self.proxy.as_mut().filter(|p| p.addr == t.remote) {
-                p.handle(from, &t.bytes);
+                p.handle(now, from, &t.bytes);
             }
         }
         panic!("network did not settle");
@@ -196,186 +194,34 @@ impl Net {
     }
 }
 
-struct Branch {
-    branch: String,
-    target: SocketAddr,
-    invite: Request,
-    done: bool,
-}
-
-/// A parallel-forking proxy for one AoR: forks an initial INVITE to every target with Record-Route, forwards
-/// responses upstream (only the first 2xx-or-best-final decides), CANCELs the other branches after a 2xx (when
-/// `cancel_on_2xx`), ACKs non-2xx finals of its branches, and loose-routes in-dialog requests.
+/// The workspace's one forking proxy (crates/proxy) as this network's proxy for one AoR: forks an initial
+/// INVITE to every target with Record-Route, relays responses upstream (a failure only once every branch
+/// failed), CANCELs the other branches after the first 2xx (when `cancel_on_2xx`), ACKs non-2xx finals of its
+/// branches, and loose-routes in-dialog requests.
 pub(crate) struct Proxy {
+    inner: dtlsrtp_proxy::Proxy,
     pub(crate) addr: SocketAddr,
-    pub(crate) targets: Vec<SocketAddr>,
     pub(crate) cancel_on_2xx: bool,
-    branches: Vec<Branch>,
-    answered: bool,
-    upstream_branch: Option<String>,
     pub(crate) out: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-fn via_target(r: &Response) -> Option<SocketAddr> {
-    let v = r.headers.top_via()?;
-    let host = v.host.to_string();
-    let host: std::net::IpAddr = v.received().unwrap_or(&host).parse().ok()?;
-    Some(SocketAddr::new(host, v.port.unwrap_or(5060)))
-}
-
-fn uri_addr(u: &SipUri) -> SocketAddr {
-    SocketAddr::new(
-        u.host().to_string().parse().unwrap(),
-        u.port().unwrap_or(5060),
-    )
 }
 
 impl Proxy {
     pub(crate) fn new(addr: SocketAddr, targets: Vec<SocketAddr>) -> Self {
+        let mut inner = dtlsrtp_proxy::Proxy::new(addr, targets);
+        inner.record_route = true;
         Self {
+            inner,
             addr,
-            targets,
             cancel_on_2xx: true,
-            branches: Vec::new(),
-            answered: false,
-            upstream_branch: None,
             out: Vec::new(),
         }
     }
 
-    fn my_via(&self, branch: &str) -> HeaderField {
-        HeaderField::new(
-            HeaderName::Via,
-            &format!("SIP/2.0/UDP {};branch={branch}", self.addr),
-        )
-        .unwrap()
-    }
-
-    fn strip_my_route(&self, h: &Headers) -> Headers {
-        let mut out = Headers::new();
-        let mut stripped = false;
-        for f in h.iter() {
-            if !stripped
-                && *f.name() == HeaderName::Route
-                && f.value().contains(&self.addr.to_string())
-            {
-                stripped = true;
-                continue;
-            }
-            out.push(f.clone());
-        }
-        out
-    }
-
-    pub(crate) fn handle(&mut self, from: SocketAddr, bytes: &[u8]) {
-        let _ = from;
-        match Message::parse(bytes).unwrap() {
-            Message::Request(r) => self.on_request(r),
-            Message::Response(r) => self.on_response(r),
-        }
-    }
-
-    fn on_request(&mut self, mut r: Request) {
-        let branch = r.headers.top_via().unwrap().branch().unwrap().to_owned();
-        let initial = r.headers.to().unwrap().tag().is_none();
-        if r.method == Method::Invite && initial {
-            self.upstream_branch = Some(branch.clone());
-            for (i, t) in self.targets.clone().into_iter().enumerate() {
-                let mut f = r.clone();
-                f.uri = SipUri::parse(&format!("sip:bob@{t}")).unwrap();
-                let b = format!("z9hG4bKpx{branch}-{i}");
-                f.headers.push_front(self.my_via(&b));
-                f.headers.push(
-                    HeaderField::new(HeaderName::RecordRoute, &format!("<sip:{};lr>", self.addr))
-                        .unwrap(),
-                );
-                self.out.push((t, f.to_bytes()));
-                self.branches.push(Branch {
-                    branch: b,
-                    target: t,
-                    invite: f,
-                    done: false,
-                });
-            }
-            return;
-        }
-        if self.upstream_branch.as_deref() == Some(branch.as_str()) {
-            // an ACK of a non-2xx final is hop-by-hop: absorbed here
-            if r.method == Method::Cancel {
-                let ok = Response::from_request(&r, 200, None).unwrap();
-                let to = via_target(&ok).unwrap();
-                self.out.push((to, ok.to_bytes()));
-                for b in self.branches.iter().filter(|b| !b.done) {
-                    self.out
-                        .push((b.target, build_cancel(&b.invite).to_bytes()));
-                }
-            }
-            return;
-        }
-        // in-dialog: loose routing (RFC 3261 §16.4, §16.12)
-        r.headers = self.strip_my_route(&r.headers);
-        let next = r
-            .headers
-            .routes()
-            .next()
-            .and_then(|a| a.uri.as_sip().cloned())
-            .unwrap_or_else(|| r.uri.clone());
-        r.headers
-            .push_front(self.my_via(&format!("z9hG4bKpx{branch}")));
-        self.out.push((uri_addr(&next), r.to_bytes()));
-    }
-
-    fn on_response(&mut self, mut r: Response) {
-        let branch = r.headers.top_via().unwrap().branch().unwrap().to_owned();
-        r.headers.pop_top_via().unwrap();
-        let method = r.headers.cseq().unwrap().method.clone();
-        let idx = self.branches.iter().position(|b| b.branch == branch);
-        let Some(i) = idx else {
-            // response to a forwarded in-dialog request
-            let to = via_target(&r).unwrap();
-            self.out.push((to, r.to_bytes()));
-            return;
-        };
-        if method != Method::Invite || r.status == 100 {
-            return; // CANCEL responses and 100 Trying are hop-by-hop
-        }
-        let upstream = via_target(&r).unwrap();
-        if r.status < 200 {
-            self.out.push((upstream, r.to_bytes()));
-        } else if r.status < 300 {
-            self.branches[i].done = true;
-            self.out.push((upstream, r.to_bytes()));
-            if !self.answered && self.cancel_on_2xx {
-                for b in self.branches.iter().filter(|b| !b.done) {
-                    self.out
-                        .push((b.target, build_cancel(&b.invite).to_bytes()));
-                }
-            }
-            self.answered = true;
-        } else {
-            // ACK the branch's non-2xx (RFC 3261 §17.1.1.3), forward the final only when all failed
-            let b = &self.branches[i];
-            let mut ack = Request::new(Method::Ack, b.invite.uri.clone());
-            ack.headers.push(self.my_via(&b.branch));
-            for n in [
-                HeaderName::From,
-                HeaderName::CallId,
-                HeaderName::MaxForwards,
-            ] {
-                ack.headers.push(b.invite.headers.first(n).unwrap().clone());
-            }
-            ack.headers
-                .push(r.headers.first(HeaderName::To).unwrap().clone());
-            let seq = b.invite.headers.cseq().unwrap().seq;
-            ack.headers
-                .add(HeaderName::CSeq, &format!("{seq} ACK"))
-                .unwrap();
-            ack.headers.add(HeaderName::ContentLength, "0").unwrap();
-            self.out.push((b.target, ack.to_bytes()));
-            self.branches[i].done = true;
-            if !self.answered && self.branches.iter().all(|b| b.done) {
-                self.out.push((upstream, r.to_bytes()));
-            }
+    pub(crate) fn handle(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.inner.cancel_on_2xx = self.cancel_on_2xx;
+        self.inner.handle(now, from, bytes);
+        while let Some((_, to, bytes)) = self.inner.poll_transmit() {
+            self.out.push((to, bytes));
         }
     }
 }
