@@ -24,8 +24,8 @@ use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 use dtlsrtp_tokio::interpose::MediaTap;
 use dtlsrtp_tokio::MediaHandle;
 
-use crate::audio::g711::Law;
-use crate::audio::jitter::JitterBuffer;
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::jitter::JitterBuffer;
 use crate::demo::{audio_media, tone_payload, DemoArgs, Scenario};
 use crate::demowire::{with_ladder, SharedLadder};
 use crate::keylog::FileKeyLog;

@@ -11,28 +11,32 @@ use common::pki::fix_content_length;
 use common::{has, incoming, Net};
 use dtlsrtp::{CallId, CallOptions, EndReason, Event, SrtpPolicy, Transmit};
 
-/// Strips the DTLS-SRTP capability from INVITE bodies sent from `from`: what a plain-RTP-only UA would see.
+/// The message without the DTLS-SRTP capability lines (what a plain-RTP-only UA would understand).
+fn strip_dtls(msg: &[u8]) -> Vec<u8> {
+    let s = String::from_utf8_lossy(msg).into_owned();
+    let kept: Vec<&str> = s
+        .split("\r\n")
+        .filter(|l| {
+            ![
+                "a=tcap:",
+                "a=pcfg:",
+                "a=fingerprint:",
+                "a=setup:",
+                "a=tls-id:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    fix_content_length(&kept.join("\r\n")).into_bytes()
+}
+
+/// Strips the DTLS-SRTP capability from INVITE bodies sent from `from`.
 fn strip_dtls_from(from: std::net::SocketAddr) -> impl FnMut(&mut Transmit) {
     move |t: &mut Transmit| {
-        if t.local != from || !t.bytes.starts_with(b"INVITE ") {
-            return;
+        if t.local == from && t.bytes.starts_with(b"INVITE ") {
+            t.bytes = strip_dtls(&t.bytes);
         }
-        let s = String::from_utf8_lossy(&t.bytes).into_owned();
-        let kept: Vec<&str> = s
-            .split("\r\n")
-            .filter(|l| {
-                ![
-                    "a=tcap:",
-                    "a=pcfg:",
-                    "a=fingerprint:",
-                    "a=setup:",
-                    "a=tls-id:",
-                ]
-                .iter()
-                .any(|p| l.starts_with(p))
-            })
-            .collect();
-        t.bytes = fix_content_length(&kept.join("\r\n")).into_bytes();
     }
 }
 
@@ -251,4 +255,51 @@ fn f_6_6_hold_on_plain_call_blocks_peer_sends() {
     assert_eq!(plain_payloads(&net.take(b), cb), vec![b"music".to_vec()]);
     assert!(plain_payloads(&net.take(a), ca).is_empty());
     assert_eq!(net.ep(b).stats(cb).unwrap().send_blocked, 1);
+}
+
+/// Delayed offer (F-6.4) under best effort: the callee's offer in the 200 reaches a plain-only caller without
+/// DTLS; the caller answers plain RTP in the ACK; both sides run a plain call, report it NOT encrypted, and
+/// audio flows both ways.
+#[test]
+fn a_23_best_effort_delayed_offer_plain_answer_in_ack() {
+    let mut net = Net::new();
+    let mut ca = Net::config("alice", 5060, 1);
+    let mut cb = Net::config("bob", 5070, 2);
+    ca.srtp_policy = SrtpPolicy::BestEffort;
+    cb.srtp_policy = SrtpPolicy::BestEffort;
+    let a = net.add(ca);
+    let b = net.add(cb);
+    let bob_sip = net.nodes[b].sip;
+    // strip the DTLS capability from bob's 200 (his offer)
+    net.mangle = Some(Box::new(move |t: &mut Transmit| {
+        if t.local == bob_sip && t.bytes.starts_with(b"SIP/2.0 200") {
+            t.bytes = strip_dtls(&t.bytes);
+        }
+    }));
+    let now = net.now;
+    let call_a = net
+        .ep(a)
+        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::delayed_offer())
+        .unwrap();
+    net.run();
+    let call_b = incoming(&net.take(b));
+    let now = net.now;
+    net.ep(b).answer(now, call_b).unwrap();
+    net.run();
+    let ea = net.take(a);
+    let eb = net.take(b);
+    assert!(not_encrypted(&ea, call_a), "{ea:?}");
+    assert!(not_encrypted(&eb, call_b), "{eb:?}");
+    let now = net.now;
+    net.ep(a).send_audio(now, call_a, 0, 0, b"ack-a").unwrap();
+    net.ep(b).send_audio(now, call_b, 0, 0, b"ack-b").unwrap();
+    net.run();
+    assert_eq!(
+        plain_payloads(&net.take(b), call_b),
+        vec![b"ack-a".to_vec()]
+    );
+    assert_eq!(
+        plain_payloads(&net.take(a), call_a),
+        vec![b"ack-b".to_vec()]
+    );
 }

@@ -9,6 +9,9 @@
 //! - plain RTP ([`LegKind::Plain`], only when the policy allows it, R-ALLOW-RTP, RFC 5763 §6.11): the leg is a
 //!   [`PlainLeg`] — RTP to the signalled address with latching, counted drops, NOT encrypted.
 //!
+//! A [`Leg`] puts both behind one API (direction-gated `send_rtp`, `handle_datagram`, `poll_*`); a driver or the
+//! demo builds one per socket and feeds it each [`Negotiated`] with [`Leg::apply`].
+//!
 //! Every leg has a [`PayloadTable`], [`Permits`] from the direction (sends while not allowed are dropped and
 //! counted; nothing is sent while `inactive`), and timers in a named [`Deadlines`] table. Sans-IO: every input
 //! takes `now: Instant`; no clock, socket or file is touched.
@@ -18,6 +21,7 @@
 pub mod deadline;
 pub mod direction;
 pub mod dtls;
+pub mod leg;
 pub mod payload;
 pub mod plain;
 mod session;
@@ -25,6 +29,7 @@ mod session;
 pub use deadline::Deadlines;
 pub use direction::{DirectionState, Permits};
 pub use dtls::{ice_candidate, ice_negotiator_config, latching_peer, peer_params, rtcp_addr};
+pub use leg::{DtlsLeg, Leg, LegError, LegEvent, LegMedia};
 pub use payload::{g711, PayloadTable};
 pub use plain::{PlainCounters, PlainError, PlainEvent, PlainLeg};
 pub use session::{AnswerFailure, ApplyError, LegKind, Negotiated, Session};

@@ -216,6 +216,7 @@ impl Endpoint {
         c.winner = Some(fork);
         c.phase.answer(None);
         let body = body.filter(|b| !b.is_empty());
+        let mut delayed_plain = None;
         let ok = if c.delayed_offer && c.peer_bound && body.is_none() {
             // F-6.4: the offer came in a reliable 1xx and our PRACK answered it: nothing to negotiate here.
             true
@@ -228,13 +229,21 @@ impl Endpoint {
                 .and_then(|b| Sdp::parse(b).ok())
                 .and_then(|sdp| {
                     let (a, n) = c.neg.answer(&sdp, port, &mut fill).ok()?;
-                    let d = n.dtls()?.clone();
-                    Some((a.write().into_bytes(), d))
+                    Some((a.write().into_bytes(), n))
                 });
             match res {
-                Some((ans, d)) => {
-                    let mf = c.ensure_fork(fork);
-                    let bound = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok();
+                Some((ans, n)) => {
+                    let bound = match &n.kind {
+                        LegKind::Dtls(d) => {
+                            let mf = c.ensure_fork(fork);
+                            c.port.set_peer(now, mf, peer_params(d, c.port.ice().is_some())).is_ok()
+                        }
+                        // Best effort: the 2xx offered plain RTP (the negotiator refuses it otherwise).
+                        LegKind::Plain { remote } => {
+                            delayed_plain = Some((*remote, n.clone()));
+                            true
+                        }
+                    };
                     let _ = self.ua.ack(now, call, ans);
                     bound
                 }
@@ -248,7 +257,7 @@ impl Endpoint {
                     .is_some_and(|b| self.apply_fork_answer(now, call, fork, b))
         };
         let mut unused_rtcp = None;
-        let mut plain = None;
+        let mut plain = delayed_plain;
         if let Some(c) = self.calls.get_mut(&call) {
             if let Some((n, outcome)) = c.fork_mut(fork).and_then(|f| f.neg.take()) {
                 c.neg = n;

@@ -277,16 +277,42 @@ impl Endpoint {
         let Some(pending) = c.pending_in_2xx.take() else {
             return;
         };
-        let bound = Sdp::parse(body)
+        let fork = if c.uac {
+            c.winner.unwrap_or(Self::UAS_FORK)
+        } else {
+            Self::UAS_FORK
+        };
+        let outcome = Sdp::parse(body)
             .ok()
-            .and_then(|sdp| c.neg.apply_answer(pending, &sdp).ok())
+            .and_then(|sdp| c.neg.apply_answer(pending, &sdp).ok());
+        if let Some((remote, n)) = outcome.as_ref().and_then(|n| match n.kind {
+            LegKind::Plain { remote } => Some((remote, n.clone())),
+            LegKind::Dtls(_) => None,
+        }) {
+            // Best effort (R-ALLOW-RTP): a plain-RTP answer to the offer in our 2xx. A plain call stays plain;
+            // a DTLS-SRTP call never falls back mid-call.
+            match c.plain.as_mut() {
+                Some(p) => {
+                    p.update(remote, n.payloads.clone(), n.permits);
+                    if c.phase.is_established() {
+                        self.events.push_back(Event::Modified {
+                            call,
+                            renewed: false,
+                        });
+                    }
+                }
+                None if !c.peer_bound => self.start_plain(call, fork, remote, &n),
+                None => {
+                    c.phase.terminate(EndReason::NotSecure);
+                    let _ = self.ua.hangup(now, call);
+                }
+            }
+            return;
+        }
+        let bound = outcome
             .and_then(|o| o.dtls().cloned())
+            .filter(|_| c.plain.is_none())
             .map(|d| {
-                let fork = if c.uac {
-                    c.winner.unwrap_or(Self::UAS_FORK)
-                } else {
-                    Self::UAS_FORK
-                };
                 let mf = c.ensure_fork(fork);
                 let renewed = d.association.is_new();
                 (c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok(), renewed)
