@@ -11,10 +11,6 @@ use dtlsrtp::{CallOptions, Config as EpConfig, Event, IdentityConfig};
 use dtlsrtp_tokio::endpoint::{DriverOptions, EndpointHandle, TlsConfig};
 use serde_json::json;
 
-use dtlsrtp_audio::g711::Law;
-use dtlsrtp_audio::tone::ToneGenerator;
-use crate::wav;
-use dtlsrtp_audio::RATE;
 use crate::identity;
 use crate::keylog::FileKeyLog;
 use crate::options::{
@@ -22,7 +18,11 @@ use crate::options::{
 };
 use crate::output;
 use crate::output::StatusLine;
+use crate::wav;
 use crate::{Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::tone::ToneGenerator;
+use dtlsrtp_audio::RATE;
 
 mod state;
 

@@ -573,7 +573,11 @@ impl Driver {
             match t.transport {
                 TransportKind::Udp => {
                     if let Some((s, _)) = self.udp.get(&t.local) {
-                        if self.interpose.as_ref().is_some_and(|i| !i.outgoing(&mut t, s)) {
+                        if self
+                            .interpose
+                            .as_ref()
+                            .is_some_and(|i| !i.outgoing(&mut t, s))
+                        {
                             continue;
                         }
                         // Never fatal: the remote chooses the address (EACCES for a broadcast one, ...).

@@ -18,6 +18,7 @@
 pub mod deadline;
 pub mod direction;
 pub mod dtls;
+pub mod dtmf;
 pub mod payload;
 pub mod plain;
 mod session;
@@ -25,6 +26,7 @@ mod session;
 pub use deadline::Deadlines;
 pub use direction::{DirectionState, Permits};
 pub use dtls::{ice_candidate, ice_negotiator_config, latching_peer, peer_params, rtcp_addr};
+pub use dtmf::{with_telephone_event, DtmfCounters, DtmfLeg, TELEPHONE_EVENT};
 pub use payload::{g711, PayloadTable};
 pub use plain::{PlainCounters, PlainError, PlainEvent, PlainLeg};
 pub use session::{AnswerFailure, ApplyError, LegKind, Negotiated, Session};

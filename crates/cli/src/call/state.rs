@@ -7,14 +7,14 @@ use dtlsrtp::{CallId, EndReason, Event};
 use dtlsrtp_srtp::DtlsRole;
 use serde_json::{json, Map, Value};
 
+use crate::output;
+use crate::output::Status;
+use crate::wav::WavRecorder;
+use crate::{Exit, Failure};
 use dtlsrtp_audio::g711::Law;
 use dtlsrtp_audio::jitter::JitterBuffer;
 use dtlsrtp_audio::packetize::{AudioPacket, Packetizer};
-use crate::wav::WavRecorder;
 use dtlsrtp_audio::FRAME;
-use crate::output;
-use crate::output::Status;
-use crate::{Exit, Failure};
 
 /// One call's media and progress.
 pub(crate) struct CallState {
