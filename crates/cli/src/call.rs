@@ -24,6 +24,7 @@ use dtlsrtp_audio::g711::Law;
 use dtlsrtp_audio::tone::ToneGenerator;
 use dtlsrtp_audio::RATE;
 
+mod dtmf;
 mod state;
 
 use state::{call_result, CallState};
@@ -491,7 +492,8 @@ impl<'a> Session<'a> {
             | Event::ModifyFailed { call, .. }
             | Event::Terminated { call, .. }
             | Event::Security { call, .. }
-            | Event::PeerKeyChanged { call, .. } => self.st.call == Some(*call),
+            | Event::PeerKeyChanged { call, .. }
+            | Event::Dtmf { call, .. } => self.st.call == Some(*call),
             _ => false,
         };
         if !ours {
@@ -598,6 +600,7 @@ impl<'a> Session<'a> {
         self.early_answer(h, now).await;
         self.bounds(h, now).await;
         self.scripted_hold(h, now).await;
+        self.scripted_dtmf(h, now).await;
         if self
             .hangup_at
             .is_some_and(|t| now.duration_since(t) >= HANGUP_GRACE)
