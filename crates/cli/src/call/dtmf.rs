@@ -49,10 +49,7 @@ impl DtmfLog {
 
     /// `dtmf_received` in the JSON summary.
     pub(crate) fn summary_fields(&self, m: &mut Map<String, Value>) {
-        m.insert(
-            "dtmf_received".into(),
-            Value::String(self.received.clone()),
-        );
+        m.insert("dtmf_received".into(), Value::String(self.received.clone()));
     }
 
     /// "; DTMF received 123#" in the summary line.
