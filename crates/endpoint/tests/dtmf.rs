@@ -13,6 +13,9 @@ use common::pki::fix_content_length;
 use common::{has, incoming, Net};
 use dtlsrtp::{CallId, CallOptions, Error, Event, SrtpPolicy, Transmit};
 
+/// Makes the in-flight rewrite of what the caller (at this SIP address) sends.
+type Mangler = Box<dyn Fn(SocketAddr) -> Box<dyn FnMut(&mut Transmit)>>;
+
 /// Rewrites the SDP of SIP messages sent from `from` whose first line starts with `start`.
 fn rewrite_sdp(
     from: SocketAddr,
@@ -75,10 +78,7 @@ fn strip_dtls(s: &str) -> String {
 
 /// (net, caller, callee, caller's call, callee's call), established; `mangle` rewrites in flight what the
 /// caller sends.
-fn call(
-    best_effort: bool,
-    mangle: Option<Box<dyn Fn(SocketAddr) -> Box<dyn FnMut(&mut Transmit)>>>,
-) -> (Net, usize, usize, CallId, CallId) {
+fn call(best_effort: bool, mangle: Option<Mangler>) -> (Net, usize, usize, CallId, CallId) {
     let mut net = Net::new();
     let mut ca = Net::config("alice", 5060, 1);
     let mut cb = Net::config("bob", 5070, 2);
@@ -221,8 +221,7 @@ fn w_3_dtmf_both_ways_over_dtls_srtp() {
 /// W-3 on a best-effort call that fell back to plain RTP (R-ALLOW-RTP): DTMF both ways too.
 #[test]
 fn w_3_dtmf_both_ways_over_plain_rtp_best_effort() {
-    let m: Box<dyn Fn(SocketAddr) -> Box<dyn FnMut(&mut Transmit)>> =
-        Box::new(|a| Box::new(rewrite_sdp(a, "INVITE ", strip_dtls)));
+    let m: Mangler = Box::new(|a| Box::new(rewrite_sdp(a, "INVITE ", strip_dtls)));
     let (mut net, a, b, ca, cb) = call(true, Some(m));
     assert!(!net.ep(a).stats(ca).unwrap().encrypted);
     send_and_check(&mut net, (a, ca), (b, cb), "42", 101);
@@ -234,8 +233,7 @@ fn w_3_dtmf_both_ways_over_plain_rtp_best_effort() {
 #[test]
 fn w_3_peer_payload_type_is_used_both_ways() {
     for pt in [96u8, 126] {
-        let m: Box<dyn Fn(SocketAddr) -> Box<dyn FnMut(&mut Transmit)>> =
-            Box::new(move |a| Box::new(rewrite_sdp(a, "INVITE ", renumber(pt))));
+        let m: Mangler = Box::new(move |a| Box::new(rewrite_sdp(a, "INVITE ", renumber(pt))));
         let (mut net, a, b, ca, cb) = call(false, Some(m));
         assert!(answer_has_te(&net, net.nodes[b].sip, pt));
         send_and_check(&mut net, (b, cb), (a, ca), "7", pt);
@@ -247,8 +245,7 @@ fn w_3_peer_payload_type_is_used_both_ways() {
 /// both sides and nothing is sent; the call goes on.
 #[test]
 fn w_3_send_dtmf_without_negotiation_is_a_typed_error() {
-    let m: Box<dyn Fn(SocketAddr) -> Box<dyn FnMut(&mut Transmit)>> =
-        Box::new(|a| Box::new(rewrite_sdp(a, "INVITE ", without_te)));
+    let m: Mangler = Box::new(|a| Box::new(rewrite_sdp(a, "INVITE ", without_te)));
     let (mut net, a, b, ca, cb) = call(false, Some(m));
     assert!(!answer_has_te(&net, net.nodes[b].sip, 101));
     let now = net.now;

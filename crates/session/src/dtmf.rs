@@ -185,6 +185,7 @@ impl DtmfLeg {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests: the manual clock starts at the real now
 mod tests {
     use super::*;
     use dtlsrtp_audio::dtmf::TelephoneEvent;
