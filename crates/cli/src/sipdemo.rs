@@ -458,8 +458,8 @@ async fn on_event(
             rx.push(seq, ts, &payload, arrival);
             while rx.pop().is_some() {}
             let index = ts / SAMPLES;
-            let from =
-                (0..hzs.len()).find(|&j| j != i && payload[..] == tone_payload(hzs[j], index)[..]);
+            let from = (0..hzs.len())
+                .find(|&j| j != i && payload[..] == tone_payload(hzs[j], index)[..]);
             match from {
                 Some(j) => {
                     if me.auth_by[j] == 0 {
@@ -582,7 +582,8 @@ async fn turn(
         }
         let modify_done =
             !matches!(sc, Scenario::Reinvite | Scenario::Rekey) || ag[ALICE].modified > 0;
-        let answered = sc != Scenario::EarlyMedia || (ag[ALICE].established && ag[BOB].established);
+        let answered =
+            sc != Scenario::EarlyMedia || (ag[ALICE].established && ag[BOB].established);
         if ag[ALICE].next_index == args.packets
             && ag[BOB].next_index == bob_base + args.packets
             && pr.done_at.is_none()
@@ -613,11 +614,7 @@ async fn turn(
 }
 
 /// Halfway through the media: Alice's re-INVITE (reinvite, rekey) or Bob's 200 (early media).
-async fn modify(
-    ag: &mut [Agent],
-    sc: Scenario,
-    note: &impl Fn(Party, &str),
-) -> Result<(), Failure> {
+async fn modify(ag: &mut [Agent], sc: Scenario, note: &impl Fn(Party, &str)) -> Result<(), Failure> {
     if let Some(call) = ag[ALICE].call {
         let r = match sc {
             Scenario::Reinvite => Some(ag[ALICE].h.reinvite(call).await),

@@ -249,8 +249,7 @@ impl Proxy {
         if self.keep_log {
             self.sent.push((to, text.clone()));
         }
-        self.out
-            .push_back((self.addr, to, text.clone().into_bytes()));
+        self.out.push_back((self.addr, to, text.clone().into_bytes()));
         // Reordering: messages waiting for this one follow it.
         let mut i = 0;
         let mut due = Vec::new();
@@ -599,11 +598,7 @@ mod tests {
         }));
         p.handle(t, a(5060), INVITE.as_bytes());
         assert!(drain(&mut p)[0].1.contains("mallory"));
-        p.handle(
-            t,
-            a(5070),
-            response("180 Ringing", "z9hG4bKproxy1").as_bytes(),
-        );
+        p.handle(t, a(5070), response("180 Ringing", "z9hG4bKproxy1").as_bytes());
         p.handle(t, a(5070), response("200 OK", "z9hG4bKproxy1").as_bytes());
         assert!(drain(&mut p).is_empty());
         assert_eq!(p.held_count(), 1);
@@ -631,11 +626,7 @@ mod tests {
             p.handle(t, a(5070), m);
         }
         p.handle(t, a(5060), INVITE.as_bytes());
-        p.handle(
-            t,
-            a(5070),
-            b"SIP/2.0 abc\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKproxy1\r\n\r\n",
-        );
+        p.handle(t, a(5070), b"SIP/2.0 abc\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKproxy1\r\n\r\n");
         let _ = drain(&mut p);
     }
 }
