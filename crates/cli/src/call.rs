@@ -11,10 +11,6 @@ use dtlsrtp::{CallOptions, Config as EpConfig, Event, IdentityConfig};
 use dtlsrtp_tokio::endpoint::{DriverOptions, EndpointHandle, TlsConfig};
 use serde_json::json;
 
-use dtlsrtp_audio::g711::Law;
-use dtlsrtp_audio::tone::ToneGenerator;
-use crate::wav;
-use dtlsrtp_audio::RATE;
 use crate::identity;
 use crate::keylog::FileKeyLog;
 use crate::options::{
@@ -22,8 +18,13 @@ use crate::options::{
 };
 use crate::output;
 use crate::output::StatusLine;
+use crate::wav;
 use crate::{Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::tone::ToneGenerator;
+use dtlsrtp_audio::RATE;
 
+mod dtmf;
 mod state;
 
 use state::{call_result, CallState};
@@ -494,6 +495,7 @@ impl<'a> Session<'a> {
             | Event::Security { call, .. }
             | Event::PeerKeyChanged { call, .. }
             | Event::Ice { call, .. } => self.st.call == Some(*call),
+            | Event::Dtmf { call, .. } => self.st.call == Some(*call),
             _ => false,
         };
         if !ours {
@@ -604,6 +606,7 @@ impl<'a> Session<'a> {
         self.early_answer(h, now).await;
         self.bounds(h, now).await;
         self.scripted_hold(h, now).await;
+        self.scripted_dtmf(h, now).await;
         if self
             .hangup_at
             .is_some_and(|t| now.duration_since(t) >= HANGUP_GRACE)

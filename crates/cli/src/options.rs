@@ -214,6 +214,9 @@ pub(crate) struct MediaArgs {
     /// Resume a held call (sendrecv again) this many seconds after it is up (after --hold-after).
     #[arg(long, value_name = "S", value_parser = parse_secs, requires = "hold_after")]
     pub(crate) resume_after: Option<Duration>,
+    /// Send these DTMF keys (0-9 * # A-D) as RFC 4733 telephone-events once the call is up.
+    #[arg(long, value_name = "DIGITS", value_parser = parse_dtmf)]
+    pub(crate) dtmf: Option<String>,
 }
 
 /// `dtlsrtp answer`.
@@ -279,6 +282,14 @@ fn parse_tone(s: &str) -> Result<f64, String> {
         Err(format!(
             "{hz} Hz is outside 50..=3800 Hz (G.711 carries up to 4 kHz)"
         ))
+    }
+}
+
+fn parse_dtmf(s: &str) -> Result<String, String> {
+    match dtlsrtp_audio::dtmf::DtmfDigit::parse_all(s) {
+        Ok(d) if !d.is_empty() => Ok(s.to_owned()),
+        Ok(_) => Err("no DTMF keys given".into()),
+        Err(e) => Err(format!("{:?} is not a DTMF key (0-9 * # A-D)", e.0)),
     }
 }
 
@@ -394,6 +405,8 @@ pub(crate) struct Settings {
     /// Hold the call this long after it is up; resume it this long after it is up.
     pub(crate) hold_after: Option<Duration>,
     pub(crate) resume_after: Option<Duration>,
+    /// DTMF keys to send once the call is up (W-3).
+    pub(crate) dtmf: Option<String>,
     /// answer: where to listen; call: unused.
     pub(crate) listen: SocketAddr,
     pub(crate) calls: u32,
@@ -585,6 +598,7 @@ impl Settings {
             resume_after: media
                 .resume_after
                 .or(secs(file.resume_after, "resume-after")?),
+            dtmf: media.dtmf.clone(),
             listen: DEFAULT_LISTEN
                 .parse()
                 .map_err(|_| Failure::new(Exit::Local, "default listen address"))?,

@@ -169,6 +169,7 @@ enum Command {
     Rekey(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Update(CallId, Reply<Result<(), dtlsrtp::Error>>),
     Hold(CallId, bool, Reply<Result<(), dtlsrtp::Error>>),
+    SendDtmf(CallId, String, Reply<Result<(), dtlsrtp::Error>>),
     Register(
         Box<dtlsrtp_sip::ua::RegisterConfig>,
         Reply<Result<dtlsrtp::RegId, dtlsrtp::Error>>,
@@ -358,6 +359,12 @@ impl EndpointHandle {
     /// [`Endpoint::hold`].
     pub async fn hold(&self, call: CallId, on: bool) -> Result<(), DriverError> {
         Ok(self.ask(|r| Command::Hold(call, on, r)).await??)
+    }
+    /// [`Endpoint::send_dtmf`]: RFC 4733 telephone-events on the call (W-3).
+    pub async fn send_dtmf(&self, call: CallId, digits: &str) -> Result<(), DriverError> {
+        Ok(self
+            .ask(|r| Command::SendDtmf(call, digits.to_owned(), r))
+            .await??)
     }
     /// [`Endpoint::register`].
     pub async fn register(
@@ -729,6 +736,9 @@ impl Driver {
             }
             Command::Hold(c, on, r) => {
                 let _ = r.send(ep.hold(now, c, on));
+            }
+            Command::SendDtmf(c, d, r) => {
+                let _ = r.send(ep.send_dtmf(now, c, &d));
             }
             Command::Register(cfg, r) => {
                 let _ = r.send(ep.register(now, *cfg));

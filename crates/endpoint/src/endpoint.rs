@@ -26,6 +26,7 @@ use crate::{
 };
 
 mod call;
+mod dtmf;
 mod fetch;
 mod ice;
 mod identity;
@@ -69,6 +70,8 @@ pub struct Endpoint {
     no_fetch: bool,
     /// The source of the SIP message being handled (per-source bound on parked requests).
     sip_source: Option<IpAddr>,
+    /// Calls' RFC 4733 telephone-event state (W-3, [`dtmf`]).
+    dtmf: HashMap<CallId, dtlsrtp_session::DtmfLeg>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -134,6 +137,7 @@ impl Endpoint {
             fetches: Fetches::default(),
             no_fetch: false,
             sip_source: None,
+            dtmf: HashMap::new(),
             cfg,
             ua,
             rng,
@@ -240,6 +244,7 @@ impl Endpoint {
             }
         }
         self.expire_fetches(now);
+        self.dtmf_timeout(now);
         self.pump(now);
         self.check_media_deadlines(now);
         self.pump(now);
@@ -261,6 +266,9 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.ua.poll_timeout();
         if let Some(d) = self.fetches.deadline() {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        }
+        if let Some(d) = self.dtmf_deadline() {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
         for c in self.calls.values() {
@@ -354,7 +362,7 @@ impl Endpoint {
             }
             for (id, e) in plain {
                 progressed = true;
-                self.on_plain_event(id, e);
+                self.on_plain_event(now, id, e);
             }
             self.drain_media();
             if !progressed {

@@ -99,6 +99,7 @@ use dtlsrtp_sdp::Codec;
 use dtlsrtp_sip::identity::{AuthService, CertResolver, PeerKeyCache, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
+pub use dtlsrtp_audio::dtmf::DtmfDigit;
 pub use dtlsrtp_media::port::rtp::RtcpReport;
 pub use dtlsrtp_session as session;
 pub use dtlsrtp_sip::identity::{CallSecurityState, IdentityPolicy};
@@ -151,7 +152,8 @@ pub struct Config {
     pub certificate: Certificate,
     /// Seed of the endpoint's generator (the driver fills it from the OS).
     pub seed: [u8; 32],
-    /// Audio codecs we offer/accept, in preference order (default PCMU, PCMA).
+    /// Audio codecs we offer/accept, in preference order (default PCMU, PCMA). `telephone-event/8000` (RFC 4733,
+    /// W-3) is added to every offer and answer when missing.
     pub codecs: Vec<Codec>,
     /// `UDP/TLS/RTP/SAVP` (default) or `SAVPF` in our offers; answers mirror the offer.
     pub profile: Profile,
@@ -535,6 +537,18 @@ pub enum Event {
         /// [`Event::MediaSecurity`] `encrypted: false`): nothing authenticated it.
         verified: bool,
     },
+    /// A DTMF key press received as RFC 4733 telephone-event packets (W-3): once per press, however many
+    /// packets carried it. Telephone-event packets are not reported as [`Event::Rtp`].
+    Dtmf {
+        /// Call.
+        call: CallId,
+        /// The key.
+        digit: DtmfDigit,
+        /// How long the key was held (the event's duration field).
+        duration: std::time::Duration,
+        /// The final report arrived (false: the event was closed by a later event, a timeout or the hangup).
+        ended: bool,
+    },
     /// An authenticated RTCP report.
     Stats {
         /// Call.
@@ -680,6 +694,12 @@ pub enum Error {
     /// The media port refused.
     #[error("media: {0}")]
     Media(#[from] MediaError),
+    /// [`Endpoint::send_dtmf`]: the peer did not negotiate `telephone-event` (RFC 4733) on this call.
+    #[error("the peer did not negotiate telephone-event (RFC 4733): DTMF cannot be sent")]
+    DtmfNotNegotiated,
+    /// [`Endpoint::send_dtmf`]: not a DTMF key (0-9, *, #, A-D).
+    #[error("not a DTMF key: {0:?}")]
+    InvalidDigit(char),
     /// The certificate's fingerprint could not be computed.
     #[error("certificate: {0}")]
     Certificate(#[from] dtlsrtp_dtls::CertificateError),

@@ -96,6 +96,8 @@ pub struct Session {
     codecs: Vec<Codec>,
     mid: Option<String>,
     dir: DirectionState,
+    /// The payload types of the last completed exchange.
+    payloads: Option<PayloadTable>,
 }
 
 impl Session {
@@ -112,6 +114,7 @@ impl Session {
             codecs,
             mid,
             dir: DirectionState::default(),
+            payloads: None,
         })
     }
 
@@ -163,6 +166,7 @@ impl Session {
         let (i, n) = first_usable(&outcomes).ok_or(ApplyError::NoMedia)?;
         let ours = offered.get(i).copied().unwrap_or_default();
         self.dir.completed(ours, answer.media_direction(i));
+        self.payloads = Some(n.payloads.clone());
         Ok(n.with_permits(self.dir.permits()))
     }
 
@@ -181,6 +185,7 @@ impl Session {
         let (i, n) = first_usable(&a.media).ok_or(AnswerFailure::NoMedia)?;
         self.dir
             .completed(a.sdp.media_direction(i), offer.media_direction(i));
+        self.payloads = Some(n.payloads.clone());
         Ok((a.sdp, n.with_permits(self.dir.permits())))
     }
 
@@ -218,6 +223,16 @@ impl Session {
     /// What the legs may do after the last exchange.
     pub fn permits(&self) -> Permits {
         self.dir.permits()
+    }
+
+    /// The payload types the last completed exchange agreed on (the peer's numbers: what we send with).
+    pub fn payloads(&self) -> Option<&PayloadTable> {
+        self.payloads.as_ref()
+    }
+
+    /// The codecs we offer and answer with (our numbers: what the peer sends us).
+    pub fn codecs(&self) -> &[Codec] {
+        &self.codecs
     }
 
     /// The negotiator (configuration, pending-offer state).

@@ -7,14 +7,14 @@ use dtlsrtp::{CallId, EndReason, Event};
 use dtlsrtp_srtp::DtlsRole;
 use serde_json::{json, Map, Value};
 
+use crate::output;
+use crate::output::Status;
+use crate::wav::WavRecorder;
+use crate::{Exit, Failure};
 use dtlsrtp_audio::g711::Law;
 use dtlsrtp_audio::jitter::JitterBuffer;
 use dtlsrtp_audio::packetize::{AudioPacket, Packetizer};
-use crate::wav::WavRecorder;
 use dtlsrtp_audio::FRAME;
-use crate::output;
-use crate::output::Status;
-use crate::{Exit, Failure};
 
 /// One call's media and progress.
 pub(crate) struct CallState {
@@ -43,6 +43,8 @@ pub(crate) struct CallState {
     /// The call's security state (issue 8) and the SAS, from the endpoint's Security event.
     pub(crate) security: Option<String>,
     pub(crate) sas: Option<String>,
+    /// DTMF sent and received on this call (W-3).
+    pub(crate) dtmf: super::dtmf::DtmfLog,
 }
 
 impl CallState {
@@ -87,6 +89,7 @@ impl CallState {
             start,
             security: None,
             sas: None,
+            dtmf: super::dtmf::DtmfLog::default(),
         })
     }
 
@@ -120,6 +123,9 @@ impl CallState {
 
     pub(crate) fn on_event(&mut self, now: Instant, ev: &Event) {
         let t = self.ms(now);
+        if self.dtmf.on_event(t, ev) {
+            return;
+        }
         let (kind, text): (&str, String) = match ev {
             Event::IncomingCall { from, .. } => ("incoming", format!("incoming call from {from}")),
             Event::Ringing { .. } => {
@@ -351,6 +357,7 @@ impl CallState {
         if let Some(sas) = &self.sas {
             text.push_str(&format!("; SAS {sas}"));
         }
+        self.dtmf.summary_text(&mut text);
         output::summary_with(&self.status(now), &text, code, &self.summary_fields());
     }
 
@@ -367,6 +374,7 @@ impl CallState {
         m.insert("encrypted".into(), Value::Bool(self.profile.is_some()));
         m.insert("ended".into(), Value::String(self.ended_words()));
         m.insert("on_hold".into(), Value::Bool(self.on_hold));
+        self.dtmf.summary_fields(&mut m);
         m
     }
 }

@@ -74,7 +74,8 @@ impl Endpoint {
         c.best_effort = self.cfg.best_effort || best_effort;
         c.answer_setup = self.cfg.answer_setup;
         let mut fill = fill_from(&mut self.rng);
-        Ok(Session::new(c, self.cfg.codecs.clone(), None, &mut fill)?)
+        let codecs = dtlsrtp_session::with_telephone_event(self.cfg.codecs.clone());
+        Ok(Session::new(c, codecs, None, &mut fill)?)
     }
 
     /// The call's media state.
@@ -120,6 +121,13 @@ impl Endpoint {
         ts: u32,
         payload: &[u8],
     ) -> Result<(), Error> {
+        if !self.calls.contains_key(&call) {
+            return Err(Error::UnknownCall);
+        }
+        if !self.dtmf_admit(now, call, pt, ts) {
+            // RFC 4733 §2.5.1.6: a telephone-event is being sent in place of this audio (counted).
+            return Ok(());
+        }
         let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
         if let Some(p) = c.plain.as_mut() {
             // RFC 3264 §6.1: the leg drops (and counts) what the direction does not allow.
@@ -183,12 +191,18 @@ impl Endpoint {
         c.peer_bound = true;
     }
 
-    pub(super) fn on_plain_event(&mut self, call: CallId, e: PlainEvent) {
+    pub(super) fn on_plain_event(&mut self, now: Instant, call: CallId, e: PlainEvent) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         let fork = c.winner;
         match e {
+            PlainEvent::Rtp {
+                ts,
+                pt,
+                ref payload,
+                ..
+            } if self.dtmf_on_rtp(now, call, pt, ts, payload) => {}
             PlainEvent::Rtp {
                 ssrc,
                 seq,
@@ -268,6 +282,7 @@ impl Endpoint {
 
     pub(super) fn on_terminated(&mut self, now: Instant, call: CallId, reason: ua::EndReason) {
         self.fetches.drop_call(call);
+        self.dtmf_end(call);
         let Some(mut c) = self.calls.remove(&call) else {
             self.events.push_back(Event::Terminated {
                 call,
@@ -400,6 +415,9 @@ impl Endpoint {
                     return;
                 }
                 let fork = p.fork.and_then(|f| c.sip_fork(f));
+                if self.dtmf_on_rtp(now, call, p.payload_type, p.timestamp, &p.payload) {
+                    return;
+                }
                 self.events.push_back(Event::Rtp {
                     call,
                     fork,

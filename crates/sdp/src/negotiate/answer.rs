@@ -1,7 +1,7 @@
 //! Answering offers (RFC 8842 §5.3; T-5.3a..f, T-5.1b, F-5.13, B-2, B-3; RFC 3264 §6).
 
 use super::assoc::{decide, AssocSnapshot, HandshakeRole};
-use super::codec::{intersect, remote_codecs};
+use super::codec::{intersect, remote_codecs, Codec};
 use super::offer::{
     answer_direction, effective_tls_id, line, push_codecs, push_dtls, push_ice, remote_ice,
     remote_rtcp_port, same_set, setup_of,
@@ -262,7 +262,8 @@ impl Negotiator {
             return self.reject_or_refuse(i, ml, mid, RejectReason::NoLocalMedia);
         };
         let codecs = intersect(&remote_codecs(om), &local.codecs);
-        if codecs.is_empty() {
+        if codecs.iter().all(Codec::is_event) {
+            // Nothing in common, or only RFC 4733 events: no audio codec to carry the call (W-3).
             return self.reject_or_refuse(i, ml, mid, RejectReason::NoCommonCodec);
         }
         let remote_address = offer.media_connection(i).map(|c| c.address.clone());

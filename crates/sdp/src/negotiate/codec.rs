@@ -36,6 +36,11 @@ impl Codec {
         self
     }
 
+    /// RFC 4733 `telephone-event`: key presses, not an audio codec on its own (W-3).
+    pub fn is_event(&self) -> bool {
+        self.name.eq_ignore_ascii_case("telephone-event")
+    }
+
     /// Same encoding, clock rate and channel count.
     pub fn same_format(&self, other: &Self) -> bool {
         self.name.eq_ignore_ascii_case(&other.name)
