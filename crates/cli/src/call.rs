@@ -495,7 +495,7 @@ impl<'a> Session<'a> {
             | Event::Security { call, .. }
             | Event::PeerKeyChanged { call, .. }
             | Event::Ice { call, .. } => self.st.call == Some(*call),
-            | Event::Dtmf { call, .. } => self.st.call == Some(*call),
+            Event::Dtmf { call, .. } => self.st.call == Some(*call),
             _ => false,
         };
         if !ours {

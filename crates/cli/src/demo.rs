@@ -9,9 +9,9 @@ use dtlsrtp_sdp::attr::Direction;
 use dtlsrtp_sdp::negotiate::{Codec, LocalMedia};
 use dtlsrtp_srtp::SrtpProfile;
 
-use dtlsrtp_audio::g711::ulaw_encode;
 use crate::options::OutputArgs;
 use crate::{Exit, Failure, KeyArg};
+use dtlsrtp_audio::g711::ulaw_encode;
 
 /// Options of `dtlsrtp demo`.
 #[derive(Args, Debug)]

@@ -24,14 +24,14 @@ use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 use dtlsrtp_tokio::interpose::MediaTap;
 use dtlsrtp_tokio::MediaHandle;
 
-use dtlsrtp_audio::g711::Law;
-use dtlsrtp_audio::jitter::JitterBuffer;
 use crate::demo::{audio_media, tone_payload, DemoArgs, Scenario};
 use crate::demowire::{with_ladder, SharedLadder};
 use crate::keylog::FileKeyLog;
 use crate::ladder::{describe_dtls, Ladder, Party};
 use crate::output::{self, Status, StatusLine};
 use crate::{os_random, say, Exit, Failure};
+use dtlsrtp_audio::g711::Law;
+use dtlsrtp_audio::jitter::JitterBuffer;
 
 /// Samples per frame: frame `index` has RTP timestamp `index × 160`, so the receiver knows what to expect.
 const SAMPLES: u32 = 160;

@@ -31,7 +31,6 @@ mod output;
 mod serve;
 mod sipdemo;
 mod sipid;
-mod sockets;
 mod wav;
 
 /// DTLS-SRTP (RFC 5763) calls, demo and tools.

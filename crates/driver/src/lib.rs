@@ -38,8 +38,8 @@
 
 #[cfg(feature = "endpoint")]
 pub mod endpoint;
-pub mod interpose;
 pub mod files;
+pub mod interpose;
 
 use std::io;
 use std::net::SocketAddr;

@@ -162,7 +162,9 @@ impl Endpoint {
                         let mf = c.ensure_fork(fork);
                         let renewed = d.as_ref().is_some_and(|d| d.association.is_new());
                         if let Some(d) = d {
-                            let _ = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
+                            let _ =
+                                c.port
+                                    .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
                         }
                         if let (Some(p), LegKind::Plain { remote }) = (c.plain.as_mut(), &n.kind) {
                             p.update(*remote, n.payloads.clone(), n.permits);
@@ -255,7 +257,9 @@ impl Endpoint {
                 c.next_port = Some(p);
             }
             None => {
-                let _ = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
+                let _ = c
+                    .port
+                    .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()));
             }
         }
         self.events.push_back(Event::Modified { call, renewed });

@@ -149,7 +149,10 @@ impl Endpoint {
         if let Some(f) = c.fork_mut(fork) {
             f.peer_fps = sdp_fingerprints(body);
         }
-        if c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_err() {
+        if c.port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+            .is_err()
+        {
             return false;
         }
         if !d.rtcp_mux {
@@ -198,7 +201,10 @@ impl Endpoint {
             return false;
         };
         let mf = c.ensure_fork(fork);
-        let bound = c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok();
+        let bound = c
+            .port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+            .is_ok();
         c.peer_bound = bound;
         bound
     }
@@ -236,7 +242,9 @@ impl Endpoint {
                     let bound = match &n.kind {
                         LegKind::Dtls(d) => {
                             let mf = c.ensure_fork(fork);
-                            c.port.set_peer(now, mf, peer_params(d, c.port.ice().is_some())).is_ok()
+                            c.port
+                                .set_peer(now, mf, peer_params(d, c.port.ice().is_some()))
+                                .is_ok()
                         }
                         // Best effort: the 2xx offered plain RTP (the negotiator refuses it otherwise).
                         LegKind::Plain { remote } => {

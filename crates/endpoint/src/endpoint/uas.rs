@@ -126,7 +126,8 @@ impl Endpoint {
             return Err(Error::WrongState);
         };
         let mf = c.ensure_fork(Self::UAS_FORK);
-        c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))?;
+        c.port
+            .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))?;
         if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
             let mut params = peer_params(&d, false);
             params.addr = Some(addr);
@@ -315,7 +316,12 @@ impl Endpoint {
             .map(|d| {
                 let mf = c.ensure_fork(fork);
                 let renewed = d.association.is_new();
-                (c.port.set_peer(now, mf, peer_params(&d, c.port.ice().is_some())).is_ok(), renewed)
+                (
+                    c.port
+                        .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
+                        .is_ok(),
+                    renewed,
+                )
             });
         match bound {
             Some((true, renewed)) => {

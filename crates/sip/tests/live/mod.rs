@@ -1,5 +1,6 @@
 //! Live UAs on real UDP sockets for the interop tests (Kamailio, baresip): pump, bounded waits, a media port.
-#![allow(clippy::disallowed_methods)] // interop harness: real sockets and the wall clock
+#![allow(clippy::disallowed_methods)]
+// interop harness: real sockets and the wall clock
 // Shared by several test binaries: each uses a part.
 #![allow(clippy::unwrap_used, clippy::panic, dead_code, unreachable_pub)]
 
