@@ -245,6 +245,7 @@ impl Endpoint {
         }
         self.expire_fetches(now);
         self.dtmf_timeout(now);
+        self.retire_ports(now);
         self.pump(now);
         self.check_media_deadlines(now);
         self.pump(now);
@@ -275,13 +276,17 @@ impl Endpoint {
             let ports = std::iter::once(&c.port)
                 .chain(c.next_port.as_ref())
                 .chain(c.rtcp.as_ref())
-                .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()));
+                .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()))
+                .chain(c.retiring.iter().map(|r| &r.0));
             for p in ports {
                 if let Some(pt) = p.poll_timeout() {
                     t = Some(t.map_or(pt, |x| x.min(pt)));
                 }
             }
             if let Some(d) = c.phase.media_deadline() {
+                t = Some(t.map_or(d, |x| x.min(d)));
+            }
+            for &(_, d) in &c.retiring {
                 t = Some(t.map_or(d, |x| x.min(d)));
             }
         }

@@ -196,6 +196,12 @@ pub struct Config {
     /// full and controlling; as answerer this mode (full or lite), controlled. `None` (default): no ICE, media
     /// goes to the `c=`/`m=` address.
     pub ice: Option<dtlsrtp_media::ice::IceMode>,
+    /// F-6.8 make-before-break: after a renewing re-offer's new association is verified, sending switches at
+    /// once and the superseded port keeps decrypting for this long (default 2 s), then it is released.
+    pub rekey_grace: std::time::Duration,
+    /// D-4.4: automatic rekey (a renewing re-offer) this long after each association's keys were made; `None`
+    /// (default): only before a key's lifetime runs out ([`dtlsrtp_media::MediaEvent::RekeyDue`]).
+    pub rekey_interval: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -235,6 +241,8 @@ impl Config {
             answer_setup: dtlsrtp_sdp::negotiate::AnswerSetup::Active,
             key_log: None,
             ice: None,
+            rekey_grace: std::time::Duration::from_secs(2),
+            rekey_interval: None,
         }
     }
 }

@@ -117,6 +117,10 @@ pub(super) struct Call {
     pub(super) port: MediaPort,
     /// A renewed association's port until it is verified.
     pub(super) next_port: Option<MediaPort>,
+    /// F-6.8 make-before-break: superseded ports after a renewal switched sending to the new one; each keeps
+    /// receiving (decrypting packets in flight under the old keys) until its deadline (`retire`, `now +
+    /// Config::rekey_grace`), then it is closed and released.
+    pub(super) retiring: Vec<(MediaPort, Instant)>,
     /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
     /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
     pub(super) rtcp: Option<MediaPort>,
@@ -248,5 +252,11 @@ impl Call {
             .chain(self.next_port.as_mut())
             .chain(self.rtcp.as_mut())
             .chain(self.reoffer.as_mut().and_then(|r| r.port.as_mut()))
+            .chain(self.retiring.iter_mut().map(|r| &mut r.0))
+    }
+
+    /// A superseded port still in its grace period.
+    pub(super) fn is_retiring(&self, local: SocketAddr) -> bool {
+        self.retiring.iter().any(|r| r.0.local_addr() == local)
     }
 }

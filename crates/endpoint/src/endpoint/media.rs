@@ -19,7 +19,9 @@ impl Endpoint {
             dtls.srtp_profiles.clone_from(&self.cfg.srtp_profiles);
         }
         dtls.key_log.clone_from(&self.cfg.key_log);
-        let pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
+        let mut pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
+        pcfg.rekey_grace = self.cfg.rekey_grace;
+        pcfg.rekey_interval = self.cfg.rekey_interval;
         match MediaPort::new(now, pcfg) {
             Ok(p) => Ok(p),
             Err(e) => {
@@ -49,6 +51,33 @@ impl Endpoint {
     pub(super) fn rtcp_addr(d: &DtlsMedia) -> Option<SocketAddr> {
         let ip = d.remote_address.as_deref()?.parse::<IpAddr>().ok()?;
         Some(SocketAddr::new(ip, d.remote_rtcp_port?))
+    }
+
+    /// Closes and releases the superseded ports whose grace period (F-6.8) is over.
+    pub(super) fn retire_ports(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        for c in self.calls.values_mut() {
+            let (over, keep): (Vec<_>, Vec<_>) = c.retiring.drain(..).partition(|r| now >= r.1);
+            c.retiring = keep;
+            for (mut p, _) in over {
+                for f in &c.forks {
+                    let _ = p.close_fork(now, f.media);
+                }
+                let local = p.local_addr();
+                while let Some(t) = p.poll_transmit() {
+                    self.out.push_back(Transmit {
+                        local,
+                        remote: t.remote,
+                        transport: TransportKind::Udp,
+                        bytes: t.bytes,
+                    });
+                }
+                done.push(p);
+            }
+        }
+        for p in &done {
+            self.release_port(p);
+        }
     }
 
     pub(super) fn release_port(&mut self, port: &MediaPort) {
@@ -294,6 +323,7 @@ impl Endpoint {
         ports.extend(c.next_port.take());
         ports.extend(c.rtcp.take());
         ports.extend(c.reoffer.take().and_then(|r| r.port));
+        ports.extend(c.retiring.drain(..).map(|r| r.0));
         for p in &mut ports {
             for f in &c.forks {
                 let _ = p.close_fork(now, f.media);
@@ -325,6 +355,10 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.is_retiring(local) && !matches!(e, MediaEvent::Rtp(_) | MediaEvent::Rtcp { .. }) {
+            // A superseded port only delivers what was in flight under the old keys.
+            return;
+        }
         let from_rtcp = c.rtcp.as_ref().is_some_and(|p| p.local_addr() == local);
         if from_rtcp
             && !matches!(
@@ -363,27 +397,15 @@ impl Endpoint {
                 if let Some(f) = c.fork_mut(sip) {
                     f.verified = true;
                 }
-                // A renewed association's port is verified: switch to it, release the old one.
-                let mut released = None;
+                // A renewed association's port is verified: sending switches to it at once; the old port
+                // keeps receiving for the grace period (F-6.8 make-before-break), then it is released.
                 if c.next_port
                     .as_ref()
                     .is_some_and(|p| p.local_addr() == local)
                 {
                     if let Some(next) = c.next_port.take() {
-                        let mut old = std::mem::replace(&mut c.port, next);
-                        for f in &c.forks {
-                            let _ = old.close_fork(now, f.media);
-                        }
-                        let l = old.local_addr();
-                        while let Some(t) = old.poll_transmit() {
-                            self.out.push_back(Transmit {
-                                local: l,
-                                remote: t.remote,
-                                transport: TransportKind::Udp,
-                                bytes: t.bytes,
-                            });
-                        }
-                        released = Some(old);
+                        let old = std::mem::replace(&mut c.port, next);
+                        c.retiring.push((old, now + self.cfg.rekey_grace));
                     }
                 }
                 self.events.push_back(Event::FingerprintVerified {
@@ -391,9 +413,6 @@ impl Endpoint {
                     fork: sip,
                     remote,
                 });
-                if let Some(old) = released {
-                    self.release_port(&old);
-                }
                 self.check_established(call);
             }
             MediaEvent::FingerprintMismatch { fork, .. } => {
@@ -433,7 +452,7 @@ impl Endpoint {
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
             }
-            MediaEvent::RekeyNeeded { .. } => {
+            MediaEvent::RekeyNeeded { .. } | MediaEvent::RekeyDue { .. } => {
                 // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
                 let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
             }

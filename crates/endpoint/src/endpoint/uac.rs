@@ -91,6 +91,7 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                retiring: Vec::new(),
                 rtcp,
                 plain: None,
                 profiles: Vec::new(),
