@@ -305,6 +305,15 @@ impl Endpoint {
 
     /// Ends a call: CANCEL before the answer, BYE after, 603 for an unanswered incoming call.
     pub fn hangup(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        if let Some(c) = self.calls.get_mut(&call) {
+            if c.phase.is_answered() {
+                // RFC 3550 §6.6: the RTCP BYE leaves before the SIP BYE, while the peer still listens.
+                for p in c.ports_mut() {
+                    let _ = p.send_bye(now, None, None);
+                }
+                self.drain_media();
+            }
+        }
         self.ua.hangup(now, call)?;
         self.pump(now);
         Ok(())

@@ -255,6 +255,13 @@ impl Call {
             .chain(self.retiring.iter_mut().map(|r| &mut r.0))
     }
 
+    /// RTCP hygiene: one CNAME (RFC 7022, random) and one SSRC per call — the main port's — on `p` (the RTCP
+    /// component's port, a renewed association's port).
+    pub(super) fn share_identity(main: &MediaPort, p: &mut MediaPort) {
+        p.set_cname(main.cname().to_owned());
+        p.set_local_ssrc(main.local_ssrc());
+    }
+
     /// A superseded port still in its grace period.
     pub(super) fn is_retiring(&self, local: SocketAddr) -> bool {
         self.retiring.iter().any(|r| r.0.local_addr() == local)

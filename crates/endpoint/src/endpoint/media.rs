@@ -23,7 +23,12 @@ impl Endpoint {
         pcfg.rekey_grace = self.cfg.rekey_grace;
         pcfg.rekey_interval = self.cfg.rekey_interval;
         match MediaPort::new(now, pcfg) {
-            Ok(p) => Ok(p),
+            Ok(mut p) => {
+                if let Some((at, since_unix)) = self.cfg.wall_clock {
+                    p.set_wall_clock(at, since_unix);
+                }
+                Ok(p)
+            }
             Err(e) => {
                 self.free_sockets.push_front(local);
                 Err(e.into())
@@ -324,19 +329,25 @@ impl Endpoint {
         ports.extend(c.rtcp.take());
         ports.extend(c.reoffer.take().and_then(|r| r.port));
         ports.extend(c.retiring.drain(..).map(|r| r.0));
+        // RFC 3550 §6.6: the RTCP BYE (and close_notify) go out ahead of the SIP response to the peer's BYE
+        // queued in this round, so they arrive while the peer's call (and socket) still exists.
+        let mut last = Vec::new();
         for p in &mut ports {
             for f in &c.forks {
                 let _ = p.close_fork(now, f.media);
             }
             let local = p.local_addr();
             while let Some(t) = p.poll_transmit() {
-                self.out.push_back(Transmit {
+                last.push(Transmit {
                     local,
                     remote: t.remote,
                     transport: TransportKind::Udp,
                     bytes: t.bytes,
                 });
             }
+        }
+        for t in last.into_iter().rev() {
+            self.out.push_front(t);
         }
         for p in &ports {
             self.release_port(p);
@@ -355,7 +366,12 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.is_retiring(local) && !matches!(e, MediaEvent::Rtp(_) | MediaEvent::Rtcp { .. }) {
+        if c.is_retiring(local)
+            && !matches!(
+                e,
+                MediaEvent::Rtp(_) | MediaEvent::Rtcp { .. } | MediaEvent::RtcpBye { .. }
+            )
+        {
             // A superseded port only delivers what was in flight under the old keys.
             return;
         }
@@ -363,7 +379,10 @@ impl Endpoint {
         if from_rtcp
             && !matches!(
                 e,
-                MediaEvent::FingerprintMismatch { .. } | MediaEvent::Rtcp { .. }
+                MediaEvent::FingerprintMismatch { .. }
+                    | MediaEvent::Rtcp { .. }
+                    | MediaEvent::RtcpReport { .. }
+                    | MediaEvent::RtcpBye { .. }
             )
         {
             // The RTCP component's handshake and verification are internal (its RTCP is reported below).
@@ -451,6 +470,19 @@ impl Endpoint {
             MediaEvent::Rtcp { fork, report, .. } => {
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
+            }
+            MediaEvent::RtcpReport { fork, report, .. } => {
+                let fork = fork.and_then(|f| c.sip_fork(f));
+                self.events
+                    .push_back(Event::RtcpReport { call, fork, report });
+            }
+            MediaEvent::RtcpBye { bye, .. } => self.events.push_back(Event::RtcpBye { call, bye }),
+            MediaEvent::SsrcChanged { old, new, .. } => {
+                // One SSRC per call: every port of the call sends as the new one.
+                for p in c.ports_mut() {
+                    p.set_local_ssrc(new);
+                }
+                self.events.push_back(Event::SsrcChanged { call, old, new });
             }
             MediaEvent::RekeyNeeded { .. } | MediaEvent::RekeyDue { .. } => {
                 // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).

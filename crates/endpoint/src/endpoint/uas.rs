@@ -220,6 +220,9 @@ impl Endpoint {
             }
         }
         self.owners.insert(local, call);
+        if let Some(r) = rtcp.as_mut() {
+            Call::share_identity(&port, r);
+        }
         if let Some(r) = &rtcp {
             self.owners.insert(r.local_addr(), call);
         }
