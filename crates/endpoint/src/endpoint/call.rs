@@ -255,11 +255,15 @@ impl Call {
             .chain(self.retiring.iter_mut().map(|r| &mut r.0))
     }
 
-    /// RTCP hygiene: one CNAME (RFC 7022, random) and one SSRC per call — the main port's — on `p` (the RTCP
-    /// component's port, a renewed association's port).
-    pub(super) fn share_identity(main: &MediaPort, p: &mut MediaPort) {
+    /// RTCP hygiene: one CNAME per call (RFC 7022, random; the main port's) on `p` (the RTCP component's
+    /// port, a renewed association's port) and, with `ssrc`, the call's SSRC (the RTCP component). A renewed
+    /// association keeps its own SSRC: the peer maps an SSRC to one association (D-5.1.2c), and the old one
+    /// still receives during the grace period; the shared CNAME ties the two sources together.
+    pub(super) fn share_identity(main: &MediaPort, p: &mut MediaPort, ssrc: bool) {
         p.set_cname(main.cname().to_owned());
-        p.set_local_ssrc(main.local_ssrc());
+        if ssrc {
+            p.set_local_ssrc(main.local_ssrc());
+        }
     }
 
     /// A superseded port still in its grace period.

@@ -478,9 +478,9 @@ impl Endpoint {
             }
             MediaEvent::RtcpBye { bye, .. } => self.events.push_back(Event::RtcpBye { call, bye }),
             MediaEvent::SsrcChanged { old, new, .. } => {
-                // One SSRC per call: every port of the call sends as the new one.
-                for p in c.ports_mut() {
-                    p.set_local_ssrc(new);
+                // The RTCP component reports for the RTP port: it sends as the new SSRC too.
+                if let Some(r) = c.rtcp.as_mut().filter(|_| !from_rtcp) {
+                    r.set_local_ssrc(new);
                 }
                 self.events.push_back(Event::SsrcChanged { call, old, new });
             }

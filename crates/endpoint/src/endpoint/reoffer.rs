@@ -58,7 +58,7 @@ impl Endpoint {
             return Err(Error::UnknownCall);
         };
         if let Some(p) = new_port.as_mut() {
-            Call::share_identity(&c.port, p);
+            Call::share_identity(&c.port, p, false);
         }
         let port_no = new_port
             .as_ref()

@@ -72,7 +72,7 @@ impl Endpoint {
         };
         self.owners.insert(local, call);
         if let Some(r) = rtcp.as_mut() {
-            Call::share_identity(&port, r);
+            Call::share_identity(&port, r, true);
         }
         if let Some(r) = &rtcp {
             self.owners.insert(r.local_addr(), call);
