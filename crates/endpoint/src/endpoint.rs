@@ -311,6 +311,7 @@ impl Endpoint {
                 for p in c.ports_mut() {
                     let _ = p.send_bye(now, None, None);
                 }
+                c.shuttle_rtcp(now);
                 self.drain_media();
             }
         }
@@ -377,6 +378,9 @@ impl Endpoint {
             for (id, e) in plain {
                 progressed = true;
                 self.on_plain_event(now, id, e);
+            }
+            for c in self.calls.values_mut() {
+                c.shuttle_rtcp(now);
             }
             self.drain_media();
             if !progressed {

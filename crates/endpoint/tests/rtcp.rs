@@ -135,3 +135,77 @@ fn rtcp_bye_on_hangup_reaches_the_peer() {
         );
     }
 }
+
+fn strip_mux(t: &mut dtlsrtp::Transmit) {
+    // same length: Content-Length stays right; an unknown attribute is ignored
+    let (from, to) = (&b"a=rtcp-mux\r\n"[..], &b"a=x-nomux1\r\n"[..]);
+    if let Some(i) = t.bytes.windows(from.len()).position(|w| w == from) {
+        t.bytes[i..i + from.len()].copy_from_slice(to);
+    }
+}
+
+/// SRTCP sent from `from`: (packet type of the first packet, sender SSRC) from the clear header.
+fn srtcp_from(net: &Net, from: std::net::SocketAddr) -> Vec<(u8, u32)> {
+    net.log
+        .iter()
+        .filter(|(f, _, b)| {
+            *f == from && b.len() >= 8 && b[0] >> 6 == 2 && (200..=204).contains(&b[1])
+        })
+        .map(|(_, _, b)| (b[1], u32::from_be_bytes([b[4], b[5], b[6], b[7]])))
+        .collect()
+}
+
+/// D-3b, RFC 5761 §5.1.3, RFC 5764 §4.1: a UAC offer answered without rtcp-mux: each side's RTCP (SRs under
+/// the call's RTP SSRC) travels on the second component only, the RTP port sends none, and round trips are
+/// measured across the two ports.
+#[test]
+fn rtcp_without_mux_uac_offer_reports_on_the_second_component() {
+    let mut net = Net::new();
+    net.mangle = Some(Box::new(strip_mux));
+    let (a, b, ca, cb) = setup(
+        &mut net,
+        Net::config("alice", 5060, 1),
+        Net::config("bob", 5070, 2),
+    );
+    let (ea, eb) = talk(&mut net, (a, ca), (b, cb), 16);
+    for (me, call, peer_events, my_events) in [(a, ca, &eb, &ea), (b, cb, &ea, &eb)] {
+        let st = net.ep(me).stats(call).unwrap();
+        let my_ssrc = peer_events
+            .iter()
+            .find_map(|e| match e {
+                Event::Rtp { ssrc, .. } => Some(*ssrc),
+                _ => None,
+            })
+            .expect("RTP arrived");
+        let peer = if me == a { b } else { a };
+        let peer_call = if me == a { cb } else { ca };
+        let peer_rtcp = net.ep(peer).stats(peer_call).unwrap().rtcp_associations;
+        assert_eq!(peer_rtcp.len(), 1, "an RTCP-component association");
+        let my_rtcp_port = peer_rtcp[0].remote;
+        assert_ne!(my_rtcp_port, st.local);
+        assert!(
+            srtcp_from(&net, st.local).is_empty(),
+            "no RTCP on the RTP port"
+        );
+        let on_rtcp = srtcp_from(&net, my_rtcp_port);
+        assert!(
+            on_rtcp.iter().any(|p| p.0 == 200),
+            "SRs on the second component"
+        );
+        assert!(
+            on_rtcp.iter().all(|p| p.1 == my_ssrc),
+            "under the call's SSRC {my_ssrc:#x}: {on_rtcp:x?}"
+        );
+        assert!(has(
+            peer_events,
+            |e| matches!(e, Event::Stats { report, .. } if report.sender_ssrc == my_ssrc)
+        ));
+        assert!(
+            has(
+                my_events,
+                |e| matches!(e, Event::RtcpReport { report, .. } if report.rtt.is_some())
+            ),
+            "RTT measured across the two ports"
+        );
+    }
+}

@@ -266,6 +266,26 @@ impl Call {
         }
     }
 
+    /// RFC 5761 §5.1.3 fallback taken (the final answer does not mux): RTCP travels on the RTCP component's
+    /// port, for the RTP port's SSRC: the RTP port hands its reports over ([`Self::shuttle_rtcp`]) and the
+    /// RTCP port only carries them (RFC 3550 §11, RFC 5764 §4.1).
+    pub(super) fn split_rtcp(&mut self) {
+        if let Some(r) = self.rtcp.as_mut() {
+            self.port.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtpComponent);
+            r.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtcpComponent);
+        }
+    }
+
+    /// Moves the RTP port's RTCP (reports, BYE) to the RTCP component's port, which protects and sends it.
+    pub(super) fn shuttle_rtcp(&mut self, now: Instant) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        while let Some((fork, compound)) = self.port.poll_rtcp() {
+            let _ = r.send_rtcp(now, fork, &compound);
+        }
+    }
+
     /// A superseded port still in its grace period.
     pub(super) fn is_retiring(&self, local: SocketAddr) -> bool {
         self.retiring.iter().any(|r| r.0.local_addr() == local)

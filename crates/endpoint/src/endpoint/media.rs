@@ -324,6 +324,11 @@ impl Endpoint {
             });
             return;
         };
+        if c.rtcp.is_some() {
+            // Non-muxed RTCP: the BYE for the RTP port's SSRC leaves on the RTCP component.
+            let _ = c.port.send_bye(now, None, None);
+            c.shuttle_rtcp(now);
+        }
         let mut ports = vec![c.port];
         ports.extend(c.next_port.take());
         ports.extend(c.rtcp.take());
@@ -468,6 +473,10 @@ impl Endpoint {
                 });
             }
             MediaEvent::Rtcp { fork, report, .. } => {
+                if from_rtcp {
+                    // the peer's SR on the RTCP component: LSR/DLSR of the RTP port's next reports
+                    c.port.note_remote_rtcp(now, &report);
+                }
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
             }

@@ -280,6 +280,8 @@ impl Endpoint {
             c.pending = None;
             if c.fork(fork).is_none_or(|f| f.rtcp_mux) || plain.is_some() {
                 unused_rtcp = c.rtcp.take();
+            } else {
+                c.split_rtcp();
             }
         }
         if let Some((remote, outcome)) = plain {

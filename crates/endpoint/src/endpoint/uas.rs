@@ -132,6 +132,7 @@ impl Endpoint {
             let mut params = peer_params(&d, false);
             params.addr = Some(addr);
             r.set_peer(now, mf, params)?;
+            c.split_rtcp();
         }
         c.peer_bound = true;
         Ok(())
