@@ -58,6 +58,9 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// SIP-level datagrams on unknown local sockets, media for no call.
     dropped: u64,
+    /// The NTP anchor every media port shares ([`Config::wall_clock`], or the first port's creation counted
+    /// from the Unix epoch): RTT across a call's RTP and RTCP ports needs one clock (RFC 3550 §6.4.1).
+    ntp_anchor: Option<(Instant, std::time::Duration)>,
     /// Continuity of authentication (F-8.4b): peer fingerprints per verified identity.
     peer_keys: PeerKeyCache,
     /// While an anonymous call is being set up: its fresh certificate and fingerprint (F-6.1b).
@@ -148,6 +151,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             dropped: 0,
+            ntp_anchor: None,
         })
     }
 

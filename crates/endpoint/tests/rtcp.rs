@@ -11,13 +11,19 @@ use common::{has, incoming, Net};
 use dtlsrtp::{CallId, CallOptions, Config, Event};
 
 pub fn setup(net: &mut Net, a_cfg: Config, b_cfg: Config) -> (usize, usize, CallId, CallId) {
+    setup_with(net, a_cfg, b_cfg, CallOptions::default())
+}
+
+fn setup_with(
+    net: &mut Net,
+    a_cfg: Config,
+    b_cfg: Config,
+    opts: CallOptions,
+) -> (usize, usize, CallId, CallId) {
     let a = net.add(a_cfg);
     let b = net.add(b_cfg);
     let now = net.now;
-    let ca = net
-        .ep(a)
-        .dial(now, "sip:bob@127.0.0.1:5070", CallOptions::default())
-        .unwrap();
+    let ca = net.ep(a).dial(now, "sip:bob@127.0.0.1:5070", opts).unwrap();
     net.run();
     let cb = incoming(&net.take(b));
     let now = net.now;
@@ -160,12 +166,26 @@ fn srtcp_from(net: &Net, from: std::net::SocketAddr) -> Vec<(u8, u32)> {
 /// measured across the two ports.
 #[test]
 fn rtcp_without_mux_uac_offer_reports_on_the_second_component() {
+    nomux(CallOptions::default());
+}
+
+/// D-3b with a delayed offer: the UAS's offer in its 200 carries `a=rtcp:PORT`, the caller refuses rtcp-mux in
+/// its ACK answer (with its own `a=rtcp:PORT`): RTCP on the second component both ways, as above.
+#[test]
+fn rtcp_without_mux_uas_delayed_offer_reports_on_the_second_component() {
+    let mut opts = CallOptions::default();
+    opts.delayed_offer = true;
+    nomux(opts);
+}
+
+fn nomux(opts: CallOptions) {
     let mut net = Net::new();
     net.mangle = Some(Box::new(strip_mux));
-    let (a, b, ca, cb) = setup(
+    let (a, b, ca, cb) = setup_with(
         &mut net,
         Net::config("alice", 5060, 1),
         Net::config("bob", 5070, 2),
+        opts,
     );
     let (ea, eb) = talk(&mut net, (a, ca), (b, cb), 16);
     for (me, call, peer_events, my_events) in [(a, ca, &eb, &ea), (b, cb, &ea, &eb)] {

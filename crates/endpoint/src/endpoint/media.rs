@@ -24,9 +24,12 @@ impl Endpoint {
         pcfg.rekey_interval = self.cfg.rekey_interval;
         match MediaPort::new(now, pcfg) {
             Ok(mut p) => {
-                if let Some((at, since_unix)) = self.cfg.wall_clock {
-                    p.set_wall_clock(at, since_unix);
-                }
+                let (at, since_unix) = *self.ntp_anchor.get_or_insert(
+                    self.cfg
+                        .wall_clock
+                        .unwrap_or((now, std::time::Duration::ZERO)),
+                );
+                p.set_wall_clock(at, since_unix);
                 Ok(p)
             }
             Err(e) => {
