@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{has, incoming, Net};
 use dtlsrtp::{CallId, CallOptions, Config, Event};
 
-pub fn setup(net: &mut Net, a_cfg: Config, b_cfg: Config) -> (usize, usize, CallId, CallId) {
+fn setup(net: &mut Net, a_cfg: Config, b_cfg: Config) -> (usize, usize, CallId, CallId) {
     setup_with(net, a_cfg, b_cfg, CallOptions::default())
 }
 
@@ -38,7 +38,7 @@ fn setup_with(
 }
 
 /// Audio both ways every 20 ms for `secs` seconds; every event of both sides.
-pub fn talk(
+fn talk(
     net: &mut Net,
     (a, ca): (usize, CallId),
     (b, cb): (usize, CallId),
@@ -102,7 +102,7 @@ fn rtcp_reception_reports_become_events_with_rtt() {
     let reports: Vec<_> = ea
         .iter()
         .filter_map(|e| match e {
-            Event::RtcpReport { call, report, .. } if *call == ca => Some(report.clone()),
+            Event::RtcpReport { call, report, .. } if *call == ca => Some(*report),
             _ => None,
         })
         .collect();
