@@ -229,3 +229,46 @@ fn nomux(opts: CallOptions) {
         );
     }
 }
+
+/// D-3b across a rekey (F-6.8): after a renewing re-offer on a non-muxed call, the new RTP port hands its
+/// reports to the RTCP component too; no RTCP leaves the new RTP port.
+#[test]
+fn rtcp_without_mux_survives_rekey_onto_a_new_port() {
+    let mut net = Net::new();
+    net.mangle = Some(Box::new(strip_mux));
+    let (a, b, ca, cb) = setup(
+        &mut net,
+        Net::config("alice", 5060, 1),
+        Net::config("bob", 5070, 2),
+    );
+    let now = net.now;
+    net.ep(a).rekey(now, ca).unwrap();
+    net.run();
+    assert!(has(&net.take(a), |e| matches!(
+        e,
+        Event::Modified { renewed: true, .. }
+    )));
+    let (_, eb) = talk(&mut net, (a, ca), (b, cb), 12);
+    let new_local = net.ep(a).stats(ca).unwrap().local;
+    assert!(
+        srtcp_from(&net, new_local).is_empty(),
+        "no RTCP on the renewed RTP port"
+    );
+    let a_rtcp = net.ep(b).stats(cb).unwrap().rtcp_associations[0].remote;
+    let ssrc_now = eb
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Rtp { ssrc, .. } => Some(*ssrc),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        has(
+            &eb,
+            |e| matches!(e, Event::Stats { report, .. } if report.sender_ssrc == ssrc_now)
+        ),
+        "SRs for the renewed port's SSRC reach bob"
+    );
+    assert!(srtcp_from(&net, a_rtcp).iter().any(|p| p.1 == ssrc_now));
+}

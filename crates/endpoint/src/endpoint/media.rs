@@ -430,7 +430,11 @@ impl Endpoint {
                     .as_ref()
                     .is_some_and(|p| p.local_addr() == local)
                 {
-                    if let Some(next) = c.next_port.take() {
+                    if let Some(mut next) = c.next_port.take() {
+                        if c.rtcp.is_some() {
+                            // non-muxed call: the RTCP component (not renewed) carries the new port's RTCP
+                            next.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtpComponent);
+                        }
                         let old = std::mem::replace(&mut c.port, next);
                         c.retiring.push((old, now + self.cfg.rekey_grace));
                     }
