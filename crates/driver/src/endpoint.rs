@@ -238,6 +238,13 @@ impl EndpointHandle {
         getrandom::fill(&mut seed).map_err(|_| DriverError::Seed)?;
         let mut cfg = configure(udp_local, seed);
         cfg.sip.clone_from(&sip);
+        if cfg.wall_clock.is_none() {
+            // RFC 3550 §6.4.1: SR NTP timestamps are wall-clock time (the driver is allowed the clock).
+            let since_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            cfg.wall_clock = Some((Instant::now(), since_unix));
+        }
         identity_io::preload(&mut cfg).await;
         let ep = Endpoint::new(cfg)?;
         let (in_tx, in_rx) = mpsc::channel(4096);

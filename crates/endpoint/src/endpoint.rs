@@ -58,6 +58,9 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// SIP-level datagrams on unknown local sockets, media for no call.
     dropped: u64,
+    /// The NTP anchor every media port shares ([`Config::wall_clock`], or the first port's creation counted
+    /// from the Unix epoch): RTT across a call's RTP and RTCP ports needs one clock (RFC 3550 §6.4.1).
+    ntp_anchor: Option<(Instant, std::time::Duration)>,
     /// Continuity of authentication (F-8.4b): peer fingerprints per verified identity.
     peer_keys: PeerKeyCache,
     /// While an anonymous call is being set up: its fresh certificate and fingerprint (F-6.1b).
@@ -148,6 +151,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             dropped: 0,
+            ntp_anchor: None,
         })
     }
 
@@ -245,6 +249,7 @@ impl Endpoint {
         }
         self.expire_fetches(now);
         self.dtmf_timeout(now);
+        self.retire_ports(now);
         self.pump(now);
         self.check_media_deadlines(now);
         self.pump(now);
@@ -275,13 +280,17 @@ impl Endpoint {
             let ports = std::iter::once(&c.port)
                 .chain(c.next_port.as_ref())
                 .chain(c.rtcp.as_ref())
-                .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()));
+                .chain(c.reoffer.as_ref().and_then(|r| r.port.as_ref()))
+                .chain(c.retiring.iter().map(|r| &r.0));
             for p in ports {
                 if let Some(pt) = p.poll_timeout() {
                     t = Some(t.map_or(pt, |x| x.min(pt)));
                 }
             }
             if let Some(d) = c.phase.media_deadline() {
+                t = Some(t.map_or(d, |x| x.min(d)));
+            }
+            for &(_, d) in &c.retiring {
                 t = Some(t.map_or(d, |x| x.min(d)));
             }
         }
@@ -300,6 +309,16 @@ impl Endpoint {
 
     /// Ends a call: CANCEL before the answer, BYE after, 603 for an unanswered incoming call.
     pub fn hangup(&mut self, now: Instant, call: CallId) -> Result<(), Error> {
+        if let Some(c) = self.calls.get_mut(&call) {
+            if c.phase.is_answered() {
+                // RFC 3550 §6.6: the RTCP BYE leaves before the SIP BYE, while the peer still listens.
+                for p in c.ports_mut() {
+                    let _ = p.send_bye(now, None, None);
+                }
+                c.shuttle_rtcp(now);
+                self.drain_media();
+            }
+        }
         self.ua.hangup(now, call)?;
         self.pump(now);
         Ok(())
@@ -363,6 +382,9 @@ impl Endpoint {
             for (id, e) in plain {
                 progressed = true;
                 self.on_plain_event(now, id, e);
+            }
+            for c in self.calls.values_mut() {
+                c.shuttle_rtcp(now);
             }
             self.drain_media();
             if !progressed {

@@ -100,7 +100,8 @@ use dtlsrtp_sip::identity::{AuthService, CertResolver, PeerKeyCache, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
 pub use dtlsrtp_audio::dtmf::DtmfDigit;
-pub use dtlsrtp_media::port::rtp::RtcpReport;
+pub use dtlsrtp_media::port::rtp::{RtcpBye, RtcpReport};
+pub use dtlsrtp_media::ReceptionReport;
 pub use dtlsrtp_session as session;
 pub use dtlsrtp_sip::identity::{CallSecurityState, IdentityPolicy};
 pub use dtlsrtp_sip::ua::{CallId, ForkId, RegId, TransportKind};
@@ -196,6 +197,16 @@ pub struct Config {
     /// full and controlling; as answerer this mode (full or lite), controlled. `None` (default): no ICE, media
     /// goes to the `c=`/`m=` address.
     pub ice: Option<dtlsrtp_media::ice::IceMode>,
+    /// F-6.8 make-before-break: after a renewing re-offer's new association is verified, sending switches at
+    /// once and the superseded port keeps decrypting for this long (default 2 s), then it is released.
+    pub rekey_grace: std::time::Duration,
+    /// D-4.4: automatic rekey (a renewing re-offer) this long after each association's keys were made; `None`
+    /// (default): only before a key's lifetime runs out ([`dtlsrtp_media::MediaEvent::RekeyDue`]).
+    pub rekey_interval: Option<std::time::Duration>,
+    /// RFC 3550 §6.4.1: the wall-clock anchor of every media port's SR NTP timestamps: at this instant it was
+    /// this long after the Unix epoch. The driver sets it from `SystemTime::now()` at start (the endpoint never
+    /// reads a clock); `None` (default): NTP time counted from the port's start.
+    pub wall_clock: Option<(Instant, std::time::Duration)>,
 }
 
 impl Config {
@@ -235,6 +246,9 @@ impl Config {
             answer_setup: dtlsrtp_sdp::negotiate::AnswerSetup::Active,
             key_log: None,
             ice: None,
+            rekey_grace: std::time::Duration::from_secs(2),
+            rekey_interval: None,
+            wall_clock: None,
         }
     }
 }
@@ -557,6 +571,33 @@ pub enum Event {
         fork: Option<ForkId>,
         /// The report.
         report: RtcpReport,
+    },
+    /// A reception report block about our media from the peer's SR/RR (RFC 3550 §6.4), with the round-trip
+    /// time when the block echoes one of our SRs.
+    RtcpReport {
+        /// Call.
+        call: CallId,
+        /// Fork.
+        fork: Option<ForkId>,
+        /// The block.
+        report: ReceptionReport,
+    },
+    /// An authenticated RTCP BYE from the peer (RFC 3550 §6.6): the listed sources left.
+    RtcpBye {
+        /// Call.
+        call: CallId,
+        /// The sources and the reason.
+        bye: RtcpBye,
+    },
+    /// SSRC collision (RFC 3550 §8.2, D-5.1.2d): an authenticated packet used our SSRC; a BYE for `old` went
+    /// out and the call now sends as `new` (on all its ports).
+    SsrcChanged {
+        /// Call.
+        call: CallId,
+        /// The SSRC given up.
+        old: u32,
+        /// The new SSRC.
+        new: u32,
     },
     /// An early dialog ended (another fork won, or it was cancelled); its associations are closed.
     ForkEnded {

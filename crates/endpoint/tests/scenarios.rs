@@ -416,7 +416,8 @@ fn f_6_6_reinvite_that_keeps_no_new_handshake_srtp_continues() {
 }
 
 /// T-5.5a, T-5.1a: a re-INVITE that renews (our rekey): new tls-id on a new port, a new handshake; media keeps
-/// flowing on the old association until the new one is verified, then the old port is released.
+/// flowing on the old association until the new one is verified, then the old port is released (after the
+/// make-before-break grace period, F-6.8).
 #[test]
 fn t_5_1a_reinvite_that_renews_rekey_new_port_new_association() {
     let mut net = Net::new();
@@ -432,6 +433,7 @@ fn t_5_1a_reinvite_that_renews_rekey_new_port_new_association() {
     // until the answer, our media still goes on the old association
     net.ep(a).send_audio(now, ca, 0, 1, b"meanwhile").unwrap();
     net.run();
+    net.run_for(std::time::Duration::from_millis(2500));
     let ea = net.take(a);
     let eb = net.take(b);
     assert!(

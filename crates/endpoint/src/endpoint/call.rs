@@ -117,6 +117,10 @@ pub(super) struct Call {
     pub(super) port: MediaPort,
     /// A renewed association's port until it is verified.
     pub(super) next_port: Option<MediaPort>,
+    /// F-6.8 make-before-break: superseded ports after a renewal switched sending to the new one; each keeps
+    /// receiving (decrypting packets in flight under the old keys) until its deadline (`retire`, `now +
+    /// Config::rekey_grace`), then it is closed and released.
+    pub(super) retiring: Vec<(MediaPort, Instant)>,
     /// D-3b: the RTCP component's port (its own DTLS association) for a peer that refuses rtcp-mux. Offered as
     /// `a=rtcp:PORT` fallback (RFC 5761 §5.1.3); released when the winning answer muxes.
     pub(super) rtcp: Option<MediaPort>,
@@ -248,5 +252,42 @@ impl Call {
             .chain(self.next_port.as_mut())
             .chain(self.rtcp.as_mut())
             .chain(self.reoffer.as_mut().and_then(|r| r.port.as_mut()))
+            .chain(self.retiring.iter_mut().map(|r| &mut r.0))
+    }
+
+    /// RTCP hygiene: one CNAME per call (RFC 7022, random; the main port's) on `p` (the RTCP component's
+    /// port, a renewed association's port) and, with `ssrc`, the call's SSRC (the RTCP component). A renewed
+    /// association keeps its own SSRC: the peer maps an SSRC to one association (D-5.1.2c), and the old one
+    /// still receives during the grace period; the shared CNAME ties the two sources together.
+    pub(super) fn share_identity(main: &MediaPort, p: &mut MediaPort, ssrc: bool) {
+        p.set_cname(main.cname().to_owned());
+        if ssrc {
+            p.set_local_ssrc(main.local_ssrc());
+        }
+    }
+
+    /// RFC 5761 §5.1.3 fallback taken (the final answer does not mux): RTCP travels on the RTCP component's
+    /// port, for the RTP port's SSRC: the RTP port hands its reports over ([`Self::shuttle_rtcp`]) and the
+    /// RTCP port only carries them (RFC 3550 §11, RFC 5764 §4.1).
+    pub(super) fn split_rtcp(&mut self) {
+        if let Some(r) = self.rtcp.as_mut() {
+            self.port.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtpComponent);
+            r.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtcpComponent);
+        }
+    }
+
+    /// Moves the RTP port's RTCP (reports, BYE) to the RTCP component's port, which protects and sends it.
+    pub(super) fn shuttle_rtcp(&mut self, now: Instant) {
+        let Some(r) = self.rtcp.as_mut() else {
+            return;
+        };
+        while let Some((fork, compound)) = self.port.poll_rtcp() {
+            let _ = r.send_rtcp(now, fork, &compound);
+        }
+    }
+
+    /// A superseded port still in its grace period.
+    pub(super) fn is_retiring(&self, local: SocketAddr) -> bool {
+        self.retiring.iter().any(|r| r.0.local_addr() == local)
     }
 }

@@ -19,9 +19,19 @@ impl Endpoint {
             dtls.srtp_profiles.clone_from(&self.cfg.srtp_profiles);
         }
         dtls.key_log.clone_from(&self.cfg.key_log);
-        let pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
+        let mut pcfg = MediaPortConfig::new(local, dtls, self.rng.block());
+        pcfg.rekey_grace = self.cfg.rekey_grace;
+        pcfg.rekey_interval = self.cfg.rekey_interval;
         match MediaPort::new(now, pcfg) {
-            Ok(p) => Ok(p),
+            Ok(mut p) => {
+                let (at, since_unix) = *self.ntp_anchor.get_or_insert(
+                    self.cfg
+                        .wall_clock
+                        .unwrap_or((now, std::time::Duration::ZERO)),
+                );
+                p.set_wall_clock(at, since_unix);
+                Ok(p)
+            }
             Err(e) => {
                 self.free_sockets.push_front(local);
                 Err(e.into())
@@ -49,6 +59,33 @@ impl Endpoint {
     pub(super) fn rtcp_addr(d: &DtlsMedia) -> Option<SocketAddr> {
         let ip = d.remote_address.as_deref()?.parse::<IpAddr>().ok()?;
         Some(SocketAddr::new(ip, d.remote_rtcp_port?))
+    }
+
+    /// Closes and releases the superseded ports whose grace period (F-6.8) is over.
+    pub(super) fn retire_ports(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        for c in self.calls.values_mut() {
+            let (over, keep): (Vec<_>, Vec<_>) = c.retiring.drain(..).partition(|r| now >= r.1);
+            c.retiring = keep;
+            for (mut p, _) in over {
+                for f in &c.forks {
+                    let _ = p.close_fork(now, f.media);
+                }
+                let local = p.local_addr();
+                while let Some(t) = p.poll_transmit() {
+                    self.out.push_back(Transmit {
+                        local,
+                        remote: t.remote,
+                        transport: TransportKind::Udp,
+                        bytes: t.bytes,
+                    });
+                }
+                done.push(p);
+            }
+        }
+        for p in &done {
+            self.release_port(p);
+        }
     }
 
     pub(super) fn release_port(&mut self, port: &MediaPort) {
@@ -290,23 +327,35 @@ impl Endpoint {
             });
             return;
         };
+        if c.rtcp.is_some() {
+            // Non-muxed RTCP: the BYE for the RTP port's SSRC leaves on the RTCP component.
+            let _ = c.port.send_bye(now, None, None);
+            c.shuttle_rtcp(now);
+        }
         let mut ports = vec![c.port];
         ports.extend(c.next_port.take());
         ports.extend(c.rtcp.take());
         ports.extend(c.reoffer.take().and_then(|r| r.port));
+        ports.extend(c.retiring.drain(..).map(|r| r.0));
+        // RFC 3550 §6.6: the RTCP BYE (and close_notify) go out ahead of the SIP response to the peer's BYE
+        // queued in this round, so they arrive while the peer's call (and socket) still exists.
+        let mut last = Vec::new();
         for p in &mut ports {
             for f in &c.forks {
                 let _ = p.close_fork(now, f.media);
             }
             let local = p.local_addr();
             while let Some(t) = p.poll_transmit() {
-                self.out.push_back(Transmit {
+                last.push(Transmit {
                     local,
                     remote: t.remote,
                     transport: TransportKind::Udp,
                     bytes: t.bytes,
                 });
             }
+        }
+        for t in last.into_iter().rev() {
+            self.out.push_front(t);
         }
         for p in &ports {
             self.release_port(p);
@@ -325,11 +374,23 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.is_retiring(local)
+            && !matches!(
+                e,
+                MediaEvent::Rtp(_) | MediaEvent::Rtcp { .. } | MediaEvent::RtcpBye { .. }
+            )
+        {
+            // A superseded port only delivers what was in flight under the old keys.
+            return;
+        }
         let from_rtcp = c.rtcp.as_ref().is_some_and(|p| p.local_addr() == local);
         if from_rtcp
             && !matches!(
                 e,
-                MediaEvent::FingerprintMismatch { .. } | MediaEvent::Rtcp { .. }
+                MediaEvent::FingerprintMismatch { .. }
+                    | MediaEvent::Rtcp { .. }
+                    | MediaEvent::RtcpReport { .. }
+                    | MediaEvent::RtcpBye { .. }
             )
         {
             // The RTCP component's handshake and verification are internal (its RTCP is reported below).
@@ -363,27 +424,19 @@ impl Endpoint {
                 if let Some(f) = c.fork_mut(sip) {
                     f.verified = true;
                 }
-                // A renewed association's port is verified: switch to it, release the old one.
-                let mut released = None;
+                // A renewed association's port is verified: sending switches to it at once; the old port
+                // keeps receiving for the grace period (F-6.8 make-before-break), then it is released.
                 if c.next_port
                     .as_ref()
                     .is_some_and(|p| p.local_addr() == local)
                 {
-                    if let Some(next) = c.next_port.take() {
-                        let mut old = std::mem::replace(&mut c.port, next);
-                        for f in &c.forks {
-                            let _ = old.close_fork(now, f.media);
+                    if let Some(mut next) = c.next_port.take() {
+                        if c.rtcp.is_some() {
+                            // non-muxed call: the RTCP component (not renewed) carries the new port's RTCP
+                            next.set_rtcp_mux(dtlsrtp_media::RtcpMux::RtpComponent);
                         }
-                        let l = old.local_addr();
-                        while let Some(t) = old.poll_transmit() {
-                            self.out.push_back(Transmit {
-                                local: l,
-                                remote: t.remote,
-                                transport: TransportKind::Udp,
-                                bytes: t.bytes,
-                            });
-                        }
-                        released = Some(old);
+                        let old = std::mem::replace(&mut c.port, next);
+                        c.retiring.push((old, now + self.cfg.rekey_grace));
                     }
                 }
                 self.events.push_back(Event::FingerprintVerified {
@@ -391,9 +444,6 @@ impl Endpoint {
                     fork: sip,
                     remote,
                 });
-                if let Some(old) = released {
-                    self.release_port(&old);
-                }
                 self.check_established(call);
             }
             MediaEvent::FingerprintMismatch { fork, .. } => {
@@ -430,10 +480,27 @@ impl Endpoint {
                 });
             }
             MediaEvent::Rtcp { fork, report, .. } => {
+                if from_rtcp {
+                    // the peer's SR on the RTCP component: LSR/DLSR of the RTP port's next reports
+                    c.port.note_remote_rtcp(now, &report);
+                }
                 let fork = fork.and_then(|f| c.sip_fork(f));
                 self.events.push_back(Event::Stats { call, fork, report });
             }
-            MediaEvent::RekeyNeeded { .. } => {
+            MediaEvent::RtcpReport { fork, report, .. } => {
+                let fork = fork.and_then(|f| c.sip_fork(f));
+                self.events
+                    .push_back(Event::RtcpReport { call, fork, report });
+            }
+            MediaEvent::RtcpBye { bye, .. } => self.events.push_back(Event::RtcpBye { call, bye }),
+            MediaEvent::SsrcChanged { old, new, .. } => {
+                // The RTCP component reports for the RTP port: it sends as the new SSRC too.
+                if let Some(r) = c.rtcp.as_mut().filter(|_| !from_rtcp) {
+                    r.set_local_ssrc(new);
+                }
+                self.events.push_back(Event::SsrcChanged { call, old, new });
+            }
+            MediaEvent::RekeyNeeded { .. } | MediaEvent::RekeyDue { .. } => {
                 // The media layer never renegotiates DTLS: new keys come from a renewing re-offer (T-5.5a).
                 let _ = self.reoffer(now, call, true, ModifyKind::Reinvite);
             }

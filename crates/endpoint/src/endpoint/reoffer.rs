@@ -57,6 +57,9 @@ impl Endpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return Err(Error::UnknownCall);
         };
+        if let Some(p) = new_port.as_mut() {
+            Call::share_identity(&c.port, p, false);
+        }
         let port_no = new_port
             .as_ref()
             .map_or(c.port.local_addr().port(), |p| p.local_addr().port());

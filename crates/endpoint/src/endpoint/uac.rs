@@ -71,6 +71,9 @@ impl Endpoint {
             }
         };
         self.owners.insert(local, call);
+        if let Some(r) = rtcp.as_mut() {
+            Call::share_identity(&port, r, true);
+        }
         if let Some(r) = &rtcp {
             self.owners.insert(r.local_addr(), call);
         }
@@ -91,6 +94,7 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                retiring: Vec::new(),
                 rtcp,
                 plain: None,
                 profiles: Vec::new(),
@@ -230,18 +234,38 @@ impl Endpoint {
             // F-6.4: the 2xx carries the offer; our answer goes in the ACK.
             let port = c.port.local_addr().port();
             let mut fill = fill_from(&mut self.rng);
-            let res = body
+            let mut res = body
                 .as_ref()
                 .and_then(|b| Sdp::parse(b).ok())
-                .and_then(|sdp| {
-                    let (a, n) = c.neg.answer(&sdp, port, &mut fill).ok()?;
-                    Some((a.write().into_bytes(), n))
-                });
+                .and_then(|sdp| c.neg.answer(&sdp, port, &mut fill).ok());
+            drop(fill);
+            // D-3b: the 2xx offer refuses rtcp-mux: our answer names an RTCP component port (a=rtcp).
+            let mut rtcp = match res.as_mut() {
+                Some((a, n)) if self.cfg.rtcp_fallback && n.dtls().is_some_and(|d| !d.rtcp_mux) => {
+                    self.rtcp_port(now, a)
+                }
+                _ => None,
+            };
+            let Some(c) = self.calls.get_mut(&call) else {
+                return;
+            };
+            let res = res.map(|(a, n)| (a.write().into_bytes(), n));
             match res {
                 Some((ans, n)) => {
                     let bound = match &n.kind {
                         LegKind::Dtls(d) => {
                             let mf = c.ensure_fork(fork);
+                            if let (Some(mut r), Some(addr)) = (rtcp.take(), Self::rtcp_addr(d)) {
+                                Call::share_identity(&c.port, &mut r, true);
+                                let mut params = peer_params(d, false);
+                                params.addr = Some(addr);
+                                let _ = r.set_peer(now, mf, params);
+                                self.owners.insert(r.local_addr(), call);
+                                c.rtcp = Some(r);
+                                if let Some(f) = c.fork_mut(fork) {
+                                    f.rtcp_mux = false;
+                                }
+                            }
                             c.port
                                 .set_peer(now, mf, peer_params(d, c.port.ice().is_some()))
                                 .is_ok()
@@ -253,6 +277,9 @@ impl Endpoint {
                         }
                     };
                     let _ = self.ua.ack(now, call, ans);
+                    if let Some(r) = rtcp.take() {
+                        self.free_sockets.push_front(r.local_addr());
+                    }
                     bound
                 }
                 None => false,
@@ -276,6 +303,8 @@ impl Endpoint {
             c.pending = None;
             if c.fork(fork).is_none_or(|f| f.rtcp_mux) || plain.is_some() {
                 unused_rtcp = c.rtcp.take();
+            } else {
+                c.split_rtcp();
             }
         }
         if let Some((remote, outcome)) = plain {

@@ -66,11 +66,13 @@ impl Endpoint {
             None
         } else if c.delayed_offer {
             let mut fill = fill_from(&mut self.rng);
-            let (sdp, pending) = c
-                .neg
-                .offer(c.port.local_addr().port(), Renew::Keep, &mut fill)?;
+            let (mut sdp, pending) =
+                c.neg
+                    .offer(c.port.local_addr().port(), Renew::Keep, &mut fill)?;
+            drop(fill);
             c.port.listen(true);
             c.pending_in_2xx = Some(pending);
+            self.offer_rtcp_component(now, call, &mut sdp);
             Some(sdp.write().into_bytes())
         } else {
             Some(
@@ -132,6 +134,7 @@ impl Endpoint {
             let mut params = peer_params(&d, false);
             params.addr = Some(addr);
             r.set_peer(now, mf, params)?;
+            c.split_rtcp();
         }
         c.peer_bound = true;
         Ok(())
@@ -220,6 +223,9 @@ impl Endpoint {
             }
         }
         self.owners.insert(local, call);
+        if let Some(r) = rtcp.as_mut() {
+            Call::share_identity(&port, r, true);
+        }
         if let Some(r) = &rtcp {
             self.owners.insert(r.local_addr(), call);
         }
@@ -235,6 +241,7 @@ impl Endpoint {
                 next_media_fork: 0,
                 port,
                 next_port: None,
+                retiring: Vec::new(),
                 rtcp,
                 plain: None,
                 profiles: Vec::new(),
@@ -310,12 +317,25 @@ impl Endpoint {
             }
             return;
         }
+        let first = !c.peer_bound;
+        let mut split = false;
         let bound = outcome
             .and_then(|o| o.dtls().cloned())
             .filter(|_| c.plain.is_none())
             .map(|d| {
                 let mf = c.ensure_fork(fork);
                 let renewed = d.association.is_new();
+                if first && !d.rtcp_mux {
+                    // D-3b: the caller refused rtcp-mux in its answer to our delayed offer.
+                    if let (Some(r), Some(addr)) = (c.rtcp.as_mut(), Self::rtcp_addr(&d)) {
+                        let mut params = peer_params(&d, false);
+                        params.addr = Some(addr);
+                        if r.set_peer(now, mf, params).is_ok() {
+                            c.split_rtcp();
+                            split = true;
+                        }
+                    }
+                }
                 (
                     c.port
                         .set_peer(now, mf, peer_params(&d, c.port.ice().is_some()))
@@ -323,6 +343,8 @@ impl Endpoint {
                     renewed,
                 )
             });
+        // the answer muxed (or failed): the offered RTCP component is not used
+        let unused_rtcp = if first && !split { c.rtcp.take() } else { None };
         match bound {
             Some((true, renewed)) => {
                 c.peer_bound = true;
@@ -334,6 +356,25 @@ impl Endpoint {
                 c.phase.terminate(EndReason::NotSecure);
                 let _ = self.ua.hangup(now, call);
             }
+        }
+        if let Some(r) = unused_rtcp {
+            self.release_port(&r);
+        }
+    }
+
+    /// D-3b for an offer we make in our 2xx (delayed offer): the RTCP component's port, `a=rtcp:PORT`, in
+    /// case the caller's answer refuses rtcp-mux (used when it does, released when it muxes).
+    fn offer_rtcp_component(&mut self, now: Instant, call: CallId, sdp: &mut Sdp) {
+        if !self.cfg.rtcp_fallback || self.calls.get(&call).is_none_or(|c| c.rtcp.is_some()) {
+            return;
+        }
+        let Some(mut r) = self.rtcp_port(now, sdp) else {
+            return;
+        };
+        self.owners.insert(r.local_addr(), call);
+        if let Some(c) = self.calls.get_mut(&call) {
+            Call::share_identity(&c.port, &mut r, true);
+            c.rtcp = Some(r);
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct Net {
     pub fetches: Vec<(usize, dtlsrtp::FetchId, String)>,
     /// Leave certificate fetches unanswered (a fetch that never returns).
     pub hold_fetches: bool,
+    /// One-way delay of RTP/RTCP datagrams (others go at once): packets in flight across a rekey (F-6.8).
+    pub media_delay: Option<Duration>,
+    delayed: Vec<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
 impl Net {
@@ -69,6 +72,8 @@ impl Net {
             ok_last: false,
             fetches: Vec::new(),
             hold_fetches: false,
+            media_delay: None,
+            delayed: Vec::new(),
         }
     }
 
@@ -122,6 +127,14 @@ impl Net {
         for _ in 0..100_000 {
             let mut queue: VecDeque<(usize, Transmit)> = VecDeque::new();
             let now = self.now;
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+                .into_iter()
+                .partition(|d| d.0 <= now);
+            self.delayed = later;
+            let any_due = !due.is_empty();
+            for (_, from, to, bytes) in due {
+                self.deliver(now, from, to, &bytes);
+            }
             for (i, n) in self.nodes.iter_mut().enumerate() {
                 while let Some(e) = n.ep.poll_event() {
                     if let Event::MediaSocketReleased { local } = &e {
@@ -166,7 +179,7 @@ impl Net {
             for i in 0..self.nodes.len() {
                 self.top_up(i);
             }
-            if queue.is_empty() && proxied.is_empty() {
+            if queue.is_empty() && proxied.is_empty() && !any_due {
                 // advance the clock to the next timer
                 let next = self
                     .nodes
@@ -174,6 +187,7 @@ impl Net {
                     .filter_map(|n| n.ep.poll_timeout())
                     .chain(self.proxy.as_ref().and_then(|p| p.poll_timeout()))
                     .chain(self.strangers.iter().filter_map(|s| s.poll_timeout()))
+                    .chain(self.delayed.iter().map(|d| d.0))
                     .min();
                 match next {
                     Some(t) if t <= end => {
@@ -215,6 +229,12 @@ impl Net {
                 }
                 if let Some(f) = self.drop_filter.as_mut() {
                     if f(&t) {
+                        continue;
+                    }
+                }
+                if let Some(d) = self.media_delay {
+                    if t.bytes.first().is_some_and(|b| b >> 6 == 2) {
+                        self.delayed.push((now + d, t.local, t.remote, t.bytes));
                         continue;
                     }
                 }
