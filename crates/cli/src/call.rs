@@ -214,9 +214,12 @@ fn endpoint_config(p: &Prepared, parts: EpParts, sip: SocketAddr, seed: [u8; 32]
         Law::Pcmu => vec![pcmu, pcma],
         Law::Pcma => vec![pcma, pcmu],
     };
-    if p.settings.srtp_policy == SrtpPolicy::BestEffort {
-        cfg.best_effort = true;
-    }
+    // B-3 / A.23 R-ALLOW-RTP: best effort offers RFC 5939 capability negotiation and accepts a plain-RTP
+    // answer or offer (the call then says it is NOT encrypted); secure-only refuses both.
+    cfg.srtp_policy = match p.settings.srtp_policy {
+        SrtpPolicy::BestEffort => dtlsrtp::SrtpPolicy::BestEffort,
+        SrtpPolicy::SecureOnly => dtlsrtp::SrtpPolicy::SecureOnly,
+    };
     cfg.srtp_profiles.clone_from(&p.settings.profiles);
     if p.settings.setup == Setup::Passive {
         cfg.answer_setup = dtlsrtp_sdp::negotiate::AnswerSetup::Passive;
@@ -389,7 +392,8 @@ impl<'a> Session<'a> {
             p,
             role,
             start,
-            st: CallState::new(p.law, p.settings.record.as_deref(), start)?,
+            st: CallState::new(p.law, p.settings.record.as_deref(), start)?
+                .secure_only(p.settings.srtp_policy == SrtpPolicy::SecureOnly),
             registered: p.settings.register.is_none(),
             dialed: false,
             calls_done: 0,
@@ -487,6 +491,7 @@ impl<'a> Session<'a> {
             | Event::DtlsConnected { call, .. }
             | Event::FingerprintVerified { call, .. }
             | Event::FingerprintMismatch { call, .. }
+            | Event::MediaSecurity { call, .. }
             | Event::Established { call, .. }
             | Event::Rtp { call, .. }
             | Event::Modified { call, .. }
@@ -511,7 +516,8 @@ impl<'a> Session<'a> {
                 self.status.finish();
                 self.st.summary(&r, now);
                 let p = self.p;
-                self.st = CallState::new(p.law, p.settings.record.as_deref(), Instant::now())?;
+                self.st = CallState::new(p.law, p.settings.record.as_deref(), Instant::now())?
+                    .secure_only(p.settings.srtp_policy == SrtpPolicy::SecureOnly);
                 self.hangup_at = None;
                 (self.held, self.resumed) = (false, false);
             } else {
