@@ -41,6 +41,9 @@ pub mod endpoint;
 pub mod files;
 pub mod interpose;
 
+/// RFC 7983 demultiplexing of a datagram (what an interposer on the datagram path looks at).
+pub use dtlsrtp_media::{classify, PacketKind};
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

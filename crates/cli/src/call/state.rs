@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use dtlsrtp::{CallId, EndReason, Event};
-use dtlsrtp_srtp::DtlsRole;
+use dtlsrtp_types::DtlsRole;
 use serde_json::{json, Map, Value};
 
 use crate::output;
@@ -675,7 +675,7 @@ mod tests {
             &Event::MediaSecurity {
                 call,
                 encrypted: true,
-                profile: Some(dtlsrtp_srtp::SrtpProfile::Aes128CmHmacSha1_80),
+                profile: Some(dtlsrtp_types::SrtpProfile::Aes128CmHmacSha1_80),
                 role: Some(DtlsRole::Client),
             },
         );
