@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use dtlsrtp::Certificate;
 use dtlsrtp_dtls::{Config as DtlsConfig, CookieSecret, GateState};
-use dtlsrtp_media::{
-    classify, dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PacketKind, PeerParams,
-};
 use dtlsrtp_sdp::negotiate::{AnswerSetup, Config as SdpConfig, Negotiator, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, Sdp};
 use dtlsrtp_tokio::interpose::MediaTap;
+use dtlsrtp_tokio::media::{
+    dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PeerParams,
+};
 use dtlsrtp_tokio::MediaHandle;
+use dtlsrtp_tokio::{classify, PacketKind};
 use dtlsrtp_types::HashFunction;
 use dtlsrtp_types::{DtlsRole, SrtpProfile};
 
