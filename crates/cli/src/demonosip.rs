@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dtlsrtp::Certificate;
-use dtlsrtp_dtls::{Config as DtlsConfig, CookieSecret, GateState};
 use dtlsrtp_sdp::negotiate::{AnswerSetup, Config as SdpConfig, Negotiator, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, Sdp};
 use dtlsrtp_tokio::interpose::MediaTap;
 use dtlsrtp_tokio::media::{
-    dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PeerParams,
+    dtls_role, AssocCounters, CookieSecret, DtlsConfig, ForkId, GateState, MediaEvent,
+    MediaPortConfig, PeerParams,
 };
 use dtlsrtp_tokio::MediaHandle;
 use dtlsrtp_tokio::{classify, PacketKind};

@@ -46,6 +46,8 @@ pub use dtlsrtp_media::{classify, PacketKind};
 
 /// The media port types of [`MediaHandle`]'s API: its configuration, its events, the peer it is pointed at, ICE.
 pub mod media {
+    /// The DTLS settings inside [`MediaPortConfig`] and the fingerprint gate state of its associations.
+    pub use dtlsrtp_dtls::{Config as DtlsConfig, CookieSecret, GateState};
     pub use dtlsrtp_media::{
         dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PeerParams,
     };

@@ -247,7 +247,7 @@ const CLI_MAY_USE: [&str; 5] = [
 /// (demonosip.rs) build a media port and SDP by hand, and `sdp offer`/`demo` use the SDP negotiator. A debt
 /// list that can only shrink: each entry must still be a real dependency (removing one from the CLI fails
 /// this test until it leaves the list), and no other internal crate may be added.
-const CLI_NOT_YET: [&str; 2] = ["dtlsrtp-dtls", "dtlsrtp-sdp"];
+const CLI_NOT_YET: [&str; 1] = ["dtlsrtp-sdp"];
 
 #[test]
 fn cli_depends_only_on_driver_endpoint_audio_types_and_whip() {
