@@ -32,7 +32,7 @@ use state::{call_result, CallState};
 /// What a call or an answer runs with, once everything local is ready.
 pub(crate) struct Prepared {
     pub(crate) settings: Settings,
-    pub(crate) certificate: dtlsrtp_dtls::Certificate,
+    pub(crate) certificate: dtlsrtp::Certificate,
     pub(crate) law: Law,
     /// The audio to send, 8 kHz mono; looped for the call's length.
     pub(crate) audio: Vec<i16>,
@@ -208,26 +208,29 @@ fn endpoint_config(p: &Prepared, parts: EpParts, sip: SocketAddr, seed: [u8; 32]
         p.certificate.clone(),
         seed,
     );
-    let pcmu = dtlsrtp_sdp::Codec::new(0, "PCMU", 8000, None);
-    let pcma = dtlsrtp_sdp::Codec::new(8, "PCMA", 8000, None);
+    let pcmu = dtlsrtp::Codec::new(0, "PCMU", 8000, None);
+    let pcma = dtlsrtp::Codec::new(8, "PCMA", 8000, None);
     cfg.codecs = match p.law {
         Law::Pcmu => vec![pcmu, pcma],
         Law::Pcma => vec![pcma, pcmu],
     };
-    if p.settings.srtp_policy == SrtpPolicy::BestEffort {
-        cfg.best_effort = true;
-    }
+    // B-3 / A.23 R-ALLOW-RTP: best effort offers RFC 5939 capability negotiation and accepts a plain-RTP
+    // answer or offer (the call then says it is NOT encrypted); secure-only refuses both.
+    cfg.srtp_policy = match p.settings.srtp_policy {
+        SrtpPolicy::BestEffort => dtlsrtp::SrtpPolicy::BestEffort,
+        SrtpPolicy::SecureOnly => dtlsrtp::SrtpPolicy::SecureOnly,
+    };
     cfg.srtp_profiles.clone_from(&p.settings.profiles);
     if p.settings.setup == Setup::Passive {
-        cfg.answer_setup = dtlsrtp_sdp::negotiate::AnswerSetup::Passive;
+        cfg.answer_setup = dtlsrtp::AnswerSetup::Passive;
     }
-    cfg.key_log = parts.key_log.map(|k| k as Arc<dyn dtlsrtp_dtls::KeyLog>);
+    cfg.key_log = parts.key_log.map(|k| k as Arc<dyn dtlsrtp::KeyLog>);
     cfg.identity = parts.identity;
     if p.settings.ice {
         cfg.ice = Some(if p.settings.ice_lite {
-            dtlsrtp_media::ice::IceMode::Lite
+            dtlsrtp::IceMode::Lite
         } else {
-            dtlsrtp_media::ice::IceMode::Full
+            dtlsrtp::IceMode::Full
         });
     }
     if let Some(reg) = &p.settings.register {
@@ -282,19 +285,19 @@ fn run(prepared: Prepared, role: Role) -> Result<(), Failure> {
 }
 
 /// The REGISTER of `--register`: the registrar is the AoR's domain (RFC 3261 §10.2.6).
-fn register_config(p: &Prepared) -> Result<Option<dtlsrtp_sip::ua::RegisterConfig>, Failure> {
+fn register_config(p: &Prepared) -> Result<Option<dtlsrtp::RegisterConfig>, Failure> {
     let Some(reg) = &p.settings.register else {
         return Ok(None);
     };
-    let aor = dtlsrtp_sip::SipUri::parse(&reg.aor)
+    let aor = dtlsrtp::SipUri::parse(&reg.aor)
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
     // sip:alice@host:port → sip:host:port (sips: stays sips:, so REGISTER goes over TLS).
     let (scheme, host) = reg.aor.split_once(':').unwrap_or(("sip", ""));
     let host = host.rsplit_once('@').map_or(host, |x| x.1);
     let host = host.split(';').next().unwrap_or(host);
-    let registrar = dtlsrtp_sip::SipUri::parse(&format!("{scheme}:{host}"))
+    let registrar = dtlsrtp::SipUri::parse(&format!("{scheme}:{host}"))
         .map_err(|e| Failure::new(Exit::Usage, format!("--register: {e}")))?;
-    Ok(Some(dtlsrtp_sip::ua::RegisterConfig {
+    Ok(Some(dtlsrtp::RegisterConfig {
         registrar,
         aor,
         expires: 60,
@@ -341,7 +344,7 @@ async fn run_async(p: Prepared, role: Role) -> Result<(), Failure> {
     let sip_addr = h.sip_udp();
     let fp = p
         .certificate
-        .fingerprint(dtlsrtp_dtls::HashFunction::Sha256)
+        .fingerprint(dtlsrtp_types::HashFunction::Sha256)
         .map_err(local)?;
     let transports = match transport {
         Transport::Udp => "udp",
@@ -389,7 +392,8 @@ impl<'a> Session<'a> {
             p,
             role,
             start,
-            st: CallState::new(p.law, p.settings.record.as_deref(), start)?,
+            st: CallState::new(p.law, p.settings.record.as_deref(), start)?
+                .secure_only(p.settings.srtp_policy == SrtpPolicy::SecureOnly),
             registered: p.settings.register.is_none(),
             dialed: false,
             calls_done: 0,
@@ -487,6 +491,7 @@ impl<'a> Session<'a> {
             | Event::DtlsConnected { call, .. }
             | Event::FingerprintVerified { call, .. }
             | Event::FingerprintMismatch { call, .. }
+            | Event::MediaSecurity { call, .. }
             | Event::Established { call, .. }
             | Event::Rtp { call, .. }
             | Event::Modified { call, .. }
@@ -511,7 +516,8 @@ impl<'a> Session<'a> {
                 self.status.finish();
                 self.st.summary(&r, now);
                 let p = self.p;
-                self.st = CallState::new(p.law, p.settings.record.as_deref(), Instant::now())?;
+                self.st = CallState::new(p.law, p.settings.record.as_deref(), Instant::now())?
+                    .secure_only(p.settings.srtp_policy == SrtpPolicy::SecureOnly);
                 self.hangup_at = None;
                 (self.held, self.resumed) = (false, false);
             } else {

@@ -7,7 +7,7 @@ use std::f64::consts::TAU;
 use clap::{Args, ValueEnum};
 use dtlsrtp_sdp::attr::Direction;
 use dtlsrtp_sdp::negotiate::{Codec, LocalMedia};
-use dtlsrtp_srtp::SrtpProfile;
+use dtlsrtp_types::SrtpProfile;
 
 use crate::options::OutputArgs;
 use crate::{Exit, Failure, KeyArg};

@@ -14,15 +14,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, GateState, HashFunction};
-use dtlsrtp_media::{
-    classify, dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PacketKind, PeerParams,
-};
+use dtlsrtp::Certificate;
 use dtlsrtp_sdp::negotiate::{AnswerSetup, Config as SdpConfig, Negotiator, Renew};
 use dtlsrtp_sdp::{DtlsMedia, Fingerprint, Sdp};
-use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 use dtlsrtp_tokio::interpose::MediaTap;
+use dtlsrtp_tokio::media::{
+    dtls_role, AssocCounters, CookieSecret, DtlsConfig, ForkId, GateState, MediaEvent,
+    MediaPortConfig, PeerParams,
+};
 use dtlsrtp_tokio::MediaHandle;
+use dtlsrtp_tokio::{classify, PacketKind};
+use dtlsrtp_types::HashFunction;
+use dtlsrtp_types::{DtlsRole, SrtpProfile};
 
 use crate::demo::{audio_media, tone_payload, DemoArgs, Scenario};
 use crate::demowire::{with_ladder, SharedLadder};
@@ -96,7 +99,7 @@ impl Side {
             dtls.srtp_profiles.clone_from(&args.profiles);
         }
         if let Some(k) = keylog {
-            dtls.key_log = Some(k.clone() as Arc<dyn dtlsrtp_dtls::KeyLog>);
+            dtls.key_log = Some(k.clone() as Arc<dyn dtlsrtp::KeyLog>);
         }
         // One sender report each way near the end of the media (RFC 3550 §6.4.1), not one every 5 s.
         let media = Duration::from_millis(args.pace_ms) * args.packets;

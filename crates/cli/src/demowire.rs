@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use dtlsrtp::Transmit;
-use dtlsrtp_media::{classify, PacketKind};
 use dtlsrtp_tokio::interpose::Interposer;
+use dtlsrtp_tokio::{classify, PacketKind};
 use tokio::net::UdpSocket;
 
 use crate::ladder::{describe_dtls, Ladder, Party};

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dtlsrtp_dtls::{Certificate, KeyType};
+use dtlsrtp::{Certificate, KeyType};
 
 use crate::{Exit, Failure};
 
@@ -119,7 +119,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dtlsrtp_dtls::HashFunction;
+    use dtlsrtp_types::HashFunction;
 
     #[test]
     fn generated_once_then_reused_with_owner_only_permissions() {

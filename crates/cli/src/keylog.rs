@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use dtlsrtp_dtls::KeyLog;
-use dtlsrtp_srtp::{DtlsRole, SrtpKeyingMaterial};
+use dtlsrtp::KeyLog;
+use dtlsrtp::SrtpKeyingMaterial;
+use dtlsrtp_types::DtlsRole;
 
 use crate::{Exit, Failure};
 
@@ -104,7 +105,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dtlsrtp_srtp::SrtpProfile;
+    use dtlsrtp_types::SrtpProfile;
 
     #[test]
     fn writes_ssl_lines_and_srtp_keys_owner_only() {

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dtlsrtp_dtls::{Certificate, HashFunction, KeyType};
+use dtlsrtp::{Certificate, KeyType};
 use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
+use dtlsrtp_types::HashFunction;
 
 mod call;
 mod demo;

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use clap::Args;
 use dtlsrtp::session::{self, AnswerFailure, ApplyError, Session};
-use dtlsrtp_dtls::{Certificate, Config as DtlsConfig, CookieSecret, HashFunction, KeyType};
-use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
-use dtlsrtp_media::{dtls_role, MediaEvent, MediaPortConfig};
+use dtlsrtp::{Certificate, KeyType};
 use dtlsrtp_sdp::negotiate::{AnswerSetup, HandshakeRole, Renew};
 use dtlsrtp_sdp::Sdp;
-use dtlsrtp_srtp::DtlsRole;
+use dtlsrtp_tokio::media::ice::{IceConfig, IceMode, IceRole};
+use dtlsrtp_tokio::media::{dtls_role, CookieSecret, DtlsConfig, MediaEvent, MediaPortConfig};
 use dtlsrtp_tokio::MediaHandle;
+use dtlsrtp_types::DtlsRole;
+use dtlsrtp_types::HashFunction;
 use dtlsrtp_whip::FORK;
 
 use crate::keylog::FileKeyLog;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use dtlsrtp_srtp::SrtpProfile;
+use dtlsrtp_types::SrtpProfile;
 use serde::Deserialize;
 
 use crate::{Exit, Failure};
@@ -442,8 +442,8 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// The digest credentials, bound to `--realm` (or the registrar's) and to the registrar (issue 12 item 11).
-    pub(crate) fn credentials(&self) -> dtlsrtp_sip::digest::Credentials {
-        let mut c = dtlsrtp_sip::digest::Credentials::new(&self.user, &self.password);
+    pub(crate) fn credentials(&self) -> dtlsrtp::Credentials {
+        let mut c = dtlsrtp::Credentials::new(&self.user, &self.password);
         c.realm = self.realm.clone();
         c.allow_legacy_digest = self.allow_legacy_digest;
         c

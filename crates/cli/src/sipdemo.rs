@@ -13,12 +13,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dtlsrtp::Certificate;
 use dtlsrtp::{CallId, CallOptions, Config as EpConfig, EndReason, Event};
-use dtlsrtp_dtls::{Certificate, HashFunction};
-use dtlsrtp_srtp::DtlsRole;
 use dtlsrtp_tokio::endpoint::{DriverOptions, EndpointHandle};
 use dtlsrtp_tokio::interpose::{proxy, Interpose, ProxyHandle};
 use dtlsrtp_tokio::DriverError;
+use dtlsrtp_types::{DtlsRole, HashFunction};
 
 use crate::demo::{tone_payload, DemoArgs, Scenario};
 use crate::demowire::{with_ladder, SharedLadder, Tricks, Wire};

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dtlsrtp::{IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
-use dtlsrtp_sip::identity::{
+use dtlsrtp::sip_identity::{
     AuthService, CacheFileError, CertResolver, PeerKeyCache, ResolveError, TrustAnchors, Verifier,
 };
+use dtlsrtp::{IdentityConfig, IdentityPolicy, InfoAllow, SharedResolver};
 
 use crate::options::IdentitySettings;
 use crate::{Exit, Failure};

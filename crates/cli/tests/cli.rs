@@ -270,7 +270,7 @@ fn demo_each_profile_and_rsa() {
         ]);
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{profile}: {out}");
-        let want: dtlsrtp_srtp::SrtpProfile = profile.parse().unwrap();
+        let want: dtlsrtp_types::SrtpProfile = profile.parse().unwrap();
         assert!(out.contains(&format!("SRTP profile: {want}")), "{out}");
     }
     let o = dtlsrtp(&[

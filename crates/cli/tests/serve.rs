@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use dtlsrtp_media::MediaEvent;
 use dtlsrtp_sdp::attr::Direction;
+use dtlsrtp_tokio::media::MediaEvent;
 use dtlsrtp_whip::client;
 use dtlsrtp_whip::FORK;
 

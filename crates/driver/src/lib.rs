@@ -41,6 +41,22 @@ pub mod endpoint;
 pub mod files;
 pub mod interpose;
 
+/// RFC 7983 demultiplexing of a datagram (what an interposer on the datagram path looks at).
+pub use dtlsrtp_media::{classify, PacketKind};
+
+/// The media port types of [`MediaHandle`]'s API: its configuration, its events, the peer it is pointed at, ICE.
+pub mod media {
+    /// The DTLS settings inside [`MediaPortConfig`] and the fingerprint gate state of its associations.
+    pub use dtlsrtp_dtls::{Config as DtlsConfig, CookieSecret, GateState};
+    pub use dtlsrtp_media::{
+        dtls_role, AssocCounters, ForkId, MediaEvent, MediaPortConfig, PeerParams,
+    };
+    /// ICE (RFC 8445) settings of a media port.
+    pub mod ice {
+        pub use dtlsrtp_media::ice::{IceConfig, IceMode, IceRole};
+    }
+}
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -92,10 +92,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use dtlsrtp_dtls::Certificate;
+pub use dtlsrtp_dtls::Certificate;
 use dtlsrtp_media::{AssocInfo, MediaError, PortCounters};
 use dtlsrtp_sdp::negotiate::{Profile, RtpPolicy};
-use dtlsrtp_sdp::Codec;
+pub use dtlsrtp_sdp::Codec;
 use dtlsrtp_sip::identity::{AuthService, CertResolver, PeerKeyCache, Verifier};
 use dtlsrtp_srtp::{DtlsRole, SrtpProfile};
 
@@ -106,6 +106,23 @@ pub use dtlsrtp_session as session;
 pub use dtlsrtp_sip::identity::{CallSecurityState, IdentityPolicy};
 pub use dtlsrtp_sip::ua::{CallId, ForkId, RegId, TransportKind};
 pub use endpoint::Endpoint;
+// Types of the public configuration above (design item 6: the CLI names only the endpoint and the driver).
+pub use dtlsrtp_dtls::{KeyLog, KeyType};
+pub use dtlsrtp_media::ice::IceMode;
+pub use dtlsrtp_sdp::negotiate::AnswerSetup;
+pub use dtlsrtp_sip::digest::Credentials;
+pub use dtlsrtp_sip::ua::RegisterConfig;
+pub use dtlsrtp_sip::SipUri;
+pub use dtlsrtp_srtp::SrtpKeyingMaterial;
+
+/// The identity services [`IdentityConfig`] is built from (signing, verification, certificate resolution,
+/// the peer-key continuity cache).
+pub mod sip_identity {
+    pub use dtlsrtp_sip::identity::{
+        AuthService, CacheFileError, CertResolver, PeerKeyCache, ResolveError, TrustAnchors,
+        Verifier,
+    };
+}
 
 /// A datagram received on one of the endpoint's UDP sockets: the SIP socket or a media socket.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use dtlsrtp::{CallId, EndReason, Event};
-use dtlsrtp_srtp::DtlsRole;
+use dtlsrtp_types::DtlsRole;
 use serde_json::{json, Map, Value};
 
 use crate::output;
@@ -16,12 +16,28 @@ use dtlsrtp_audio::jitter::JitterBuffer;
 use dtlsrtp_audio::packetize::{AudioPacket, Packetizer};
 use dtlsrtp_audio::FRAME;
 
+/// The warning line of a plain-RTP call (R-ALLOW-RTP is policy, never silent; RFC 5763 §6.11).
+pub(crate) const PLAIN_WARNING: &str =
+    "WARNING: media is NOT encrypted (the peer answered plain RTP; --srtp-policy best-effort)";
+
+/// Why a plain-RTP offer or answer ended the call under the default policy.
+pub(crate) const REFUSED_PLAIN: &str =
+    "the peer offered/answered plain RTP; refused by --srtp-policy secure-only";
+
+/// The policy part of [`REFUSED_PLAIN`], for a peer that refused our DTLS-SRTP offer with 488.
+const REFUSED_PLAIN_POLICY: &str = "refused by --srtp-policy secure-only";
+
 /// One call's media and progress.
 pub(crate) struct CallState {
     pub(crate) call: Option<CallId>,
     pub(crate) state: &'static str,
     pub(crate) profile: Option<String>,
     pub(crate) role: Option<DtlsRole>,
+    /// From the endpoint's `MediaSecurity` event: DTLS-SRTP (`Some(true)`) or plain RTP under
+    /// `--srtp-policy best-effort` (`Some(false)`, R-ALLOW-RTP: said, never silent); `None` before it.
+    pub(crate) encrypted: Option<bool>,
+    /// `--srtp-policy secure-only` (the default): a 488 to our offer is then explained by the policy.
+    pub(crate) secure_only: bool,
     pub(crate) answered_at: Option<Instant>,
     pub(crate) media_from: Option<Instant>,
     pub(crate) established_at: Option<Instant>,
@@ -67,6 +83,8 @@ impl CallState {
             state: "starting",
             profile: None,
             role: None,
+            encrypted: None,
+            secure_only: true,
             answered_at: None,
             media_from: None,
             established_at: None,
@@ -91,6 +109,12 @@ impl CallState {
             sas: None,
             dtmf: super::dtmf::DtmfLog::default(),
         })
+    }
+
+    /// Sets whether the call runs under `--srtp-policy secure-only`.
+    pub(crate) fn secure_only(mut self, on: bool) -> Self {
+        self.secure_only = on;
+        self
     }
 
     pub(crate) fn ms(&self, now: Instant) -> f64 {
@@ -172,14 +196,36 @@ impl CallState {
                     "FINGERPRINT MISMATCH: media torn down".into(),
                 )
             }
+            Event::MediaSecurity {
+                encrypted,
+                profile,
+                role,
+                ..
+            } => {
+                self.encrypted = Some(*encrypted);
+                if *encrypted {
+                    if let Some(p) = profile {
+                        self.profile = Some(p.to_string());
+                    }
+                    if role.is_some() {
+                        self.role = *role;
+                    }
+                    return;
+                }
+                self.profile = None;
+                self.role = None;
+                ("media_security", PLAIN_WARNING.into())
+            }
             Event::Established { .. } => {
                 self.state = "connected";
                 self.established_at.get_or_insert(now);
                 self.media_from.get_or_insert(now);
-                (
-                    "established",
-                    "call established: media authenticated by the verified keys".into(),
-                )
+                let text = if self.encrypted == Some(false) {
+                    "call established: plain RTP, media NOT encrypted"
+                } else {
+                    "call established: media authenticated by the verified keys"
+                };
+                ("established", text.into())
             }
             Event::Rtp {
                 seq,
@@ -188,13 +234,24 @@ impl CallState {
                 verified,
                 ..
             } => {
-                if *verified {
+                // Unverified RTP is media only on a plain-RTP call (best effort, MediaSecurity said so); on an
+                // encrypted call it is dropped.
+                let plain = self.encrypted == Some(false);
+                if *verified || plain {
                     if self.received == 0 {
-                        output::event(
-                            "first_srtp",
-                            json!({"t_ms": t}),
-                            &format!("{t:>9.1} ms  first SRTP packet authenticated"),
-                        );
+                        if plain {
+                            output::event(
+                                "first_rtp",
+                                json!({"t_ms": t, "encrypted": false}),
+                                &format!("{t:>9.1} ms  first plain RTP packet (NOT encrypted)"),
+                            );
+                        } else {
+                            output::event(
+                                "first_srtp",
+                                json!({"t_ms": t}),
+                                &format!("{t:>9.1} ms  first SRTP packet authenticated"),
+                            );
+                        }
                     }
                     self.received += 1;
                     let arrival = (now.duration_since(self.start).as_secs_f64() * 8000.0) as u32;
@@ -274,7 +331,7 @@ impl CallState {
             Some(EndReason::Rejected(code)) => format!("rejected: {}", status_words(code)),
             Some(EndReason::Cancelled) => "the caller gave up before the answer (CANCEL)".into(),
             Some(EndReason::Timeout) => "no answer".into(),
-            Some(EndReason::NotSecure) => "the other side does not do DTLS-SRTP".into(),
+            Some(EndReason::NotSecure) => REFUSED_PLAIN.into(),
             Some(EndReason::FingerprintMismatch) => {
                 "the peer's certificate does not match its a=fingerprint".into()
             }
@@ -344,9 +401,16 @@ impl CallState {
     /// encrypted, why the call ended.
     pub(crate) fn summary(&self, r: &Result<(), Failure>, now: Instant) {
         let (mut text, code) = match r {
+            Ok(()) if self.encrypted == Some(false) => (
+                "media both ways, NOT encrypted (plain RTP, --srtp-policy best-effort)".to_string(),
+                0u8,
+            ),
             Ok(()) => ("media authenticated both ways".to_string(), 0u8),
             Err(f) => (f.message.clone(), f.exit as u8),
         };
+        if self.encrypted == Some(false) && r.is_err() {
+            text.push_str("; media was NOT encrypted");
+        }
         let why = self.ended_words();
         if (self.ended.is_some() || self.hangup_why.is_some()) && !text.contains(&why) {
             text.push_str(&format!("; {why}"));
@@ -369,9 +433,11 @@ impl CallState {
                 Value::String(format!("{r:?}").to_lowercase())
             }),
         );
-        // Media is only ever sent and accepted under verified SRTP keys (secure-only): a negotiated profile
+        // From MediaSecurity (a plain-RTP call under best effort says false); before it, a negotiated profile
         // means every packet counted here was encrypted.
-        m.insert("encrypted".into(), Value::Bool(self.profile.is_some()));
+        let encrypted = self.encrypted.unwrap_or(self.profile.is_some());
+        m.insert("encrypted".into(), Value::Bool(encrypted));
+
         m.insert("ended".into(), Value::String(self.ended_words()));
         m.insert("on_hold".into(), Value::Bool(self.on_hold));
         self.dtmf.summary_fields(&mut m);
@@ -425,13 +491,18 @@ pub(crate) fn call_result(st: &CallState) -> Result<(), Failure> {
     }
     if st.answered_at.is_none() && st.established_at.is_none() {
         let why = match st.ended {
+            Some(EndReason::Rejected(488)) if st.secure_only => format!(
+                "call refused: {}: the peer does not take our DTLS-SRTP offer (it may do only plain \
+                 RTP); {REFUSED_PLAIN_POLICY}; --srtp-policy best-effort would allow plain RTP",
+                status_words(488)
+            ),
             Some(EndReason::Rejected(code)) => {
                 format!("call refused: {}", status_words(code))
             }
             Some(EndReason::Timeout) | None => {
                 "no answer (timeout, or the SIP transport failed)".to_string()
             }
-            Some(EndReason::NotSecure) => "the answer was not DTLS-SRTP".to_string(),
+            Some(EndReason::NotSecure) => REFUSED_PLAIN.to_string(),
             Some(EndReason::DtlsFailed) => {
                 return Err(Failure::new(
                     Exit::Dtls,
@@ -443,10 +514,7 @@ pub(crate) fn call_result(st: &CallState) -> Result<(), Failure> {
         return Err(Failure::new(Exit::Signalling, why));
     }
     if st.ended == Some(EndReason::NotSecure) {
-        return Err(Failure::new(
-            Exit::Signalling,
-            "the answer was not DTLS-SRTP",
-        ));
+        return Err(Failure::new(Exit::Signalling, REFUSED_PLAIN));
     }
     if st.established_at.is_none() {
         return Err(Failure::new(
@@ -579,5 +647,91 @@ mod tests {
         let f = st.summary_fields();
         assert_eq!(f["ended"], "the other side hung up");
         assert_eq!(f["encrypted"], false, "no profile was negotiated here");
+    }
+
+    fn rtp(call: CallId, seq: u16, verified: bool) -> Event {
+        Event::Rtp {
+            call,
+            fork: None,
+            ssrc: 1,
+            seq,
+            ts: u32::from(seq) * 160,
+            pt: 0,
+            payload: vec![0xFF; 160],
+            verified,
+        }
+    }
+
+    /// B-3 / A.23 R-ALLOW-RTP: unverified RTP is media only when MediaSecurity said the call is plain; the
+    /// summary then says NOT encrypted. On an encrypted call unverified RTP stays dropped.
+    #[test]
+    fn b3_plain_rtp_is_played_only_on_a_plain_call_and_the_summary_says_so() {
+        let now = Instant::now();
+        let call = CallId(3);
+        let mut enc = state();
+        enc.call = Some(call);
+        enc.on_event(
+            now,
+            &Event::MediaSecurity {
+                call,
+                encrypted: true,
+                profile: Some(dtlsrtp_types::SrtpProfile::Aes128CmHmacSha1_80),
+                role: Some(DtlsRole::Client),
+            },
+        );
+        enc.on_event(now, &rtp(call, 1, false));
+        assert_eq!(
+            enc.received, 0,
+            "unverified RTP on an encrypted call is dropped"
+        );
+        enc.on_event(now, &rtp(call, 2, true));
+        assert_eq!(enc.received, 1);
+        let f = enc.summary_fields();
+        assert_eq!(f["encrypted"], true);
+        assert_eq!(f["dtls_role"], "client");
+
+        let mut plain = state();
+        plain.call = Some(call);
+        plain.on_event(
+            now,
+            &Event::MediaSecurity {
+                call,
+                encrypted: false,
+                profile: None,
+                role: None,
+            },
+        );
+        plain.on_event(now, &rtp(call, 1, false));
+        plain.on_event(now, &rtp(call, 2, false));
+        assert_eq!(plain.received, 2, "plain RTP is the media of a plain call");
+        let f = plain.summary_fields();
+        assert_eq!(f["encrypted"], false);
+        assert_eq!(f["dtls_role"], Value::Null);
+        assert_eq!(plain.status(now).profile, None);
+    }
+
+    /// Secure-only: a plain-RTP offer or answer ends the call as NotSecure, in the user's words.
+    #[test]
+    fn b3_secure_only_refusal_names_the_policy() {
+        let mut st = state();
+        st.ended = Some(EndReason::NotSecure);
+        let f = call_result(&st).unwrap_err();
+        assert_eq!(f.exit, Exit::Signalling);
+        assert!(
+            f.message.contains("refused by --srtp-policy secure-only"),
+            "{}",
+            f.message
+        );
+        // A plain-only peer answering our DTLS-SRTP offer with 488: explained by the policy too.
+        st.ended = Some(EndReason::Rejected(488));
+        let f = call_result(&st).unwrap_err();
+        assert!(
+            f.message.contains("refused by --srtp-policy secure-only"),
+            "{}",
+            f.message
+        );
+        st.secure_only = false;
+        let f = call_result(&st).unwrap_err();
+        assert!(!f.message.contains("secure-only"), "{}", f.message);
     }
 }
