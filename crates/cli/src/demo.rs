@@ -5,8 +5,7 @@
 use std::f64::consts::TAU;
 
 use clap::{Args, ValueEnum};
-use dtlsrtp_sdp::attr::Direction;
-use dtlsrtp_sdp::negotiate::{Codec, LocalMedia};
+use dtlsrtp::session::{Codec, Direction, LocalMedia};
 use dtlsrtp_types::SrtpProfile;
 
 use crate::options::OutputArgs;

@@ -14,9 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use dtlsrtp::session::{AnswerSetup, DtlsMedia, Negotiator, Renew, Sdp, SdpConfig};
 use dtlsrtp::Certificate;
-use dtlsrtp_sdp::negotiate::{AnswerSetup, Config as SdpConfig, Negotiator, Renew};
-use dtlsrtp_sdp::{DtlsMedia, Fingerprint, Sdp};
 use dtlsrtp_tokio::interpose::MediaTap;
 use dtlsrtp_tokio::media::{
     dtls_role, AssocCounters, CookieSecret, DtlsConfig, ForkId, GateState, MediaEvent,
@@ -24,6 +23,7 @@ use dtlsrtp_tokio::media::{
 };
 use dtlsrtp_tokio::MediaHandle;
 use dtlsrtp_tokio::{classify, PacketKind};
+use dtlsrtp_types::Fingerprint;
 use dtlsrtp_types::HashFunction;
 use dtlsrtp_types::{DtlsRole, SrtpProfile};
 

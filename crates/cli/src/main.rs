@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use dtlsrtp::session::{Negotiator, Renew, SdpConfig};
 use dtlsrtp::{Certificate, KeyType};
-use dtlsrtp_sdp::negotiate::{Config as SdpConfig, Negotiator, Renew};
 use dtlsrtp_types::HashFunction;
 
 mod call;

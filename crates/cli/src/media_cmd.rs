@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use clap::Args;
 use dtlsrtp::session::{self, AnswerFailure, ApplyError, Session};
+use dtlsrtp::session::{AnswerSetup, HandshakeRole, Renew, Sdp};
 use dtlsrtp::{Certificate, KeyType};
-use dtlsrtp_sdp::negotiate::{AnswerSetup, HandshakeRole, Renew};
-use dtlsrtp_sdp::Sdp;
 use dtlsrtp_tokio::media::ice::{IceConfig, IceMode, IceRole};
 use dtlsrtp_tokio::media::{dtls_role, CookieSecret, DtlsConfig, MediaEvent, MediaPortConfig};
 use dtlsrtp_tokio::MediaHandle;

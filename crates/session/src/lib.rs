@@ -36,4 +36,11 @@ pub use payload::{g711, PayloadTable};
 pub use plain::{PlainCounters, PlainError, PlainEvent, PlainLeg};
 pub use session::{AnswerFailure, ApplyError, LegKind, Negotiated, Session};
 
+/// The SDP types the [`Session`] API is expressed in (its config, what `offer`/`answer` produce and take, the
+/// negotiated DTLS parameters, the negotiator behind [`Session::negotiator_mut`]), so a caller above the session
+/// (the CLI) needs no direct dependency on `dtlsrtp-sdp`. Only these: the rest of the SDP crate stays internal.
 pub use dtlsrtp_sdp::attr::Direction;
+pub use dtlsrtp_sdp::negotiate::{
+    AnswerSetup, Config as SdpConfig, DtlsMedia, HandshakeRole, LocalMedia, Renew,
+};
+pub use dtlsrtp_sdp::{Codec, Negotiator, PendingOffer, Sdp};
