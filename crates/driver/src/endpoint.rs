@@ -46,7 +46,6 @@ use std::time::{Duration, Instant};
 use dtlsrtp::{CallId, CallOptions, CallStats, Datagram, Endpoint, Event, FetchId, TransportKind};
 use dtlsrtp_sip::identity::ResolveError;
 
-use openssl::ssl::{SslAcceptor, SslConnector};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -59,7 +58,7 @@ mod tls;
 
 use stream::{Conn, NotQueued, Shared};
 pub use stream::{StreamLimits, TransportStats};
-pub use tls::TlsConfigError;
+pub use tls::{TlsConfig, TlsConfigError};
 
 /// After a media socket could not be bound, the pool is topped up again this much later.
 const TOP_UP_RETRY: Duration = Duration::from_secs(1);
@@ -99,38 +98,6 @@ impl DriverOptions {
             streams: StreamLimits::default(),
             interpose: None,
         }
-    }
-}
-
-/// SIP over TLS: our server side (certificate, key) and client side (trust anchors, verification), built by the
-/// application with the `openssl` crate. The client always verifies the chain with the connector's trust
-/// anchors; with [`TlsConfig::server_name`] it also checks the server's certificate names that host (RFC 5922
-/// §7.2: the host of the `sips:` URI), otherwise no host name is checked (next hops given as IP addresses).
-#[derive(Clone)]
-pub struct TlsConfig {
-    /// Accepts incoming SIP-TLS connections.
-    pub acceptor: Arc<SslAcceptor>,
-    /// Opens outgoing SIP-TLS connections.
-    pub connector: Arc<SslConnector>,
-    /// The name (DNS name or IP literal) every outgoing connection's certificate must carry; also sent as SNI
-    /// when it is a DNS name.
-    pub server_name: Option<String>,
-}
-
-impl TlsConfig {
-    /// Server and client sides, no host name check.
-    pub fn new(acceptor: Arc<SslAcceptor>, connector: Arc<SslConnector>) -> Self {
-        Self {
-            acceptor,
-            connector,
-            server_name: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsConfig")
     }
 }
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use dtlsrtp_media::{AssocId, CloseReason, MediaEvent, RekeyReason};
 use dtlsrtp_srtp::DtlsRole;
-use dtlsrtp_testkit::netsim::LinkConfig;
 
 const RENEW: dtlsrtp_sdp::Association = dtlsrtp_sdp::Association::New {
     reason: dtlsrtp_sdp::NewReason::TlsIdChanged,
@@ -294,34 +293,9 @@ fn f_6_8_held_packets_are_retried_once_and_bounded() {
 
 #[test]
 fn f_6_8_old_association_closes_at_the_configured_grace_deadline() {
-    let mut w = World::new(83, LinkConfig::default());
-    for (n, at) in [(0, A_ADDR), (1, B_ADDR)] {
-        let mut c = port_config(n, addr(at));
+    let mut w = established_pair_with(83, |_, c| {
         c.rekey_grace = Duration::from_millis(300);
-        w.add(c);
-    }
-    let now = w.now;
-    w.eps[0].port.listen(true);
-    w.eps[0]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(1)]),
-        )
-        .unwrap();
-    w.eps[1]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Client, addr(A_ADDR), vec![fingerprint(0)]),
-        )
-        .unwrap();
-    assert!(
-        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
-            && w.eps[1].verified(FORK))
-    );
+    });
     let old = w.eps[0].port.associations()[0].id;
     for (i, role, to, fp) in [
         (0, DtlsRole::Server, B_ADDR, 1),
@@ -348,35 +322,10 @@ fn f_6_8_old_association_closes_at_the_configured_grace_deadline() {
 
 #[test]
 fn d_4_4_rekey_due_before_the_key_limit() {
-    let mut w = World::new(84, LinkConfig::default());
-    for (n, at) in [(0, A_ADDR), (1, B_ADDR)] {
-        let mut c = port_config(n, addr(at));
-        // A short lifetime stands in for 2^48 / 2^31: the same margin logic (1/8 of it here) applies.
+    // A short lifetime stands in for 2^48 / 2^31: the same margin logic (1/8 of it here) applies.
+    let mut w = established_pair_with(84, |_, c| {
         c.srtp = dtlsrtp_srtp::Config::default().key_lifetimes(800, 800);
-        w.add(c);
-    }
-    let now = w.now;
-    w.eps[0].port.listen(true);
-    w.eps[0]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(1)]),
-        )
-        .unwrap();
-    w.eps[1]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Client, addr(A_ADDR), vec![fingerprint(0)]),
-        )
-        .unwrap();
-    assert!(
-        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
-            && w.eps[1].verified(FORK))
-    );
+    });
     let due = |w: &World, i: usize| {
         w.eps[i].count(|e| {
             matches!(e, MediaEvent::RekeyDue { fork, reason: RekeyReason::KeyLimit, .. }
@@ -422,34 +371,9 @@ fn d_4_4_rekey_due_before_the_key_limit() {
 
 #[test]
 fn rekey_due_on_the_configured_interval() {
-    let mut w = World::new(85, LinkConfig::default());
-    for (n, at) in [(0, A_ADDR), (1, B_ADDR)] {
-        let mut c = port_config(n, addr(at));
+    let mut w = established_pair_with(85, |n, c| {
         c.rekey_interval = (n == 0).then_some(Duration::from_secs(60));
-        w.add(c);
-    }
-    let now = w.now;
-    w.eps[0].port.listen(true);
-    w.eps[0]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Server, addr(B_ADDR), vec![fingerprint(1)]),
-        )
-        .unwrap();
-    w.eps[1]
-        .port
-        .set_peer(
-            now,
-            FORK,
-            peer(DtlsRole::Client, addr(A_ADDR), vec![fingerprint(0)]),
-        )
-        .unwrap();
-    assert!(
-        w.run_until_pred(Duration::from_secs(5), |w| w.eps[0].verified(FORK)
-            && w.eps[1].verified(FORK))
-    );
+    });
     let t = verified_at(&w, 0, 0).unwrap();
     let due = |w: &World, i: usize| {
         w.eps[i].count(|e| {

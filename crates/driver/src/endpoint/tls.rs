@@ -8,7 +8,37 @@ use openssl::pkey::PKey;
 use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 
-use super::TlsConfig;
+/// SIP over TLS: our server side (certificate, key) and client side (trust anchors, verification), built by the
+/// application with the `openssl` crate. The client always verifies the chain with the connector's trust
+/// anchors; with [`TlsConfig::server_name`] it also checks the server's certificate names that host (RFC 5922
+/// §7.2: the host of the `sips:` URI), otherwise no host name is checked (next hops given as IP addresses).
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// Accepts incoming SIP-TLS connections.
+    pub acceptor: Arc<SslAcceptor>,
+    /// Opens outgoing SIP-TLS connections.
+    pub connector: Arc<SslConnector>,
+    /// The name (DNS name or IP literal) every outgoing connection's certificate must carry; also sent as SNI
+    /// when it is a DNS name.
+    pub server_name: Option<String>,
+}
+
+impl TlsConfig {
+    /// Server and client sides, no host name check.
+    pub fn new(acceptor: Arc<SslAcceptor>, connector: Arc<SslConnector>) -> Self {
+        Self {
+            acceptor,
+            connector,
+            server_name: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsConfig")
+    }
+}
 
 /// A TLS configuration could not be built from the PEM given.
 #[derive(Debug, thiserror::Error)]

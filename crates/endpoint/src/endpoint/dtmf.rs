@@ -44,10 +44,9 @@ impl Endpoint {
     fn dtmf_leg(&mut self, call: CallId, clock_rate: u32) -> &mut DtmfLeg {
         // (telephone-event/8000 is the only rate we offer, so a leg made for audio has the right rate)
         let rng = &mut self.rng;
-        self.dtmf.entry(call).or_insert_with(|| {
-            let b = rng.block();
-            DtmfLeg::new(clock_rate, u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        })
+        self.dtmf
+            .entry(call)
+            .or_insert_with(|| DtmfLeg::new(clock_rate, rng.u32()))
     }
 
     /// Hook of [`Endpoint::send_rtp`]: whether a packet of `pt` may go now. Audio is held back while an event

@@ -246,9 +246,17 @@ pub const B_ADDR: &str = "10.0.0.2:6000";
 
 /// A (offerer, DTLS server) and B (DTLS client), both verified.
 pub fn established_pair(seed: u64) -> World {
+    established_pair_with(seed, |_, _| {})
+}
+
+/// [`established_pair`] with each port's configuration adjusted first (`tweak(n, config)`, n = 0 for A).
+pub fn established_pair_with(seed: u64, tweak: impl Fn(usize, &mut MediaPortConfig)) -> World {
     let mut w = World::new(seed, LinkConfig::default());
-    w.add(port_config(0, addr(A_ADDR)));
-    w.add(port_config(1, addr(B_ADDR)));
+    for (n, at) in [(0, A_ADDR), (1, B_ADDR)] {
+        let mut c = port_config(n, addr(at));
+        tweak(n, &mut c);
+        w.add(c);
+    }
     let now = w.now;
     w.eps[0].port.listen(true);
     w.eps[0]
