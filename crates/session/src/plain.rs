@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use dtlsrtp_media::port::rtp::{parse_report, parse_rtp, RtcpReport};
+use dtlsrtp_media::port::rtp::{parse_report, parse_rtp, write_rtp, RtcpReport};
 use dtlsrtp_media::{classify, PacketKind, Transmit};
 
 use crate::direction::Permits;
@@ -171,12 +171,7 @@ impl PlainLeg {
         }
         let remote = self.remote().ok_or(PlainError::NoRemote)?;
         let mut p = Vec::with_capacity(12 + payload.len());
-        p.push(0x80);
-        p.push((pt & 0x7f) | if marker { 0x80 } else { 0 });
-        p.extend_from_slice(&self.seq.to_be_bytes());
-        p.extend_from_slice(&ts.to_be_bytes());
-        p.extend_from_slice(&self.ssrc.to_be_bytes());
-        p.extend_from_slice(payload);
+        write_rtp(&mut p, pt, marker, self.seq, ts, self.ssrc, payload);
         self.seq = self.seq.wrapping_add(1);
         self.counters.rtp_sent += 1;
         self.out.push_back(Transmit { remote, bytes: p });

@@ -71,7 +71,7 @@ pub fn parse_rtp(p: &[u8]) -> Option<RtpHeader> {
 }
 
 /// Writes a 12-octet RTP header followed by `payload` into `out` (cleared first).
-pub(crate) fn write_rtp(
+pub fn write_rtp(
     out: &mut Vec<u8>,
     pt: u8,
     marker: bool,
